@@ -1,0 +1,18 @@
+//! Code that both sides of the gateway need and that compiles for the native host and for
+//! `wasm32-wasip1` (the Envoy filter): no I/O, no async, no system clock.
+//!
+//! - [`record`]: the object record stored per `bucket/key`, and the resolve answer the host gives
+//!   the filter.
+//! - [`s3error`]: S3 error codes (AWS's and the IPFS ones of the design), their HTTP status, and the
+//!   XML error body.
+//! - [`names`]: bucket-name and key rules.
+//! - [`range`]: HTTP `Range` parsing and resolution against an object size.
+//! - [`sigv4`]: AWS Signature Version 4 verification (header and presigned query).
+//! - [`internal`]: the contract of the host's internal API that only Envoy calls.
+
+pub mod internal;
+pub mod names;
+pub mod range;
+pub mod record;
+pub mod s3error;
+pub mod sigv4;

@@ -1,0 +1,1 @@
+//! HTTP Range parsing and resolution (to be written).

@@ -1,0 +1,1 @@
+//! AWS SigV4 verification (to be written).
