@@ -1,0 +1,279 @@
+"""Fixtures of the end-to-end suite: the running stack, S3 clients, the aws CLI.
+
+The session starts the real stack once with `IPFS_S3_PROFILE=test scripts/stack.sh up` and stops it
+at the end with `down`. With `IPFS_S3_E2E_KEEP_STACK=1` the suite uses a stack that is already
+running (it only reads `.run/test/stack.env`) and leaves it running.
+
+Raw HTTP helpers (unsigned, tampered and hand-signed requests) live in `s3http.py`.
+"""
+
+import os
+import re
+import shlex
+import subprocess
+import uuid
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REPO = Path(__file__).resolve().parents[2]
+PROFILE = "test"
+STACK_ENV = REPO / ".run" / PROFILE / "stack.env"
+AWS_CLI = REPO / ".venv" / "bin" / "aws"
+STACK_TIMEOUT_S = 900
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """Reads a shell-style KEY=VALUE file (comments, `export`, quoting allowed)."""
+    out = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export "):].lstrip()
+        key, sep, value = line.partition("=")
+        if not sep:
+            continue
+        words = shlex.split(value, comments=True)
+        out[key.strip()] = " ".join(words)
+    return out
+
+
+@dataclass(frozen=True)
+class Stack:
+    """What `stack.env` says about the running stack."""
+
+    env: dict
+
+    def _get(self, name: str) -> str:
+        value = self.env.get(name)
+        assert value, f"{name} missing from {STACK_ENV}: {sorted(self.env)}"
+        return value
+
+    def port(self, name: str) -> int:
+        return int(self._get(f"IPFS_S3_{name}_PORT"))
+
+    @property
+    def endpoint(self) -> str:
+        return self._get("IPFS_S3_ENDPOINT").rstrip("/")
+
+    @property
+    def access_key(self) -> str:
+        return self._get("IPFS_S3_ACCESS_KEY")
+
+    @property
+    def secret_key(self) -> str:
+        return self._get("IPFS_S3_SECRET_KEY")
+
+    @property
+    def region(self) -> str:
+        return self._get("IPFS_S3_REGION")
+
+    @property
+    def admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.port('ADMIN')}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.port('GATEWAY')}"
+
+    @property
+    def kubo_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port('KUBO_API')}"
+
+    @property
+    def cluster_api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port('CLUSTER_API')}"
+
+
+def clean_aws_env(env: dict) -> dict:
+    """A copy of `env` with every AWS_* setting removed, so that nothing from the machine's
+    environment (profiles, CA bundles, endpoints, checksum modes) changes what the clients send."""
+    return {k: v for k, v in env.items() if not k.startswith("AWS_")}
+
+
+def _stack_cmd(verb: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, IPFS_S3_PROFILE=PROFILE)
+    return subprocess.run(
+        [str(REPO / "scripts" / "stack.sh"), verb],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,
+    )
+
+
+@pytest.fixture(scope="session")
+def aws_isolation(tmp_path_factory):
+    """Points boto3 and the aws CLI at empty config/credential files of their own."""
+    home = tmp_path_factory.mktemp("aws")
+    (home / "config").write_text("")
+    (home / "credentials").write_text("")
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(clean_aws_env(saved))
+    os.environ["AWS_CONFIG_FILE"] = str(home / "config")
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = str(home / "credentials")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+    yield home
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(scope="session")
+def stack(aws_isolation):
+    keep = os.environ.get("IPFS_S3_E2E_KEEP_STACK") == "1"
+    started = False
+    if not keep:
+        started = True
+        up = _stack_cmd("up")
+        if up.returncode != 0:
+            down = _stack_cmd("down")
+            pytest.fail(
+                f"scripts/stack.sh up failed (exit {up.returncode})\n--- stdout\n{up.stdout[-4000:]}"
+                f"\n--- stderr\n{up.stderr[-4000:]}\n--- down: exit {down.returncode}",
+                pytrace=False,
+            )
+    if not STACK_ENV.exists():
+        pytest.fail(f"{STACK_ENV.relative_to(REPO)} does not exist after `stack.sh up`", pytrace=False)
+    yield Stack(parse_env_file(STACK_ENV))
+    if started:
+        down = _stack_cmd("down")
+        if down.returncode != 0:
+            warnings.warn(f"scripts/stack.sh down failed: {down.stdout[-2000:]}{down.stderr[-2000:]}")
+
+
+def client_config(**extra) -> Config:
+    # No retries: a request that fails must show up as a failure, not be hidden by a second try.
+    return Config(
+        s3={"addressing_style": "path"},
+        signature_version="s3v4",
+        retries={"total_max_attempts": 1},
+        connect_timeout=10,
+        read_timeout=120,
+        **extra,
+    )
+
+
+@pytest.fixture(scope="session")
+def make_s3(stack):
+    """Builds a boto3 S3 client for the stack; credentials default to the stack's own."""
+
+    def make(access_key=None, secret_key=None, config=None):
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=stack.endpoint,
+            region_name=stack.region,
+            aws_access_key_id=access_key or stack.access_key,
+            aws_secret_access_key=secret_key or stack.secret_key,
+            config=config or client_config(),
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def s3(make_s3):
+    return make_s3()
+
+
+def create_bucket(s3, stack, name):
+    kwargs = {"Bucket": name}
+    if stack.region != "us-east-1":
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": stack.region}
+    return s3.create_bucket(**kwargs)
+
+
+def empty_and_delete_bucket(s3, name):
+    """Best effort: deletes every key, then the bucket. Returns what went wrong, or None."""
+    try:
+        token = None
+        while True:
+            kwargs = {"Bucket": name}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = s3.list_objects_v2(**kwargs)
+            for obj in page.get("Contents", []):
+                s3.delete_object(Bucket=name, Key=obj["Key"])
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+        s3.delete_bucket(Bucket=name)
+    except ClientError as e:
+        if e.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return None
+        return repr(e)
+    return None
+
+
+def unique_bucket_name(hint: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", hint.lower()).strip("-")[:40].strip("-") or "t"
+    return f"e2e-{slug}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def bucket(s3, stack, request):
+    """A fresh bucket for one test, emptied and deleted afterwards."""
+    name = unique_bucket_name(request.node.name)
+    create_bucket(s3, stack, name)
+    yield name
+    problem = empty_and_delete_bucket(s3, name)
+    if problem:
+        warnings.warn(f"cleaning up bucket {name} failed: {problem}")
+
+
+class AwsCli:
+    """Runs the aws CLI against the stack with its own config file and only the stack's
+    credentials in the environment."""
+
+    def __init__(self, stack: Stack, home: Path):
+        self.stack = stack
+        self.home = home
+
+    def config_file(self, s3_settings: dict) -> Path:
+        settings = {
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+            # Multipart upload is not part of this stage: keep uploads to one PUT.
+            "multipart_threshold": "64MB",
+            **s3_settings,
+        }
+        body = "[default]\n" f"region = {self.stack.region}\n" "max_attempts = 1\n" "s3 =\n"
+        body += "".join(f"    {k} = {v}\n" for k, v in settings.items())
+        path = self.home / f"cli-{uuid.uuid4().hex[:8]}.ini"
+        path.write_text(body)
+        return path
+
+    def env(self, s3_settings: dict) -> dict:
+        env = clean_aws_env(os.environ)
+        env.update(
+            AWS_ACCESS_KEY_ID=self.stack.access_key,
+            AWS_SECRET_ACCESS_KEY=self.stack.secret_key,
+            AWS_DEFAULT_REGION=self.stack.region,
+            AWS_CONFIG_FILE=str(self.config_file(s3_settings)),
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_PAGER="",
+        )
+        return env
+
+    def __call__(self, *args, check=True, s3_settings=None, timeout=300, cwd=None):
+        cmd = [str(AWS_CLI), "--endpoint-url", self.stack.endpoint, *map(str, args)]
+        proc = subprocess.run(
+            cmd, env=self.env(s3_settings or {}), capture_output=True, text=True,
+            timeout=timeout, cwd=cwd,
+        )
+        if check:
+            assert proc.returncode == 0, (
+                f"`aws {' '.join(map(str, args))}` exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+            )
+        return proc
+
+
+@pytest.fixture(scope="session")
+def aws(stack, aws_isolation):
+    return AwsCli(stack, aws_isolation)
