@@ -1,0 +1,121 @@
+//! The admin listener: `/health` (JSON), `/metrics` (Prometheus text) and the internal API the
+//! Envoy filter calls (`ipfs_s3_common::internal`). No client route in Envoy leads here, and
+//! internal calls must carry the shared token as well.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use ipfs_s3_common::internal::{RESOLVE_PATH, ResolveError, TOKEN_HEADER};
+
+use crate::error::Error;
+use crate::health::{Checker, Status};
+use crate::metrics::Metrics;
+use crate::resolve::Resolver;
+
+pub struct Admin {
+    pub health: Checker,
+    pub metrics: Arc<Metrics>,
+    pub resolver: Arc<Resolver>,
+    pub internal_token: String,
+}
+
+fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .body(Full::new(body.into()))
+        .expect("static response parts are valid")
+}
+
+fn json(status: StatusCode, v: &impl serde::Serialize) -> Response<Full<Bytes>> {
+    reply(status, "application/json", serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Compares without an early exit, so response timing does not reveal the token.
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl Admin {
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+        let resp = match (req.method(), req.uri().path()) {
+            (&Method::GET, "/health") => {
+                let report = self.health.check().await;
+                let status = if report.status == Status::Unhealthy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+                json(status, &report)
+            }
+            (&Method::GET, "/metrics") => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.render()),
+            (&Method::GET, RESOLVE_PATH) => self.resolve(&req).await,
+            _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        };
+        Ok(resp)
+    }
+
+    async fn resolve<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        let token = req.headers().get(TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+        if !same_secret(token, self.internal_token.as_bytes()) {
+            return json(
+                StatusCode::FORBIDDEN,
+                &ResolveError { code: "AccessDenied".into(), message: "internal call without the internal token".into() },
+            );
+        }
+        let q: HashMap<String, String> = req
+            .uri()
+            .query()
+            .map(|q| url_form(q))
+            .unwrap_or_default();
+        let (Some(bucket), Some(key)) = (q.get("bucket"), q.get("key")) else {
+            return json(
+                StatusCode::BAD_REQUEST,
+                &ResolveError { code: "InvalidRequest".into(), message: "bucket and key are required".into() },
+            );
+        };
+        match self.resolver.resolve(bucket, key).await {
+            Ok(r) => json(StatusCode::OK, &r),
+            Err(e @ (Error::NoSuchBucket | Error::NoSuchKey)) => {
+                json(StatusCode::NOT_FOUND, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
+            }
+            Err(e) => {
+                tracing::warn!(bucket, key, error = %e, "resolve failed");
+                json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
+            }
+        }
+    }
+}
+
+/// Percent-decodes `a=b&c=d`. `+` stays `+`: the filter percent-encodes everything it sends.
+fn url_form(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+            (dec(k), dec(v))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = url_form("bucket=b1&key=dir%2Fa%20b%2Bc%C3%A4+d&x");
+        assert_eq!(q["bucket"], "b1");
+        assert_eq!(q["key"], "dir/a b+cä+d");
+        assert_eq!(q["x"], "");
+    }
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret(b"abc", b"abc"));
+        assert!(!same_secret(b"abc", b"abd"));
+        assert!(!same_secret(b"abc", b"abcd"));
+        assert!(!same_secret(b"", b"abc"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Host configuration: defaults, an optional TOML file, and `IPFS_S3_*` environment variables
+//! (environment wins), validated at start-up so a bad value stops the service with a message
+//! that names the field.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Everything the host needs to run. Field names are the TOML keys; the environment variable of
+/// a field is `IPFS_S3_` + its name in upper case (e.g. `IPFS_S3_REDIS_URL`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// S3 API listener. Only Envoy should reach it: keep it on loopback.
+    pub listen: SocketAddr,
+    /// Admin listener: `/health`, `/metrics` and the internal API the filter calls.
+    pub admin_listen: SocketAddr,
+    /// Redis holding the metadata (bucket/key -> CID) and the durable pin queue.
+    pub redis_url: String,
+    /// Kubo RPC API (`/api/v0/...`).
+    pub kubo_api_url: String,
+    /// IPFS gateway the filter streams reads from (reported in health only).
+    pub gateway_url: String,
+    /// IPFS Cluster REST API.
+    pub cluster_api_url: String,
+    /// S3 credentials the gateway accepts.
+    pub access_key: String,
+    pub secret_key: String,
+    /// Region reported by the gateway and expected in signatures' credential scope.
+    pub region: String,
+    /// Shared secret the filter sends on internal calls.
+    pub internal_token: String,
+    /// Replication factor when a PUT does not ask for one (the design's default: 3).
+    pub default_replication_factor: u32,
+    /// Largest replication factor a PUT may ask for.
+    pub max_replication_factor: u32,
+    /// Seconds a single IPFS or cluster call may take before it fails.
+    pub ipfs_timeout_secs: u64,
+    /// How long the host's own resolve cache keeps an entry (milliseconds).
+    pub resolve_cache_ttl_ms: u64,
+    /// `tracing` filter (e.g. `info`, `ipfs_s3_host=debug`); `RUST_LOG` overrides it.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9101".parse().expect("valid literal"),
+            admin_listen: "127.0.0.1:9100".parse().expect("valid literal"),
+            redis_url: "redis://127.0.0.1:6390/".into(),
+            kubo_api_url: "http://127.0.0.1:5001".into(),
+            gateway_url: "http://127.0.0.1:8080".into(),
+            cluster_api_url: "http://127.0.0.1:9094".into(),
+            access_key: "ipfs-s3-admin".into(),
+            secret_key: "ipfs-s3-secret".into(),
+            region: "us-east-1".into(),
+            internal_token: String::new(),
+            default_replication_factor: 3,
+            max_replication_factor: 10,
+            ipfs_timeout_secs: 120,
+            resolve_cache_ttl_ms: 1000,
+            log: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration field `{field}`: {reason}")]
+    Invalid { field: &'static str, reason: String },
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `IPFS_S3_*` variables from `env`.
+    pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        // The environment is passed in (not read here) so tests can give their own.
+        for (k, v) in env {
+            if let Some(name) = k.strip_prefix("IPFS_S3_") {
+                let name = name.to_ascii_lowercase();
+                if FIELDS.contains(&name.as_str()) {
+                    fig = fig.merge(Serialized::default(&name, parse_env_value(v)));
+                }
+            }
+        }
+        let cfg: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks the values that would otherwise fail later and far from their cause.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
+        for (field, url) in [
+            ("redis_url", &self.redis_url),
+            ("kubo_api_url", &self.kubo_api_url),
+            ("gateway_url", &self.gateway_url),
+            ("cluster_api_url", &self.cluster_api_url),
+        ] {
+            if !url.contains("://") {
+                return invalid(field, "must be a URL with a scheme");
+            }
+        }
+        if self.access_key.is_empty() {
+            return invalid("access_key", "must not be empty");
+        }
+        if self.secret_key.is_empty() {
+            return invalid("secret_key", "must not be empty");
+        }
+        if self.internal_token.len() < 16 {
+            return invalid("internal_token", "must be set to at least 16 characters (shared with the Envoy filter)");
+        }
+        if self.default_replication_factor == 0 {
+            return invalid("default_replication_factor", "must be at least 1");
+        }
+        if self.max_replication_factor < self.default_replication_factor {
+            return invalid("max_replication_factor", "must be at least default_replication_factor");
+        }
+        if self.ipfs_timeout_secs == 0 {
+            return invalid("ipfs_timeout_secs", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// The field names, which are also the environment suffixes.
+const FIELDS: [&str; 15] = [
+    "listen",
+    "admin_listen",
+    "redis_url",
+    "kubo_api_url",
+    "gateway_url",
+    "cluster_api_url",
+    "access_key",
+    "secret_key",
+    "region",
+    "internal_token",
+    "default_replication_factor",
+    "max_replication_factor",
+    "ipfs_timeout_secs",
+    "resolve_cache_ttl_ms",
+    "log",
+];
+
+/// Environment values are strings; numbers must reach serde as numbers.
+fn parse_env_value(v: &str) -> figment::value::Value {
+    match v.parse::<u64>() {
+        Ok(n) => figment::value::Value::from(n),
+        Err(_) => figment::value::Value::from(v.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    const TOKEN: (&str, &str) = ("IPFS_S3_INTERNAL_TOKEN", "0123456789abcdef0123");
+
+    #[test]
+    fn defaults_plus_env() {
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_URL", "redis://10.0.0.1:7000/"), ("OTHER", "x")])).unwrap();
+        assert_eq!(c.redis_url, "redis://10.0.0.1:7000/");
+        assert_eq!(c.default_replication_factor, 3);
+        assert_eq!(c.listen.port(), 9101);
+    }
+
+    #[test]
+    fn file_then_env_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "region = \"eu-west-1\"\nmax_replication_factor = 5\naccess_key = \"file-key\"\n").unwrap();
+        let c = Config::load(Some(&f), &env(&[TOKEN, ("IPFS_S3_ACCESS_KEY", "env-key")])).unwrap();
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.max_replication_factor, 5);
+        assert_eq!(c.access_key, "env-key");
+    }
+
+    #[test]
+    fn bad_values_name_the_field() {
+        let e = Config::load(None, &env(&[])).unwrap_err().to_string();
+        assert!(e.contains("internal_token"), "{e}");
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_DEFAULT_REPLICATION_FACTOR", "0")])).unwrap_err().to_string();
+        assert!(e.contains("default_replication_factor"), "{e}");
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_LISTEN", "nonsense")])).unwrap_err().to_string();
+        assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "regoin = \"eu-west-1\"\n").unwrap();
+        let e = Config::load(Some(&f), &env(&[TOKEN])).unwrap_err().to_string();
+        assert!(e.contains("regoin"), "{e}");
+    }
+}

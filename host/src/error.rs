@@ -1,0 +1,113 @@
+//! The host's one error type, and its single mapping to S3 error codes.
+//!
+//! Every component returns [`Error`]; `From<Error> for S3Error` below is the only place where an
+//! internal failure becomes an S3 code (AWS's codes, plus the IPFS ones of the design).
+
+use ipfs_s3_common::s3error::S3Code;
+use s3s::{S3Error, S3ErrorCode};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("The specified bucket does not exist")]
+    NoSuchBucket,
+    #[error("The specified key does not exist.")]
+    NoSuchKey,
+    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    BucketAlreadyOwnedByYou,
+    #[error("The bucket you tried to delete is not empty")]
+    BucketNotEmpty,
+    #[error("{0}")]
+    InvalidBucketName(&'static str),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("The Content-MD5 you specified is not valid.")]
+    InvalidDigest,
+    #[error("The Content-MD5 you specified did not match what we received.")]
+    BadDigest,
+    #[error("Your key is too long")]
+    KeyTooLong,
+    #[error("The requested range is not satisfiable")]
+    InvalidRange,
+    #[error("reading the request body: {0}")]
+    IncompleteBody(String),
+    #[error("metadata store: {0}")]
+    Metadata(#[from] redis::RedisError),
+    #[error("corrupt metadata record: {0}")]
+    CorruptRecord(#[from] serde_json::Error),
+    #[error("IPFS node unavailable: {0}")]
+    IpfsUnavailable(String),
+    #[error("IPFS answered unexpectedly: {0}")]
+    IpfsProtocol(String),
+    #[error("IPFS Cluster unavailable: {0}")]
+    ClusterUnavailable(String),
+    #[error("IPFS Cluster answered unexpectedly: {0}")]
+    ClusterProtocol(String),
+}
+
+impl Error {
+    /// The S3 code this error is reported as.
+    pub fn code(&self) -> S3Code {
+        match self {
+            Self::NoSuchBucket => S3Code::NoSuchBucket,
+            Self::NoSuchKey => S3Code::NoSuchKey,
+            Self::BucketAlreadyOwnedByYou => S3Code::BucketAlreadyOwnedByYou,
+            Self::BucketNotEmpty => S3Code::BucketNotEmpty,
+            Self::InvalidBucketName(_) => S3Code::InvalidBucketName,
+            Self::InvalidArgument(_) => S3Code::InvalidArgument,
+            Self::InvalidDigest => S3Code::InvalidArgument,
+            Self::BadDigest => S3Code::BadDigest,
+            Self::KeyTooLong => S3Code::KeyTooLongError,
+            Self::InvalidRange => S3Code::InvalidRange,
+            Self::IncompleteBody(_) => S3Code::InvalidRequest,
+            Self::Metadata(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
+            Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
+                S3Code::IPFSNodeUnavailable
+            }
+        }
+    }
+}
+
+impl From<Error> for S3Error {
+    fn from(e: Error) -> Self {
+        let code = e.code();
+        // InvalidDigest is its own S3 code; the shared table folds it into InvalidArgument's status.
+        let s3code = match e {
+            Error::InvalidDigest => S3ErrorCode::InvalidDigest,
+            _ => S3ErrorCode::from_bytes(code.as_str().as_bytes())
+                .unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into())),
+        };
+        if code.status() >= 500 {
+            tracing::warn!(error = %e, code = code.as_str(), "request failed");
+        }
+        let mut err = S3Error::with_message(s3code, e.to_string());
+        if let Ok(status) = http::StatusCode::from_u16(code.status()) {
+            err.set_status_code(status);
+        }
+        err
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipfs_codes_keep_their_names_and_status() {
+        let e: S3Error = Error::IpfsUnavailable("connection refused".into()).into();
+        assert_eq!(e.code().as_str(), "IPFSNodeUnavailable");
+        assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+    }
+
+    #[test]
+    fn aws_codes_map_to_aws_codes() {
+        let e: S3Error = Error::BucketNotEmpty.into();
+        assert_eq!(*e.code(), S3ErrorCode::BucketNotEmpty);
+        assert_eq!(e.status_code(), Some(http::StatusCode::CONFLICT));
+        let e: S3Error = Error::InvalidDigest.into();
+        assert_eq!(*e.code(), S3ErrorCode::InvalidDigest);
+        let e: S3Error = Error::InvalidArgument("x".into()).into();
+        assert_eq!(e.status_code(), Some(http::StatusCode::BAD_REQUEST));
+    }
+}

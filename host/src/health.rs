@@ -1,0 +1,110 @@
+//! The design's HealthCheck: Redis, Kubo and every cluster peer, with a verdict per component.
+//!
+//! `healthy` when everything answers; `degraded` (still HTTP 200) when writes work but the
+//! cluster is unreachable or some of its peers report errors, so pins wait in the queue;
+//! `unhealthy` (HTTP 503) when Redis or the IPFS node is down and nothing can be stored.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::ipfs::IpfsClient;
+use crate::meta::MetadataStore;
+use crate::metrics::Metrics;
+use crate::pin::PinBackend;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Component {
+    pub status: Status,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub status: Status,
+    pub message: String,
+    pub redis: Component,
+    pub ipfs: Component,
+    pub cluster: Component,
+    pub cluster_peers_total: usize,
+    pub cluster_peers_available: usize,
+}
+
+pub struct Checker {
+    pub store: Arc<dyn MetadataStore>,
+    pub ipfs: Arc<dyn IpfsClient>,
+    pub cluster: Arc<dyn PinBackend>,
+    pub metrics: Arc<Metrics>,
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn up(message: String) -> Component {
+    Component { status: Status::Healthy, message }
+}
+
+impl Checker {
+    pub async fn check(&self) -> Report {
+        let (redis, ipfs, peers) = tokio::join!(
+            tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()),
+            tokio::time::timeout(CHECK_TIMEOUT, self.ipfs.version()),
+            tokio::time::timeout(CHECK_TIMEOUT, self.cluster.peers()),
+        );
+        let redis = match redis {
+            Ok(Ok(())) => up("reachable".into()),
+            Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
+            Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
+        };
+        let ipfs = match ipfs {
+            Ok(Ok(v)) => up(format!("kubo {v}")),
+            Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
+            Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
+        };
+        let (cluster, total, available) = match peers {
+            Ok(Ok(peers)) => {
+                let ok = peers.iter().filter(|p| p.error.is_empty()).count();
+                let failing: Vec<String> =
+                    peers.iter().filter(|p| !p.error.is_empty()).map(|p| format!("{}: {}", p.id, p.error)).collect();
+                let c = if failing.is_empty() && ok > 0 {
+                    up(format!("{ok} peer(s) available"))
+                } else {
+                    Component {
+                        status: Status::Degraded,
+                        message: format!("{ok} of {} peer(s) available; {}", peers.len(), failing.join("; ")),
+                    }
+                };
+                (c, peers.len(), ok)
+            }
+            Ok(Err(e)) => (Component { status: Status::Degraded, message: e.to_string() }, 0, 0),
+            Err(_) => (Component { status: Status::Degraded, message: "no answer within 3s".into() }, 0, 0),
+        };
+        self.metrics.cluster_nodes_available.set(available as f64);
+        let worst = [redis.status, ipfs.status, cluster.status]
+            .into_iter()
+            .max_by_key(|s| match s {
+                Status::Healthy => 0,
+                Status::Degraded => 1,
+                Status::Unhealthy => 2,
+            })
+            .unwrap_or(Status::Healthy);
+        let message = match worst {
+            Status::Healthy => "all components answer".to_string(),
+            _ => [("redis", &redis), ("ipfs", &ipfs), ("cluster", &cluster)]
+                .iter()
+                .filter(|(_, c)| c.status != Status::Healthy)
+                .map(|(n, c)| format!("{n}: {}", c.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        Report { status: worst, message, redis, ipfs, cluster, cluster_peers_total: total, cluster_peers_available: available }
+    }
+}

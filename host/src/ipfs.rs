@@ -1,0 +1,166 @@
+//! The IPFS node seam ([`IpfsClient`]) and its Kubo RPC implementation.
+//!
+//! Kubo's RPC API is POST-only (<https://docs.ipfs.tech/reference/kubo/rpc/>). Content is added
+//! as CIDv1 with raw leaves and streamed: the body is never held in memory. Adding does not pin;
+//! pins belong to IPFS Cluster.
+
+use std::pin::Pin;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// What `add` produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// Root CID, CIDv1 base32.
+    pub cid: String,
+}
+
+#[async_trait]
+pub trait IpfsClient: Send + Sync {
+    /// Adds the bytes of `body` as one UnixFS file and returns its root CID. A body stream that
+    /// fails makes the add fail: nothing is reported as added.
+    async fn add(&self, body: ByteStream) -> Result<Added>;
+    /// Reads `length` bytes (all when `None`) of `cid` from `offset`.
+    async fn cat(&self, cid: &str, offset: u64, length: Option<u64>) -> Result<ByteStream>;
+    /// The node's version, if it answers.
+    async fn version(&self) -> Result<String>;
+}
+
+pub struct Kubo {
+    base: String,
+    http: reqwest::Client,
+    /// For calls that must answer quickly (version, the start of a cat).
+    timeout: Duration,
+}
+
+impl Kubo {
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+        // No overall request timeout here: an add streams as long as the client uploads. Connect
+        // and per-call timeouts are set per request.
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| Error::IpfsUnavailable(e.to_string()))?;
+        Ok(Self { base: base_url.trim_end_matches('/').to_string(), http, timeout })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/api/v0/{}", self.base, path)
+    }
+}
+
+#[derive(Deserialize)]
+struct AddLine {
+    #[serde(rename = "Hash")]
+    hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct VersionAnswer {
+    #[serde(rename = "Version")]
+    version: String,
+}
+
+fn unavailable(e: reqwest::Error) -> Error {
+    Error::IpfsUnavailable(e.to_string())
+}
+
+/// Kubo answers errors as JSON `{"Message": ...}`; keep its words.
+async fn kubo_error(resp: reqwest::Response) -> Error {
+    let status = resp.status();
+    let body = resp.text().await.unwrap_or_default();
+    Error::IpfsProtocol(format!("{status}: {}", body.trim()))
+}
+
+#[async_trait]
+impl IpfsClient for Kubo {
+    async fn add(&self, body: ByteStream) -> Result<Added> {
+        let part = reqwest::multipart::Part::stream(reqwest::Body::wrap_stream(body))
+            .file_name("object")
+            .mime_str("application/octet-stream")
+            .map_err(unavailable)?;
+        let form = reqwest::multipart::Form::new().part("file", part);
+        let resp = self
+            .http
+            .post(self.url("add"))
+            .query(&[
+                ("cid-version", "1"),
+                ("raw-leaves", "true"),
+                ("pin", "false"),
+                ("progress", "false"),
+                ("quieter", "true"),
+            ])
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| {
+                // A failing body surfaces here too; say which side failed.
+                if e.is_body() || e.is_request() { Error::IncompleteBody(e.to_string()) } else { unavailable(e) }
+            })?;
+        if !resp.status().is_success() {
+            return Err(kubo_error(resp).await);
+        }
+        let text = resp.text().await.map_err(unavailable)?;
+        // One JSON object per line; with `quieter` the last one names the root.
+        let last = text
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<AddLine>(l).ok().and_then(|a| a.hash))
+            .ok_or_else(|| Error::IpfsProtocol(format!("add returned no hash: {text}")))?;
+        let parsed = cid::Cid::from_str(&last).map_err(|e| Error::IpfsProtocol(format!("add returned `{last}`: {e}")))?;
+        if parsed.version() != cid::Version::V1 {
+            return Err(Error::IpfsProtocol(format!("add returned a CIDv0 `{last}` although v1 was asked")));
+        }
+        Ok(Added { cid: last })
+    }
+
+    async fn cat(&self, cid: &str, offset: u64, length: Option<u64>) -> Result<ByteStream> {
+        let mut q = vec![("arg", cid.to_string()), ("offset", offset.to_string())];
+        if let Some(l) = length {
+            q.push(("length", l.to_string()));
+        }
+        let resp = tokio::time::timeout(self.timeout, self.http.post(self.url("cat")).query(&q).send())
+            .await
+            .map_err(|_| Error::IpfsUnavailable(format!("cat {cid}: no answer within {:?}", self.timeout)))?
+            .map_err(unavailable)?;
+        if !resp.status().is_success() {
+            return Err(kubo_error(resp).await);
+        }
+        Ok(Box::pin(resp.bytes_stream().map_err(std::io::Error::other)))
+    }
+
+    async fn version(&self) -> Result<String> {
+        let resp = self.http.post(self.url("version")).timeout(self.timeout.min(Duration::from_secs(5))).send().await.map_err(unavailable)?;
+        if !resp.status().is_success() {
+            return Err(kubo_error(resp).await);
+        }
+        let v: VersionAnswer = resp.json().await.map_err(unavailable)?;
+        Ok(v.version)
+    }
+}
+
+/// Wraps a body so that every chunk also feeds `observe` (hashes, byte counts) on its way to
+/// IPFS; the body is never collected.
+pub fn tap<S, E, F>(body: S, mut observe: F) -> ByteStream
+where
+    S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
+    E: std::fmt::Display,
+    F: FnMut(&[u8]) + Send + 'static,
+{
+    Box::pin(body.map(move |chunk| match chunk {
+        Ok(b) => {
+            observe(&b);
+            Ok(b)
+        }
+        Err(e) => Err(std::io::Error::other(e.to_string())),
+    }))
+}

@@ -1,0 +1,31 @@
+//! The host service of ipfs-s3: everything of the S3 gateway that is not the Envoy filter.
+//!
+//! Envoy sends it every S3 request the filter does not answer itself (bucket operations, PUT,
+//! DELETE, lists); the filter also calls its internal API to resolve `bucket/key` to a CID. The
+//! pieces, each behind a small trait where a backend can change:
+//!
+//! - [`s3`]: the S3 API on `s3s` (SigV4 is verified there), split by operation family.
+//! - [`meta`]: the [`meta::MetadataStore`] (buckets, `bucket/key -> CID` mappings, reference
+//!   counts, pin state) and the durable [`meta::PinQueue`], on Redis.
+//! - [`ipfs`]: the [`ipfs::IpfsClient`] seam and its Kubo RPC implementation (streamed adds).
+//! - [`pin`]: the [`pin::PinBackend`] seam on IPFS Cluster, and the pin manager that drains the
+//!   queue into it and reports pin status.
+//! - [`resolve`], [`admin`], [`health`], [`metrics`]: the filter's resolve call, the admin
+//!   listener (`/health`, `/metrics`), and what they report.
+//! - [`listing`]: S3 listing semantics over any ordered key source.
+//! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
+//!   the wiring that runs it all.
+
+pub mod admin;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod ipfs;
+pub mod listing;
+pub mod meta;
+pub mod metrics;
+pub mod pin;
+pub mod resolve;
+pub mod s3;
+pub mod server;

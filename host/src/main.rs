@@ -1,0 +1,76 @@
+//! `ipfs-s3`: the host service of the IPFS S3 gateway.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ipfs_s3_host::config::Config;
+use tracing_subscriber::EnvFilter;
+
+/// S3-compatible gateway to IPFS: the host service that Envoy and its filter sit in front of.
+///
+/// Configuration comes from defaults, then an optional TOML file, then IPFS_S3_* environment
+/// variables (e.g. IPFS_S3_REDIS_URL), the environment winning.
+#[derive(Parser)]
+#[command(name = "ipfs-s3", version, about, long_about)]
+struct Cli {
+    /// TOML configuration file.
+    #[arg(long, short, global = true, env = "IPFS_S3_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the host service: S3 API, admin listener (/health, /metrics), pin manager.
+    Serve,
+    /// Load and validate the configuration, print it (secrets masked) and exit.
+    CheckConfig,
+}
+
+fn load(cli: &Cli) -> anyhow::Result<Config> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    Ok(Config::load(cli.config.as_deref(), &env)?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg = match load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("ipfs-s3: {e}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&cfg.log))?;
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+    match cli.command {
+        Command::CheckConfig => {
+            let mut shown = cfg.clone();
+            shown.secret_key = "***".into();
+            shown.internal_token = "***".into();
+            println!("{shown:#?}");
+            Ok(())
+        }
+        Command::Serve => {
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    shutdown_signal().await;
+                    tracing::info!("shutting down");
+                    let _ = tx.send(true);
+                });
+                ipfs_s3_host::server::run(cfg, rx).await
+            })
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

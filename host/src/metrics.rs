@@ -1,0 +1,151 @@
+//! Prometheus metrics of the host, served on the admin listener at `/metrics`.
+//!
+//! The design's five (`ipfs_pin_operations_total`, `ipfs_pin_duration_seconds`,
+//! `ipfs_cache_hit_ratio`, `ipfs_replication_factor`, `ipfs_cluster_nodes_available`) plus the
+//! pin queue depth and per-operation S3 request counts.
+
+use prometheus::{
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Pin and unpin calls to the cluster, by `op` (pin|unpin) and `result` (ok|error).
+    pub pin_operations: IntCounterVec,
+    /// Time of one pin/unpin call to the cluster, by `op`.
+    pub pin_duration: HistogramVec,
+    /// Hit ratio of each cache, by `cache`; computed from the counters below at every scrape.
+    cache_hit_ratio: GaugeVec,
+    /// Replication factor asked for by each pin, by `priority`.
+    pub replication_factor: HistogramVec,
+    /// Cluster peers answering without error, as last seen by the health check.
+    pub cluster_nodes_available: Gauge,
+    /// Operations waiting in the durable pin queue.
+    pub pin_queue_depth: IntGauge,
+    /// S3 requests handled by the host, by `operation` and `status` class.
+    pub s3_requests: IntCounterVec,
+    resolve_hits: AtomicU64,
+    resolve_misses: AtomicU64,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let pin_operations = IntCounterVec::new(
+            Opts::new("ipfs_pin_operations_total", "Pin and unpin operations sent to IPFS Cluster"),
+            &["op", "result"],
+        )
+        .expect("valid metric");
+        let pin_duration = HistogramVec::new(
+            HistogramOpts::new("ipfs_pin_duration_seconds", "Duration of a pin or unpin call to IPFS Cluster")
+                .buckets(vec![0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["op"],
+        )
+        .expect("valid metric");
+        let cache_hit_ratio =
+            GaugeVec::new(Opts::new("ipfs_cache_hit_ratio", "Cache hits / lookups since start"), &["cache"])
+                .expect("valid metric");
+        let replication_factor = HistogramVec::new(
+            HistogramOpts::new("ipfs_replication_factor", "Replication factor requested by pins")
+                .buckets((1..=10).map(f64::from).collect()),
+            &["priority"],
+        )
+        .expect("valid metric");
+        let cluster_nodes_available =
+            Gauge::new("ipfs_cluster_nodes_available", "IPFS Cluster peers answering without error").expect("valid metric");
+        let pin_queue_depth =
+            IntGauge::new("ipfs_pin_queue_depth", "Pin and unpin operations waiting in the durable queue").expect("valid metric");
+        let s3_requests = IntCounterVec::new(
+            Opts::new("ipfs_s3_requests_total", "S3 requests handled by the host"),
+            &["operation", "status"],
+        )
+        .expect("valid metric");
+        for c in [
+            Box::new(pin_operations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(pin_duration.clone()),
+            Box::new(cache_hit_ratio.clone()),
+            Box::new(replication_factor.clone()),
+            Box::new(cluster_nodes_available.clone()),
+            Box::new(pin_queue_depth.clone()),
+            Box::new(s3_requests.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        // Present from the first scrape, so dashboards see zeros rather than gaps.
+        for op in ["pin", "unpin"] {
+            pin_duration.with_label_values(&[op]);
+            for result in ["ok", "error"] {
+                pin_operations.with_label_values(&[op, result]);
+            }
+        }
+        cache_hit_ratio.with_label_values(&["resolve"]).set(0.0);
+        for p in ["high", "normal", "low"] {
+            replication_factor.with_label_values(&[p]);
+        }
+        Self {
+            registry,
+            pin_operations,
+            pin_duration,
+            cache_hit_ratio,
+            replication_factor,
+            cluster_nodes_available,
+            pin_queue_depth,
+            s3_requests,
+            resolve_hits: AtomicU64::new(0),
+            resolve_misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn resolve_cache(&self, hit: bool) {
+        let c = if hit { &self.resolve_hits } else { &self.resolve_misses };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let hits = self.resolve_hits.load(Ordering::Relaxed) as f64;
+        let total = hits + self.resolve_misses.load(Ordering::Relaxed) as f64;
+        self.cache_hit_ratio
+            .with_label_values(&["resolve"])
+            .set(if total > 0.0 { hits / total } else { 0.0 });
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_the_design_metrics_with_real_values() {
+        let m = Metrics::new();
+        m.pin_operations.with_label_values(&["pin", "ok"]).inc();
+        m.resolve_cache(true);
+        m.resolve_cache(true);
+        m.resolve_cache(false);
+        m.replication_factor.with_label_values(&["normal"]).observe(3.0);
+        m.cluster_nodes_available.set(1.0);
+        let text = m.render();
+        for name in [
+            "ipfs_pin_operations_total",
+            "ipfs_pin_duration_seconds",
+            "ipfs_cache_hit_ratio",
+            "ipfs_replication_factor",
+            "ipfs_cluster_nodes_available",
+        ] {
+            assert!(text.contains(name), "{name} missing:\n{text}");
+        }
+        assert!(text.contains("ipfs_pin_operations_total{op=\"pin\",result=\"ok\"} 1"), "{text}");
+        assert!(text.contains("ipfs_cache_hit_ratio{cache=\"resolve\"} 0.6666"), "{text}");
+        assert!(text.contains("ipfs_cluster_nodes_available 1"), "{text}");
+    }
+}

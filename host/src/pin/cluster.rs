@@ -1,0 +1,137 @@
+//! [`PinBackend`] on the IPFS Cluster REST API
+//! (<https://ipfscluster.io/documentation/reference/api/>): one `send` that maps transport and
+//! status failures to errors, and one short method per endpoint.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use super::{PeerInfo, PeerPin, PinBackend};
+use crate::error::{Error, Result};
+
+pub struct Cluster {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Cluster {
+    pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .build()
+            .map_err(|e| Error::ClusterUnavailable(e.to_string()))?;
+        Ok(Self { base: base_url.trim_end_matches('/').to_string(), http })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, ok_404: bool) -> Result<Option<reqwest::Response>> {
+        let resp = req.send().await.map_err(|e| Error::ClusterUnavailable(e.to_string()))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(Some(resp));
+        }
+        if ok_404 && status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = resp.text().await.unwrap_or_default();
+        Err(Error::ClusterProtocol(format!("{status}: {}", body.trim())))
+    }
+}
+
+#[derive(Deserialize)]
+struct GlobalPinInfo {
+    #[serde(default)]
+    peer_map: BTreeMap<String, PeerMapEntry>,
+}
+
+#[derive(Deserialize)]
+struct PeerMapEntry {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    error: String,
+}
+
+#[derive(Deserialize)]
+struct PeerLine {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    peername: String,
+    #[serde(default)]
+    error: String,
+}
+
+/// The cluster streams lists as one JSON object per line (or as one array, in older versions).
+fn parse_lines<T: for<'de> Deserialize<'de>>(text: &str) -> Result<Vec<T>> {
+    let t = text.trim();
+    if t.starts_with('[') {
+        return serde_json::from_str(t).map_err(|e| Error::ClusterProtocol(e.to_string()));
+    }
+    t.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| Error::ClusterProtocol(format!("{e}: {l}"))))
+        .collect()
+}
+
+#[async_trait]
+impl PinBackend for Cluster {
+    async fn pin(&self, cid: &str, min: u32, max: u32, name: &str) -> Result<()> {
+        let req = self.http.post(format!("{}/pins/{cid}", self.base)).query(&[
+            ("replication-min", min.to_string()),
+            ("replication-max", max.to_string()),
+            ("name", name.to_string()),
+        ]);
+        self.send(req, false).await.map(|_| ())
+    }
+
+    async fn unpin(&self, cid: &str) -> Result<()> {
+        self.send(self.http.delete(format!("{}/pins/{cid}", self.base)), true).await.map(|_| ())
+    }
+
+    async fn status(&self, cid: &str) -> Result<Vec<PeerPin>> {
+        let Some(resp) = self.send(self.http.get(format!("{}/pins/{cid}", self.base)), true).await? else {
+            return Ok(Vec::new());
+        };
+        let info: GlobalPinInfo = resp.json().await.map_err(|e| Error::ClusterProtocol(e.to_string()))?;
+        Ok(info
+            .peer_map
+            .into_iter()
+            .map(|(peer, e)| PeerPin { peer, status: e.status, error: e.error })
+            .collect())
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerInfo>> {
+        let resp = self.send(self.http.get(format!("{}/peers", self.base)), false).await?.expect("404 not allowed");
+        let text = resp.text().await.map_err(|e| Error::ClusterUnavailable(e.to_string()))?;
+        Ok(parse_lines::<PeerLine>(&text)?
+            .into_iter()
+            .map(|p| PeerInfo { id: p.id, name: p.peername, error: p.error })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_as_ndjson_and_as_array() {
+        let nd = "{\"id\":\"12D3a\",\"peername\":\"p0\",\"error\":\"\"}\n{\"id\":\"12D3b\",\"peername\":\"p1\",\"error\":\"down\"}\n";
+        let v: Vec<PeerLine> = parse_lines(nd).unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1].error, "down");
+        let arr = "[{\"id\":\"12D3a\",\"peername\":\"p0\"}]";
+        assert_eq!(parse_lines::<PeerLine>(arr).unwrap()[0].peername, "p0");
+    }
+
+    #[test]
+    fn global_pin_info_reads_the_peer_map() {
+        let j = r#"{"cid":"bafk","peer_map":{"12D3a":{"peername":"p0","status":"pinned","error":""},"12D3b":{"status":"pin_error","error":"boom"}}}"#;
+        let g: GlobalPinInfo = serde_json::from_str(j).unwrap();
+        assert_eq!(g.peer_map["12D3a"].status, "pinned");
+        assert_eq!(g.peer_map["12D3b"].error, "boom");
+    }
+}

@@ -1,0 +1,92 @@
+//! The S3 API of the host, on `s3s`: the [`Gateway`] implements the `s3s::S3` trait; every
+//! operation it does not override answers `NotImplemented`. Operations are grouped by family:
+//! [`buckets`], [`objects`], [`list`].
+//!
+//! Object GET and HEAD are normally answered by the Envoy filter straight from an IPFS gateway;
+//! the host answers them too (reading through Kubo), so that a request the filter passes on still
+//! gets a correct answer.
+
+mod buckets;
+mod list;
+mod objects;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use s3s::dto::*;
+use s3s::{S3, S3Request, S3Response, S3Result};
+
+use crate::config::Config;
+use crate::ipfs::IpfsClient;
+use crate::meta::MetadataStore;
+use crate::metrics::Metrics;
+use crate::resolve::Resolver;
+
+/// The S3 side of the host. Cheap to clone: everything inside is shared.
+#[derive(Clone)]
+pub struct Gateway {
+    pub store: Arc<dyn MetadataStore>,
+    pub ipfs: Arc<dyn IpfsClient>,
+    pub resolver: Arc<Resolver>,
+    pub metrics: Arc<Metrics>,
+    pub cfg: Arc<Config>,
+}
+
+/// Bucket names follow the shared rule, in the host as in the filter.
+pub struct NameRules;
+
+impl s3s::validation::NameValidation for NameRules {
+    fn validate_bucket_name(&self, name: &str) -> bool {
+        ipfs_s3_common::names::is_valid_bucket_name(name)
+    }
+}
+
+/// Counts the request by operation and outcome, then hands the result on.
+fn counted<T>(m: &Metrics, op: &str, r: S3Result<T>) -> S3Result<T> {
+    let status = match &r {
+        Ok(_) => "ok",
+        Err(e) if e.status_code().is_some_and(|s| s.is_server_error()) => "server_error",
+        Err(_) => "client_error",
+    };
+    m.s3_requests.with_label_values(&[op, status]).inc();
+    r
+}
+
+#[async_trait]
+impl S3 for Gateway {
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        counted(&self.metrics, "ListBuckets", self.list_buckets_op(req).await)
+    }
+
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        counted(&self.metrics, "CreateBucket", self.create_bucket_op(req).await)
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        counted(&self.metrics, "HeadBucket", self.head_bucket_op(req).await)
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        counted(&self.metrics, "DeleteBucket", self.delete_bucket_op(req).await)
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        counted(&self.metrics, "PutObject", self.put_object_op(req).await)
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        counted(&self.metrics, "GetObject", self.get_object_op(req).await)
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        counted(&self.metrics, "HeadObject", self.head_object_op(req).await)
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        counted(&self.metrics, "DeleteObject", self.delete_object_op(req).await)
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        counted(&self.metrics, "ListObjectsV2", self.list_objects_v2_op(req).await)
+    }
+}

@@ -1,0 +1,249 @@
+//! Object operations: PutObject (streamed into IPFS), GetObject and HeadObject (read through
+//! Kubo when the filter passes them on), DeleteObject.
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use ipfs_s3_common::names;
+use ipfs_s3_common::record::{ObjectRecord, PinPriority};
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::Gateway;
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::ipfs;
+
+/// S3's Content-Type for objects uploaded without one.
+const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+pub const REPLICATION_FACTOR_HEADER: &str = "x-ipfs-replication-factor";
+pub const PIN_PRIORITY_HEADER: &str = "x-ipfs-pin-priority";
+
+/// Reads `X-IPFS-Replication-Factor`: a positive integer no larger than `max`.
+pub fn replication_factor(headers: &http::HeaderMap, default: u32, max: u32) -> Result<u32> {
+    let Some(v) = headers.get(REPLICATION_FACTOR_HEADER) else { return Ok(default) };
+    let s = v.to_str().unwrap_or("").trim();
+    match s.parse::<u32>() {
+        Ok(n) if n >= 1 && n <= max => Ok(n),
+        Ok(n) if n > max => Err(Error::InvalidArgument(format!(
+            "X-IPFS-Replication-Factor {n} exceeds the permitted maximum of {max}"
+        ))),
+        _ => Err(Error::InvalidArgument(format!("X-IPFS-Replication-Factor must be a positive integer, got `{s}`"))),
+    }
+}
+
+/// Reads `X-IPFS-Pin-Priority`: `high`, `normal` (default) or `low`.
+pub fn pin_priority(headers: &http::HeaderMap) -> Result<PinPriority> {
+    let Some(v) = headers.get(PIN_PRIORITY_HEADER) else { return Ok(PinPriority::Normal) };
+    let s = v.to_str().unwrap_or("");
+    PinPriority::parse(s).ok_or_else(|| Error::InvalidArgument(format!("X-IPFS-Pin-Priority must be high, normal or low, got `{s}`")))
+}
+
+/// Decodes `Content-MD5` (base64 of the 16-byte digest).
+pub fn content_md5(v: &str) -> Result<[u8; 16]> {
+    let raw = base64::engine::general_purpose::STANDARD.decode(v.trim()).map_err(|_| Error::InvalidDigest)?;
+    raw.try_into().map_err(|_| Error::InvalidDigest)
+}
+
+fn check_key(key: &str) -> Result<()> {
+    match names::key_error(key) {
+        Some((ipfs_s3_common::s3error::S3Code::KeyTooLongError, _)) => Err(Error::KeyTooLong),
+        Some((_, why)) => Err(Error::InvalidArgument(why.into())),
+        None => Ok(()),
+    }
+}
+
+fn etag(record: &ObjectRecord) -> ETag {
+    ETag::Strong(record.etag.clone())
+}
+
+fn ipfs_headers(record: &ObjectRecord) -> http::HeaderMap {
+    let mut h = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_str(&record.cid) {
+        h.insert("x-ipfs-cid", v);
+    }
+    h
+}
+
+impl Gateway {
+    async fn existing(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
+        match self.store.get_mapping(bucket, key).await? {
+            Some(r) => Ok(r),
+            None if !self.store.bucket_exists(bucket).await? => Err(Error::NoSuchBucket),
+            None => Err(Error::NoSuchKey),
+        }
+    }
+
+    pub(super) async fn put_object_op(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        // Refuse bad input before a single byte goes to IPFS.
+        let replication_factor =
+            replication_factor(&req.headers, self.cfg.default_replication_factor, self.cfg.max_replication_factor)?;
+        let pin_priority = pin_priority(&req.headers)?;
+        let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
+        if !self.store.bucket_exists(&input.bucket).await? {
+            return Err(Error::NoSuchBucket.into());
+        }
+
+        // Stream the body into IPFS, hashing and counting on the way.
+        let seen = Arc::new(Mutex::new((Md5::new(), 0u64)));
+        let tapped = {
+            let seen = seen.clone();
+            let body: ipfs::ByteStream = match input.body {
+                Some(b) => ipfs::tap(b, move |chunk| {
+                    let mut s = seen.lock().expect("hasher lock");
+                    s.0.update(chunk);
+                    s.1 += chunk.len() as u64;
+                }),
+                None => Box::pin(futures::stream::empty()),
+            };
+            body
+        };
+        let added = self.ipfs.add(tapped).await?;
+        let (md5, size) = {
+            let s = seen.lock().expect("hasher lock");
+            (s.0.clone().finalize(), s.1)
+        };
+        if let Some(len) = input.content_length
+            && u64::try_from(len).ok() != Some(size)
+        {
+            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {size}")).into());
+        }
+        if let Some(expected) = expected_md5
+            && expected[..] != md5[..]
+        {
+            // The content sits unpinned in the node's blockstore; no mapping points at it.
+            return Err(Error::BadDigest.into());
+        }
+
+        let record = ObjectRecord {
+            cid: added.cid,
+            size,
+            etag: hex::encode(md5),
+            content_type: input.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
+            last_modified_ms: clock::now_ms(),
+            user_metadata: input
+                .metadata
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+            replication_factor,
+            pin_priority,
+        };
+        self.store.store_mapping(&input.bucket, &input.key, &record).await?;
+        self.resolver.forget(&input.bucket, &input.key).await;
+        tracing::info!(bucket = %input.bucket, key = %input.key, cid = %record.cid, size, replication_factor, "object stored");
+        let mut resp = S3Response::new(PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() });
+        resp.headers = ipfs_headers(&record);
+        Ok(resp)
+    }
+
+    pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        let record = self.existing(&req.input.bucket, &req.input.key).await?;
+        let out = HeadObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            content_length: Some(record.size as i64),
+            content_type: Some(record.content_type.clone()),
+            e_tag: Some(etag(&record)),
+            last_modified: Some(clock::timestamp(record.last_modified_ms)),
+            metadata: Some(record.user_metadata.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let mut resp = S3Response::new(out);
+        resp.headers = ipfs_headers(&record);
+        Ok(resp)
+    }
+
+    pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        let record = self.existing(&req.input.bucket, &req.input.key).await?;
+        let (range, content_range) = match &req.input.range {
+            None => (0..record.size, None),
+            Some(r) => {
+                let span = r.check(record.size).map_err(|_| Error::InvalidRange)?;
+                let cr = format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size);
+                (span, Some(cr))
+            }
+        };
+        let len = range.end - range.start;
+        let body = self.ipfs.cat(&record.cid, range.start, Some(len)).await?;
+        let out = GetObjectOutput {
+            accept_ranges: Some("bytes".into()),
+            body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
+            content_length: Some(len as i64),
+            content_range,
+            content_type: Some(record.content_type.clone()),
+            e_tag: Some(etag(&record)),
+            last_modified: Some(clock::timestamp(record.last_modified_ms)),
+            metadata: Some(record.user_metadata.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        let mut resp = S3Response::new(out);
+        resp.headers = ipfs_headers(&record);
+        Ok(resp)
+    }
+
+    pub(super) async fn delete_object_op(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        // S3 answers 204 for a key that never existed, but not for a bucket that does not.
+        if !self.store.bucket_exists(bucket).await? {
+            return Err(Error::NoSuchBucket.into());
+        }
+        let removed = self.store.delete_mapping(bucket, key).await?;
+        self.resolver.forget(bucket, key).await;
+        if let Some(old) = removed {
+            tracing::info!(bucket, key, cid = %old.cid, "object deleted");
+        }
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn replication_factor_rules() {
+        assert_eq!(replication_factor(&headers(&[]), 3, 10).unwrap(), 3);
+        assert_eq!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, " 2 ")]), 3, 10).unwrap(), 2);
+        for bad in ["0", "-1", "abc", "1.5", ""] {
+            assert!(
+                matches!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, bad)]), 3, 10), Err(Error::InvalidArgument(_))),
+                "{bad}"
+            );
+        }
+        let e = replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, "11")]), 3, 10).unwrap_err();
+        assert!(e.to_string().contains("maximum"), "{e}");
+    }
+
+    #[test]
+    fn pin_priority_rules() {
+        assert_eq!(pin_priority(&headers(&[])).unwrap(), PinPriority::Normal);
+        assert_eq!(pin_priority(&headers(&[(PIN_PRIORITY_HEADER, "High")])).unwrap(), PinPriority::High);
+        assert!(pin_priority(&headers(&[(PIN_PRIORITY_HEADER, "urgent")])).is_err());
+    }
+
+    #[test]
+    fn content_md5_must_be_16_bytes_of_base64() {
+        // md5("hello")
+        assert_eq!(hex::encode(content_md5("XUFAKrxLKna5cZ2REBfFkg==").unwrap()), "5d41402abc4b2a76b9719d911017c592");
+        assert!(matches!(content_md5("not base64!"), Err(Error::InvalidDigest)));
+        assert!(matches!(content_md5("aGVsbG8="), Err(Error::InvalidDigest)));
+    }
+
+    #[test]
+    fn keys_longer_than_1024_bytes_are_refused() {
+        assert!(check_key(&"k".repeat(1024)).is_ok());
+        assert!(matches!(check_key(&"k".repeat(1025)), Err(Error::KeyTooLong)));
+    }
+}

@@ -1,0 +1,134 @@
+//! Wiring: builds every component from the configuration, serves the S3 and admin listeners, runs
+//! the pin manager and the cluster watch, and shuts all of it down on a signal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use s3s::auth::SimpleAuth;
+use s3s::service::S3ServiceBuilder;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::admin::Admin;
+use crate::config::Config;
+use crate::health::Checker;
+use crate::ipfs::{IpfsClient, Kubo};
+use crate::meta::redis::RedisStore;
+use crate::meta::{MetadataStore, PinQueue};
+use crate::metrics::Metrics;
+use crate::pin::PinBackend;
+use crate::pin::cluster::Cluster;
+use crate::pin::manager::PinManager;
+use crate::resolve::Resolver;
+use crate::s3::{Gateway, NameRules};
+
+/// Runs the host until `shutdown` turns true.
+pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let cfg = Arc::new(cfg);
+    let metrics = Arc::new(Metrics::new());
+    let timeout = Duration::from_secs(cfg.ipfs_timeout_secs);
+    let instance = format!("{}", cfg.listen);
+    let redis = Arc::new(RedisStore::connect(&cfg.redis_url, "ipfs-s3:", &instance).await?);
+    let store: Arc<dyn MetadataStore> = redis.clone();
+    let queue: Arc<dyn PinQueue> = redis;
+    let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, timeout)?);
+    let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, timeout)?);
+    let pins = Arc::new(PinManager::new(store.clone(), queue, cluster.clone(), metrics.clone()));
+    let resolver = Arc::new(Resolver::new(
+        store.clone(),
+        pins.clone(),
+        metrics.clone(),
+        Duration::from_millis(cfg.resolve_cache_ttl_ms),
+    ));
+
+    let gateway = Gateway { store: store.clone(), ipfs: ipfs.clone(), resolver: resolver.clone(), metrics: metrics.clone(), cfg: cfg.clone() };
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(SimpleAuth::from_single(cfg.access_key.as_str(), cfg.secret_key.as_str()));
+    builder.set_validation(NameRules);
+    let s3 = builder.build();
+
+    let admin = Arc::new(Admin {
+        health: Checker { store, ipfs, cluster, metrics: metrics.clone() },
+        metrics,
+        resolver,
+        internal_token: cfg.internal_token.clone(),
+    });
+
+    let s3_listener = TcpListener::bind(cfg.listen).await?;
+    let admin_listener = TcpListener::bind(cfg.admin_listen).await?;
+    tracing::info!(s3 = %cfg.listen, admin = %cfg.admin_listen, "host listening");
+
+    let pin_task = tokio::spawn(pins.run(shutdown.clone()));
+    let watch_task = tokio::spawn(watch_cluster(admin.clone(), shutdown.clone()));
+    let s3_task = tokio::spawn(serve(s3_listener, shutdown.clone(), move || s3.clone()));
+    let admin_task = tokio::spawn(serve(admin_listener, shutdown.clone(), move || {
+        let admin = admin.clone();
+        hyper::service::service_fn(move |req| admin.clone().handle(req))
+    }));
+    let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task);
+    tracing::info!("host stopped");
+    Ok(())
+}
+
+/// Refreshes the cluster view (and `ipfs_cluster_nodes_available`) every few seconds, so the
+/// metric is current even when nobody asks for `/health`.
+async fn watch_cluster(admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let report = admin.health.check().await;
+        tracing::debug!(status = ?report.status, "health");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Accepts connections until shutdown, then lets open connections finish gracefully. Each
+/// connection gets a service from `make`.
+async fn serve<S, B>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, make: impl Fn() -> S + Send + 'static)
+where
+    S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let svc = make();
+                    let mut stop = shutdown.clone();
+                    conns.spawn(async move {
+                        let builder = auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection(TokioIo::new(stream), svc);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            r = conn.as_mut() => {
+                                if let Err(e) = r {
+                                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                                }
+                            }
+                            _ = stop.changed() => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            _ = shutdown.changed() => break,
+        }
+        while conns.try_join_next().is_some() {}
+    }
+    while conns.join_next().await.is_some() {}
+}
