@@ -1,0 +1,649 @@
+#!/usr/bin/env bash
+# Run the ipfs-s3 stack on this machine: Redis, Kubo, an IPFS Cluster peer, the host service
+# and Envoy with the filter, all on loopback.
+#
+#   scripts/stack.sh up       start every component that is not already running, wait until each
+#                             answers, print the endpoint and write <run dir>/stack.env
+#   scripts/stack.sh down     stop what `up` started (data is kept)
+#   scripts/stack.sh status   one line per component
+#   scripts/stack.sh env      print <run dir>/stack.env (shell-sourceable KEY=VALUE)
+#   scripts/stack.sh clean    down, then remove the run dir (all data of the profile)
+#
+# IPFS_S3_PROFILE selects an independent stack (default `dev`); its state lives in
+# .run/<profile>/. The `test` profile uses the dev ports + 10000 so both can run at once;
+# every port, the credentials and the timeouts can be overridden by environment variables
+# (listed in the configuration section below).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS_BIN="$ROOT/.tools/bin"
+VENV="$ROOT/.venv"
+
+# ---------------------------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------------------------
+
+IPFS_S3_PROFILE="${IPFS_S3_PROFILE:-dev}"
+[[ "$IPFS_S3_PROFILE" =~ ^[A-Za-z0-9_-]+$ ]] || { echo "invalid IPFS_S3_PROFILE: $IPFS_S3_PROFILE" >&2; exit 2; }
+RUN="$ROOT/.run/$IPFS_S3_PROFILE"
+LOGS="$RUN/logs"
+
+# `test` is shifted by 10000 so that a dev stack and the test suite's stack do not collide.
+case "$IPFS_S3_PROFILE" in
+  test) default_offset=10000 ;;
+  *)    default_offset=0 ;;
+esac
+IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"
+
+: "${IPFS_S3_ENVOY_PORT:=$((9000 + IPFS_S3_PORT_OFFSET))}"          # the S3 endpoint
+: "${IPFS_S3_ENVOY_ADMIN_PORT:=$((9901 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_ADMIN_PORT:=$((9100 + IPFS_S3_PORT_OFFSET))}"          # host: /health, /metrics, internal API
+: "${IPFS_S3_HOST_PORT:=$((9101 + IPFS_S3_PORT_OFFSET))}"           # host S3 API (only Envoy talks to it)
+: "${IPFS_S3_REDIS_PORT:=$((6390 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_KUBO_API_PORT:=$((5001 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_GATEWAY_PORT:=$((8080 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_KUBO_SWARM_PORT:=$((4001 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_CLUSTER_API_PORT:=$((9094 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_CLUSTER_PROXY_PORT:=$((9095 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_CLUSTER_SWARM_PORT:=$((9096 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_CLUSTER_PINSVC_PORT:=$((9097 + IPFS_S3_PORT_OFFSET))}"
+
+DEFAULT_ACCESS_KEY="ipfs-s3-admin"
+DEFAULT_SECRET_KEY="ipfs-s3-secret"
+: "${IPFS_S3_ACCESS_KEY:=$DEFAULT_ACCESS_KEY}"
+: "${IPFS_S3_SECRET_KEY:=$DEFAULT_SECRET_KEY}"
+: "${IPFS_S3_REGION:=us-east-1}"
+: "${IPFS_S3_LOG:=info}"
+: "${IPFS_S3_CACHE_TTL_MS:=1000}"
+# The filter's timeout for a resolve callout to the host.
+: "${IPFS_S3_RESOLVE_TIMEOUT_MS:=5000}"
+: "${IPFS_S3_ENVOY_TEMPLATE:=$ROOT/envoy/gateway.yaml}"
+: "${IPFS_S3_START_TIMEOUT:=60}"   # seconds a component may take to answer after start
+: "${IPFS_S3_STOP_TIMEOUT:=20}"    # seconds between TERM and KILL
+
+# Optional config file for the host; environment variables still override what it sets.
+if [ -z "${IPFS_S3_CONFIG:-}" ] && [ -f "$ROOT/ipfs-s3.toml" ]; then
+  IPFS_S3_CONFIG="$ROOT/ipfs-s3.toml"
+fi
+IPFS_S3_CONFIG="${IPFS_S3_CONFIG:-}"
+
+IPFS_S3_ENDPOINT="http://127.0.0.1:$IPFS_S3_ENVOY_PORT"
+IPFS_S3_REDIS_URL="redis://127.0.0.1:$IPFS_S3_REDIS_PORT/"
+IPFS_S3_KUBO_API_URL="http://127.0.0.1:$IPFS_S3_KUBO_API_PORT"
+IPFS_S3_GATEWAY_URL="http://127.0.0.1:$IPFS_S3_GATEWAY_PORT"
+IPFS_S3_CLUSTER_API_URL="http://127.0.0.1:$IPFS_S3_CLUSTER_API_PORT"
+IPFS_S3_ADMIN_URL="http://127.0.0.1:$IPFS_S3_ADMIN_PORT"
+IPFS_S3_HOST_URL="http://127.0.0.1:$IPFS_S3_HOST_PORT"
+IPFS_S3_ENVOY_ADMIN_URL="http://127.0.0.1:$IPFS_S3_ENVOY_ADMIN_PORT"
+IPFS_S3_HEALTH_URL="$IPFS_S3_ADMIN_URL/health"
+IPFS_S3_METRICS_URL="$IPFS_S3_ADMIN_URL/metrics"
+
+IPFS_PATH="$RUN/ipfs"
+IPFS_CLUSTER_PATH="$RUN/cluster"
+TOKEN_FILE="$RUN/internal-token"
+STACK_ENV="$RUN/stack.env"
+ENVOY_DIR="$RUN/envoy"
+ENVOY_CONFIG="$ENVOY_DIR/envoy.yaml"
+IPFS_S3_FILTER_WASM="$ENVOY_DIR/ipfs_s3_filter.wasm"
+HOST_BIN="$RUN/bin/ipfs-s3"
+# What `up` runs (copies of) — the release builds unless pointed elsewhere (e.g. a debug build).
+BUILT_HOST_BIN="${IPFS_S3_HOST_BIN:-$ROOT/target/release/ipfs-s3}"
+BUILT_FILTER_WASM="${IPFS_S3_FILTER_WASM_SRC:-$ROOT/target/wasm32-wasip1/release/ipfs_s3_filter.wasm}"
+# Kubo's telemetry plugin would otherwise report to a remote endpoint.
+export IPFS_TELEMETRY=off
+
+# Start order; `down` goes in reverse.
+COMPONENTS=(redis kubo cluster host envoy)
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+# ---------------------------------------------------------------------------------------------
+
+say()  { printf '[stack:%s] %s\n' "$IPFS_S3_PROFILE" "$*"; }
+die()  { printf '[stack:%s] ERROR: %s\n' "$IPFS_S3_PROFILE" "$*" >&2; exit 1; }
+
+pidfile() { printf '%s/%s.pid' "$RUN" "$1"; }
+logfile() { printf '%s/%s.log' "$LOGS" "$1"; }
+
+read_pid() {
+  local f
+  f="$(pidfile "$1")"
+  [ -s "$f" ] || return 1
+  local pid
+  pid="$(tr -dc '0-9' <"$f")"
+  [ -n "$pid" ] || return 1
+  printf '%s' "$pid"
+}
+
+# What a component's command line must contain, so that a pidfile left behind (and a pid
+# reused by an unrelated process since) never makes us skip a start or kill a stranger.
+# Each pattern includes this profile's run dir, so profiles never match each other's processes.
+cmdline_marker() {
+  case "$1" in
+    redis)   printf 'redis-server %s' "$RUN/redis" ;;   # via --proc-title-template
+    kubo)    printf -- '--repo-dir %s daemon' "$IPFS_PATH" ;;
+    cluster) printf -- '--config %s daemon' "$IPFS_CLUSTER_PATH" ;;
+    host)    printf '%s serve' "$HOST_BIN" ;;
+    envoy)   printf -- '-c %s' "$ENVOY_CONFIG" ;;
+  esac
+}
+
+# Alive and not a zombie: a daemon that exited stays a zombie until its new parent (init, or
+# whatever reaps orphans on this machine) collects it, which can take seconds.
+pid_running() {
+  local state
+  state="$(sed -E 's/^.*\) (.).*$/\1/' "/proc/$1/stat" 2>/dev/null)" || return 1
+  [ -n "$state" ] && [ "$state" != "Z" ] && [ "$state" != "X" ]
+}
+
+process_exists() {
+  local pid
+  pid="$(read_pid "$1")" && pid_running "$pid"
+}
+
+cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null; }
+
+# Prints the pid of the component's live process, or fails.
+live_pid() {
+  local pid cmd marker
+  pid="$(read_pid "$1")" || return 1
+  pid_running "$pid" || return 1
+  cmd="$(cmdline_of "$pid")" || return 1
+  marker="$(cmdline_marker "$1")"
+  case "$cmd" in
+    *"$marker"*) printf '%s' "$pid" ;;
+    *) return 1 ;;
+  esac
+}
+
+port_in_use() {
+  # A successful connect means someone listens; a closed port fails immediately.
+  timeout 2 bash -c ": >/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+ensure_ports_free() {
+  local name="$1" port; shift
+  for port in "$@"; do
+    if port_in_use "$port"; then
+      die "$name: port $port is already in use by another process (set the matching IPFS_S3_*_PORT, or stop that process)"
+    fi
+  done
+}
+
+show_log_tail() {
+  local log
+  log="$(logfile "$1")"
+  if [ -f "$log" ]; then
+    printf -- '----- last 30 lines of %s -----\n' "${log#"$ROOT"/}" >&2
+    tail -n 30 "$log" >&2
+    printf -- '-----\n' >&2
+  fi
+}
+
+# Start a long-lived process detached from this script: in its own session (no terminal, not
+# in our process group), and re-parented to init before it starts. The second point matters for
+# Envoy, which terminates itself when its parent process exits: started as our direct child it
+# would die as soon as this script returns. So a throw-away shell forks the real process and
+# exits; the child waits until it has been re-parented, writes its pid (the daemon's pid, since
+# it then exec's) and exec's the daemon with its output appended to the component's log.
+start_detached() {
+  local name="$1"; shift
+  local pf log
+  pf="$(pidfile "$name")"
+  log="$(logfile "$name")"
+  rm -f "$pf"
+  printf '\n===== %s start %s =====\n' "$name" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$log"
+  # shellcheck disable=SC2016  # expanded by the inner shells
+  setsid bash -c '
+    pf="$1"; shift
+    parent=$$
+    (
+      while [ "$(cut -d" " -f4 "/proc/$BASHPID/stat")" = "$parent" ]; do sleep 0.01; done
+      echo "$BASHPID" >"$pf"
+      exec "$@"
+    ) &
+  ' start-detached "$pf" "$@" >>"$log" 2>&1 </dev/null
+}
+
+# Poll `check` (a function name) until it succeeds. Fails early when the component's process
+# dies, and after IPFS_S3_START_TIMEOUT seconds.
+wait_ready() {
+  local name="$1" check="$2" started=$SECONDS
+  local deadline=$((SECONDS + IPFS_S3_START_TIMEOUT))
+  while :; do
+    if "$check"; then
+      say "$name ready ($((SECONDS - started))s)"
+      return 0
+    fi
+    # (not live_pid: between writing the pidfile and exec the command line is the shell's)
+    if ! process_exists "$name" && [ -s "$(pidfile "$name")" ]; then
+      say "$name exited during start-up"
+      show_log_tail "$name"
+      stop_component "$name" quiet
+      exit 1
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "$name did not answer within ${IPFS_S3_START_TIMEOUT}s"
+      show_log_tail "$name"
+      stop_component "$name" quiet
+      exit 1
+    fi
+    sleep 0.1
+  done
+}
+
+http_ok() { curl -sf -o /dev/null --max-time 2 "$@"; }
+
+random_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
+
+# ---------------------------------------------------------------------------------------------
+# Run dir, secrets, stack.env
+# ---------------------------------------------------------------------------------------------
+
+prepare_run_dir() {
+  mkdir -p "$RUN" "$LOGS" "$RUN/redis" "$RUN/bin" "$ENVOY_DIR"
+  chmod 700 "$RUN"
+  if [ -z "${IPFS_S3_INTERNAL_TOKEN:-}" ]; then
+    if [ ! -s "$TOKEN_FILE" ]; then
+      (umask 077 && random_hex >"$TOKEN_FILE")
+    fi
+    IPFS_S3_INTERNAL_TOKEN="$(cat "$TOKEN_FILE")"
+  fi
+}
+
+# Values are quoted only when needed, so that simple KEY=VALUE parsers read them as well as a shell.
+env_line() {
+  local key="$1" value="$2"
+  if [[ "$value" =~ ^[A-Za-z0-9_./:@%+,=-]*$ ]]; then
+    printf '%s=%s\n' "$key" "$value"
+  else
+    printf "%s='%s'\n" "$key" "${value//\'/\'\\\'\'}"
+  fi
+}
+
+STACK_ENV_KEYS=(
+  IPFS_S3_PROFILE IPFS_S3_RUN_DIR
+  IPFS_S3_ENDPOINT IPFS_S3_REGION IPFS_S3_ACCESS_KEY IPFS_S3_SECRET_KEY IPFS_S3_INTERNAL_TOKEN
+  IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_ADMIN_PORT IPFS_S3_HOST_PORT
+  IPFS_S3_REDIS_PORT IPFS_S3_KUBO_API_PORT IPFS_S3_GATEWAY_PORT IPFS_S3_KUBO_SWARM_PORT
+  IPFS_S3_CLUSTER_API_PORT IPFS_S3_CLUSTER_PROXY_PORT IPFS_S3_CLUSTER_SWARM_PORT IPFS_S3_CLUSTER_PINSVC_PORT
+  IPFS_S3_REDIS_URL IPFS_S3_KUBO_API_URL IPFS_S3_GATEWAY_URL IPFS_S3_CLUSTER_API_URL
+  IPFS_S3_ADMIN_URL IPFS_S3_HEALTH_URL IPFS_S3_METRICS_URL IPFS_S3_HOST_URL IPFS_S3_ENVOY_ADMIN_URL
+  IPFS_S3_CACHE_TTL_MS IPFS_PATH IPFS_CLUSTER_PATH IPFS_S3_TOOLS_BIN
+)
+
+write_stack_env() {
+  local key tmp
+  IPFS_S3_RUN_DIR="$RUN"
+  IPFS_S3_TOOLS_BIN="$TOOLS_BIN"
+  tmp="$STACK_ENV.tmp"
+  (
+    umask 077   # holds the secret key and the internal token
+    {
+      echo "# ipfs-s3 stack, profile $IPFS_S3_PROFILE (written by scripts/stack.sh up)"
+      for key in "${STACK_ENV_KEYS[@]}"; do env_line "$key" "${!key}"; done
+    } >"$tmp"
+  )
+  mv -f "$tmp" "$STACK_ENV"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Components: start_<name> starts it (assumes it is not running), ready_<name> is its check.
+# ---------------------------------------------------------------------------------------------
+
+## Redis --------------------------------------------------------------------------------------
+
+start_redis() {
+  ensure_ports_free redis "$IPFS_S3_REDIS_PORT"
+  printf '\n===== redis start %s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$(logfile redis)"
+  # Redis daemonizes itself and writes its own pidfile. The process title carries the run dir
+  # so that `down` can recognise this instance.
+  if ! redis-server \
+        --port "$IPFS_S3_REDIS_PORT" --bind 127.0.0.1 \
+        --dir "$RUN/redis" --appendonly yes \
+        --daemonize yes --pidfile "$(pidfile redis)" --logfile "$(logfile redis)" \
+        --proc-title-template "{title} $RUN/redis {listen-addr}"; then
+    show_log_tail redis
+    die "redis-server did not start"
+  fi
+}
+
+ready_redis() { [ "$(redis-cli -p "$IPFS_S3_REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
+
+## Kubo ---------------------------------------------------------------------------------------
+
+ipfs_cmd() { "$TOOLS_BIN/ipfs" --repo-dir "$IPFS_PATH" "$@"; }
+
+# Loopback only, and nothing that reaches out to the internet: no bootstrap peers, no mDNS, no
+# routing (DHT or delegated HTTP routers), no AutoConf fetch, no AutoTLS, no relays/NAT/hole
+# punching, no HTTP block retrieval, no DNSLink lookups, no telemetry. `localhost` is removed
+# from the public gateways, otherwise a request with `Host: localhost:…` gets a redirect to a
+# subdomain gateway instead of the content.
+# Applied on every start (cheap) so that changed ports take effect.
+configure_kubo() {
+  local cfg="$IPFS_PATH/config"
+  jq \
+    --arg api "$IPFS_S3_KUBO_API_PORT" \
+    --arg gw "$IPFS_S3_GATEWAY_PORT" \
+    --arg swarm "$IPFS_S3_KUBO_SWARM_PORT" '
+    .Addresses.API = "/ip4/127.0.0.1/tcp/\($api)" |
+    .Addresses.Gateway = "/ip4/127.0.0.1/tcp/\($gw)" |
+    .Addresses.Swarm = ["/ip4/127.0.0.1/tcp/\($swarm)"] |
+    .Addresses.Announce = [] | .Addresses.AppendAnnounce = [] | .Addresses.NoAnnounce = [] |
+    .Bootstrap = [] | .Peering.Peers = null |
+    .AutoConf.Enabled = false | .AutoTLS.Enabled = false |
+    .Routing.Type = "none" | .Routing.DelegatedRouters = [] |
+    .DNS.Resolvers = {} | .Ipns.DelegatedPublishers = [] |
+    .Discovery.MDNS.Enabled = false |
+    .Swarm.DisableNatPortMap = true | .Swarm.EnableHolePunching = false |
+    .Swarm.RelayClient.Enabled = false | .Swarm.RelayService.Enabled = false |
+    .Swarm.Transports.Network = {"TCP": true, "QUIC": false, "WebTransport": false,
+                                 "WebRTCDirect": false, "Websocket": false} |
+    .AutoNAT.ServiceMode = "disabled" |
+    .HTTPRetrieval.Enabled = false |
+    .Plugins.Plugins = ((.Plugins.Plugins // {}) + {"telemetry": {"Config": {"Mode": "off"}}}) |
+    .Gateway.NoDNSLink = true |
+    .Gateway.PublicGateways = {"localhost": null}
+    ' "$cfg" >"$cfg.tmp"
+  mv -f "$cfg.tmp" "$cfg"
+}
+
+start_kubo() {
+  [ -x "$TOOLS_BIN/ipfs" ] || die "kubo is not installed (run scripts/setup.sh)"
+  ensure_ports_free kubo "$IPFS_S3_KUBO_API_PORT" "$IPFS_S3_GATEWAY_PORT" "$IPFS_S3_KUBO_SWARM_PORT"
+  if [ ! -f "$IPFS_PATH/config" ]; then
+    say "kubo: initialising repo"
+    # `test` profile: loopback addresses, no bootstrap, no mDNS, AutoConf/AutoTLS off.
+    # -e: no help files in a repo meant for data.
+    ipfs_cmd init --profile=test -e >>"$(logfile kubo)" 2>&1 || { show_log_tail kubo; die "ipfs init failed"; }
+  fi
+  configure_kubo
+  start_detached kubo "$TOOLS_BIN/ipfs" --repo-dir "$IPFS_PATH" daemon
+}
+
+ready_kubo() {
+  http_ok -X POST "$IPFS_S3_KUBO_API_URL/api/v0/id" &&
+    # the empty identity CID: served from the CID itself, never needs the network
+    http_ok "$IPFS_S3_GATEWAY_URL/ipfs/bafkqaaa"
+}
+
+## IPFS Cluster -------------------------------------------------------------------------------
+
+cluster_cmd() { "$TOOLS_BIN/ipfs-cluster-service" --config "$IPFS_CLUSTER_PATH" "$@"; }
+
+# One peer on loopback, talking to this profile's Kubo; no mDNS, no bootstrap peers, no relay.
+configure_cluster() {
+  local cfg="$IPFS_CLUSTER_PATH/service.json"
+  jq \
+    --arg name "ipfs-s3-$IPFS_S3_PROFILE" \
+    --arg swarm "$IPFS_S3_CLUSTER_SWARM_PORT" \
+    --arg api "$IPFS_S3_CLUSTER_API_PORT" \
+    --arg proxy "$IPFS_S3_CLUSTER_PROXY_PORT" \
+    --arg pinsvc "$IPFS_S3_CLUSTER_PINSVC_PORT" \
+    --arg kubo "$IPFS_S3_KUBO_API_PORT" '
+    .cluster.peername = $name |
+    .cluster.listen_multiaddress = ["/ip4/127.0.0.1/tcp/\($swarm)"] |
+    .cluster.peer_addresses = [] |
+    .cluster.mdns_interval = "0s" |
+    .cluster.enable_relay_hop = false |
+    .api.restapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($api)" |
+    .api.ipfsproxy.listen_multiaddress = "/ip4/127.0.0.1/tcp/\($proxy)" |
+    .api.ipfsproxy.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)" |
+    .api.pinsvcapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($pinsvc)" |
+    .ipfs_connector.ipfshttp.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)"
+    ' "$cfg" >"$cfg.tmp"
+  (umask 077 && mv -f "$cfg.tmp" "$cfg")   # service.json holds the cluster secret
+  chmod 600 "$cfg"
+}
+
+start_cluster() {
+  [ -x "$TOOLS_BIN/ipfs-cluster-service" ] || die "ipfs-cluster-service is not installed (run scripts/setup.sh)"
+  ensure_ports_free cluster "$IPFS_S3_CLUSTER_API_PORT" "$IPFS_S3_CLUSTER_PROXY_PORT" \
+    "$IPFS_S3_CLUSTER_SWARM_PORT" "$IPFS_S3_CLUSTER_PINSVC_PORT"
+  if [ ! -f "$IPFS_CLUSTER_PATH/service.json" ]; then
+    say "cluster: initialising peer (crdt consensus, new secret)"
+    cluster_cmd init --consensus crdt >>"$(logfile cluster)" 2>&1 || { show_log_tail cluster; die "ipfs-cluster-service init failed"; }
+  fi
+  configure_cluster
+  start_detached cluster "$TOOLS_BIN/ipfs-cluster-service" --config "$IPFS_CLUSTER_PATH" daemon
+}
+
+# The REST API answers before the peer is fully up; ready means it lists itself, without error,
+# connected to its Kubo.
+ready_cluster() {
+  http_ok "$IPFS_S3_CLUSTER_API_URL/id" || return 1
+  curl -sf --max-time 2 "$IPFS_S3_CLUSTER_API_URL/peers" 2>/dev/null |
+    jq -se '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= 1' >/dev/null 2>&1
+}
+
+## Host service -------------------------------------------------------------------------------
+
+start_host() {
+  [ -x "$BUILT_HOST_BIN" ] || die "host binary ${BUILT_HOST_BIN#"$ROOT"/} does not exist (build it: scripts/setup.sh build)"
+  ensure_ports_free host "$IPFS_S3_HOST_PORT" "$IPFS_S3_ADMIN_PORT"
+  # Run a copy: a rebuild while the stack runs must not change (or fail to replace) the binary
+  # of the running process; `down` + `up` picks up the new build.
+  cp -f "$BUILT_HOST_BIN" "$HOST_BIN.tmp"
+  mv -f "$HOST_BIN.tmp" "$HOST_BIN"
+  local args=(serve)
+  if [ -n "$IPFS_S3_CONFIG" ]; then
+    [ -f "$IPFS_S3_CONFIG" ] || die "IPFS_S3_CONFIG=$IPFS_S3_CONFIG: no such file"
+    args+=(--config "$IPFS_S3_CONFIG")
+  fi
+  start_detached host env \
+    IPFS_S3_LISTEN="127.0.0.1:$IPFS_S3_HOST_PORT" \
+    IPFS_S3_ADMIN_LISTEN="127.0.0.1:$IPFS_S3_ADMIN_PORT" \
+    IPFS_S3_REDIS_URL="$IPFS_S3_REDIS_URL" \
+    IPFS_S3_KUBO_API_URL="$IPFS_S3_KUBO_API_URL" \
+    IPFS_S3_GATEWAY_URL="$IPFS_S3_GATEWAY_URL" \
+    IPFS_S3_CLUSTER_API_URL="$IPFS_S3_CLUSTER_API_URL" \
+    IPFS_S3_ACCESS_KEY="$IPFS_S3_ACCESS_KEY" \
+    IPFS_S3_SECRET_KEY="$IPFS_S3_SECRET_KEY" \
+    IPFS_S3_REGION="$IPFS_S3_REGION" \
+    IPFS_S3_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" \
+    IPFS_S3_LOG="$IPFS_S3_LOG" \
+    "$HOST_BIN" "${args[@]}"
+}
+
+# Any JSON answer counts: a degraded health report still means the host is serving.
+ready_host() {
+  curl -s --max-time 2 "$IPFS_S3_HEALTH_URL" 2>/dev/null | jq -e . >/dev/null 2>&1
+}
+
+## Envoy --------------------------------------------------------------------------------------
+
+# Only the variables the template uses are substituted, so any other `$…` in it stays literal.
+ENVOY_TEMPLATE_VARS='$IPFS_S3_ENVOY_PORT $IPFS_S3_ENVOY_ADMIN_PORT $IPFS_S3_HOST_PORT $IPFS_S3_ADMIN_PORT $IPFS_S3_GATEWAY_PORT $IPFS_S3_FILTER_WASM $IPFS_S3_FILTER_CONFIG'
+
+filter_config_json() {
+  jq -cn \
+    --arg access_key "$IPFS_S3_ACCESS_KEY" \
+    --arg secret_key "$IPFS_S3_SECRET_KEY" \
+    --arg region "$IPFS_S3_REGION" \
+    --arg internal_token "$IPFS_S3_INTERNAL_TOKEN" \
+    --arg authority "127.0.0.1:$IPFS_S3_ADMIN_PORT" \
+    --argjson cache_ttl_ms "$IPFS_S3_CACHE_TTL_MS" \
+    --argjson resolve_timeout_ms "$IPFS_S3_RESOLVE_TIMEOUT_MS" \
+    '{access_key: $access_key, secret_key: $secret_key, region: $region,
+      internal_token: $internal_token,
+      host_admin_cluster: "host_admin", host_admin_authority: $authority,
+      cache_ttl_ms: $cache_ttl_ms, resolve_timeout_ms: $resolve_timeout_ms}'
+}
+
+envoy_bin() { printf '%s' "$VENV/bin/envoy"; }
+
+# Renders the template into the run dir (it holds credentials: 0600) next to a copy of the wasm,
+# so that a rebuild does not change the file a running Envoy loaded.
+render_envoy_config() {
+  [ -s "$IPFS_S3_ENVOY_TEMPLATE" ] || die "Envoy template ${IPFS_S3_ENVOY_TEMPLATE#"$ROOT"/} is missing or empty"
+  [ -f "$BUILT_FILTER_WASM" ] || die "filter ${BUILT_FILTER_WASM#"$ROOT"/} does not exist (build it: scripts/setup.sh build)"
+  cp -f "$BUILT_FILTER_WASM" "$IPFS_S3_FILTER_WASM.tmp"
+  mv -f "$IPFS_S3_FILTER_WASM.tmp" "$IPFS_S3_FILTER_WASM"
+  IPFS_S3_FILTER_CONFIG="$(filter_config_json)"
+  (
+    umask 077
+    export IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_HOST_PORT IPFS_S3_ADMIN_PORT \
+           IPFS_S3_GATEWAY_PORT IPFS_S3_FILTER_WASM IPFS_S3_FILTER_CONFIG
+    envsubst "$ENVOY_TEMPLATE_VARS" <"$IPFS_S3_ENVOY_TEMPLATE" >"$ENVOY_CONFIG.tmp"
+  )
+  mv -f "$ENVOY_CONFIG.tmp" "$ENVOY_CONFIG"
+}
+
+validate_envoy_config() {
+  local out
+  if ! out="$("$(envoy_bin)" --mode validate -c "$ENVOY_CONFIG" --log-level warn 2>&1)"; then
+    printf '%s\n' "$out" | tail -n 30 >&2
+    die "Envoy rejected the rendered config (${ENVOY_CONFIG#"$ROOT"/})"
+  fi
+}
+
+# Envoy's hot-restart shared memory is keyed by --base-id; the admin port is unique per running
+# stack (two stacks cannot share it), so it makes a base id that never collides.
+envoy_base_id() { printf '%s' "$IPFS_S3_ENVOY_ADMIN_PORT"; }
+
+start_envoy() {
+  [ -x "$(envoy_bin)" ] || die "envoy is not installed in the virtualenv (run scripts/setup.sh)"
+  ensure_ports_free envoy "$IPFS_S3_ENVOY_PORT" "$IPFS_S3_ENVOY_ADMIN_PORT"
+  render_envoy_config
+  validate_envoy_config
+  start_detached envoy "$(envoy_bin)" -c "$ENVOY_CONFIG" --base-id "$(envoy_base_id)" --log-level info
+}
+
+ready_envoy() {
+  [ "$(curl -s --max-time 2 "$IPFS_S3_ENVOY_ADMIN_URL/ready" 2>/dev/null)" = "LIVE" ]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Stopping
+# ---------------------------------------------------------------------------------------------
+
+# stop_component NAME [quiet]: TERM the recorded process if it is really ours, KILL it after
+# IPFS_S3_STOP_TIMEOUT seconds, remove the pidfile.
+stop_component() {
+  local name="$1" quiet="${2:-}" pid pf deadline
+  pf="$(pidfile "$name")"
+  if ! pid="$(live_pid "$name")"; then
+    if [ -e "$pf" ]; then
+      rm -f "$pf"
+      [ -n "$quiet" ] || say "$name: not running (stale pidfile removed)"
+    else
+      [ -n "$quiet" ] || say "$name: not running"
+    fi
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  deadline=$((SECONDS + IPFS_S3_STOP_TIMEOUT))
+  while pid_running "$pid"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      say "$name (pid $pid) ignored TERM for ${IPFS_S3_STOP_TIMEOUT}s; killing"
+      kill -KILL "$pid" 2>/dev/null || true
+      break
+    fi
+    sleep 0.1
+  done
+  rm -f "$pf"
+  [ -n "$quiet" ] || say "$name stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------------------------
+
+component_address() {
+  case "$1" in
+    redis)   printf '%s' "$IPFS_S3_REDIS_URL" ;;
+    kubo)    printf 'api %s  gateway %s' "$IPFS_S3_KUBO_API_URL" "$IPFS_S3_GATEWAY_URL" ;;
+    cluster) printf 'api %s' "$IPFS_S3_CLUSTER_API_URL" ;;
+    host)    printf 's3 %s  admin %s' "$IPFS_S3_HOST_URL" "$IPFS_S3_ADMIN_URL" ;;
+    envoy)   printf 's3 %s  admin %s' "$IPFS_S3_ENDPOINT" "$IPFS_S3_ENVOY_ADMIN_URL" ;;
+  esac
+}
+
+cmd_up() {
+  prepare_run_dir
+  write_stack_env
+  local name pid
+  for name in "${COMPONENTS[@]}"; do
+    if pid="$(live_pid "$name")"; then
+      say "$name already running (pid $pid)"
+      continue
+    fi
+    say "starting $name"
+    "start_$name"
+    wait_ready "$name" "ready_$name"
+  done
+  print_summary
+}
+
+print_summary() {
+  local secret_shown="$IPFS_S3_SECRET_KEY" secret_example="$IPFS_S3_SECRET_KEY"
+  # The defaults are development credentials and are meant to be shown; a real one is not.
+  if [ "$IPFS_S3_SECRET_KEY" != "$DEFAULT_SECRET_KEY" ]; then
+    secret_shown="(from IPFS_S3_SECRET_KEY)"
+    secret_example='"$IPFS_S3_SECRET_KEY"'
+  fi
+  cat <<EOF
+
+ipfs-s3 stack '$IPFS_S3_PROFILE' is up
+  S3 endpoint  $IPFS_S3_ENDPOINT
+  region       $IPFS_S3_REGION
+  access key   $IPFS_S3_ACCESS_KEY
+  secret key   $secret_shown
+  health       $IPFS_S3_HEALTH_URL
+  metrics      $IPFS_S3_METRICS_URL
+  env file     ${STACK_ENV#"$ROOT"/}   (scripts/stack.sh env)
+  logs         ${LOGS#"$ROOT"/}/
+  try:  AWS_ACCESS_KEY_ID=$IPFS_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$secret_example .venv/bin/aws --endpoint-url $IPFS_S3_ENDPOINT --region $IPFS_S3_REGION s3 ls
+EOF
+}
+
+cmd_down() {
+  local i
+  [ -d "$RUN" ] || { say "nothing to stop (no ${RUN#"$ROOT"/})"; return 0; }
+  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
+    stop_component "${COMPONENTS[$i]}"
+  done
+}
+
+cmd_status() {
+  local name pid all_up=0
+  for name in "${COMPONENTS[@]}"; do
+    if pid="$(live_pid "$name")"; then
+      printf '%-8s running  pid %-7s %s\n' "$name" "$pid" "$(component_address "$name")"
+    elif [ -e "$(pidfile "$name")" ]; then
+      printf '%-8s DEAD     (stale pidfile; see %s)\n' "$name" "$(logfile "$name" | sed "s|^$ROOT/||")"
+      all_up=3
+    else
+      printf '%-8s stopped\n' "$name"
+      all_up=3
+    fi
+  done
+  return "$all_up"
+}
+
+cmd_env() {
+  [ -f "$STACK_ENV" ] || die "no ${STACK_ENV#"$ROOT"/} yet: run scripts/stack.sh up"
+  cat "$STACK_ENV"
+}
+
+cmd_clean() {
+  cmd_down
+  rm -rf "$RUN"
+  say "removed ${RUN#"$ROOT"/}"
+}
+
+usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+
+main() {
+  case "${1:-}" in
+    up)     cmd_up ;;
+    down)   cmd_down ;;
+    status) cmd_status ;;
+    env)    cmd_env ;;
+    clean)  cmd_clean ;;
+    -h|--help|help) usage ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+main "$@"
