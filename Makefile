@@ -1,0 +1,59 @@
+# ipfs-s3: the two everyday commands are `make up` (run the stack) and `make test`.
+# Everything is done by scripts/setup.sh (install + build) and scripts/stack.sh (run);
+# the stack's profile comes from PROFILE (or IPFS_S3_PROFILE), default `dev`.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PROFILE ?= $(or $(IPFS_S3_PROFILE),dev)
+export IPFS_S3_PROFILE := $(PROFILE)
+
+PYTEST_ARGS ?=
+
+.PHONY: help setup build up down status env unit-test e2e test clean distclean
+
+help: ## list the targets
+	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9-]+:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo
+	@echo "  PROFILE=<name> selects the stack (default dev; the e2e suite uses test)."
+
+setup: ## install what is missing (apt tools, .venv, Kubo, IPFS Cluster, wasm target) and build
+	scripts/setup.sh
+
+build: ## build the host binary and the wasm filter (release)
+	scripts/setup.sh build
+
+up: setup ## install/build if needed, then start the stack and print its endpoint
+	scripts/stack.sh up
+
+down: ## stop the stack (data is kept)
+	scripts/stack.sh down
+
+status: ## one line per component of the stack
+	@scripts/stack.sh status || true
+
+env: ## print the running stack's settings (KEY=VALUE, shell-sourceable)
+	@scripts/stack.sh env
+
+unit-test: ## Rust unit tests of the whole workspace
+	cargo test --workspace
+
+e2e: ## end-to-end suite against a real stack (it starts and stops the `test` profile itself)
+	.venv/bin/python -m pytest -v tests/e2e $(PYTEST_ARGS)
+
+# `time` (bash keyword) reports how long each half took; CI prints it.
+test: setup ## setup, then unit tests, then the end-to-end suite
+	time $(MAKE) --no-print-directory unit-test
+	time $(MAKE) --no-print-directory e2e
+
+clean: ## stop the dev and test stacks, delete their data (.run) and the cargo build output
+	IPFS_S3_PROFILE=dev scripts/stack.sh clean
+	IPFS_S3_PROFILE=test scripts/stack.sh clean
+	rm -rf .run
+	cargo clean
+
+distclean: clean ## also remove the installed tools (.tools) and the virtualenv (.venv)
+	rm -rf .tools .venv
