@@ -44,10 +44,10 @@ def test_cp_up_and_down(s3, aws, bucket, tmp_path):
     data = random_file(src, 5 * 1024 * 1024 + 3)
     aws("s3", "cp", src, f"s3://{bucket}/dir/upload.bin", "--content-type", "application/x-cli", "--metadata", "colour=blue")
     head = s3.head_object(Bucket=bucket, Key="dir/upload.bin")
-    assert head["ContentLength"] == len(data), head
-    assert head["ETag"] == quoted_md5(data), head
-    assert head["ContentType"] == "application/x-cli", head
-    assert head["Metadata"] == {"colour": "blue"}, head
+    assert head.get("ContentLength") == len(data), head
+    assert head.get("ETag") == quoted_md5(data), head
+    assert head.get("ContentType") == "application/x-cli", head
+    assert head.get("Metadata") == {"colour": "blue"}, head
 
     dst = tmp_path / "download.bin"
     aws("s3", "cp", f"s3://{bucket}/dir/upload.bin", dst)
@@ -82,8 +82,8 @@ def test_ls_head_object_and_rm(s3, aws, bucket, tmp_path):
     assert keys == ["dir/a.txt", "dir/b c+d.txt", "top.txt"], recursive
 
     head = json.loads(aws("s3api", "head-object", "--bucket", bucket, "--key", "dir/b c+d.txt").stdout)
-    assert head["ContentLength"] == len(data), head
-    assert head["ETag"] == quoted_md5(data), head
+    assert head.get("ContentLength") == len(data), head
+    assert head.get("ETag") == quoted_md5(data), head
 
     out = aws("s3", "rm", f"s3://{bucket}/dir/b c+d.txt").stdout
     assert "delete:" in out, out
@@ -105,10 +105,10 @@ def test_sync_up_and_down_with_keys_that_need_encoding(aws, bucket, tmp_path):
 
     down = tmp_path / "down"
     aws("s3", "sync", f"s3://{bucket}/tree/", down)
-    for name in names:
-        assert (down / name).read_bytes() == (up / name).read_bytes(), name
     got = sorted(str(p.relative_to(down)) for p in down.rglob("*") if p.is_file())
     assert got == sorted(names), got
+    for name in names:
+        assert (down / name).read_bytes() == (up / name).read_bytes(), name
 
     # A second sync finds nothing to do (sizes and times agree with the listing).
     again = aws("s3", "sync", up, f"s3://{bucket}/tree/").stdout

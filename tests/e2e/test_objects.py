@@ -19,12 +19,12 @@ def test_put_get_head_delete_round_trip(s3, bucket):
     data = os.urandom(100_000) + b"tail"
     put = s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType="application/x-e2e-test")
     assert put["ResponseMetadata"]["HTTPStatusCode"] == 200, put
-    assert put["ETag"] == quoted_md5(data), put
+    assert put.get("ETag") == quoted_md5(data), put
 
     head = s3.head_object(Bucket=bucket, Key=key)
-    assert head["ContentLength"] == len(data), head
-    assert head["ETag"] == quoted_md5(data), head
-    assert head["ContentType"] == "application/x-e2e-test", head
+    assert head.get("ContentLength") == len(data), head
+    assert head.get("ETag") == quoted_md5(data), head
+    assert head.get("ContentType") == "application/x-e2e-test", head
     assert "last-modified" in headers_of(head), head
     age = datetime.datetime.now(datetime.timezone.utc) - head["LastModified"]
     assert datetime.timedelta(minutes=-5) < age < datetime.timedelta(minutes=5), head
@@ -32,10 +32,10 @@ def test_put_get_head_delete_round_trip(s3, bucket):
     get = s3.get_object(Bucket=bucket, Key=key)
     body = get["Body"].read()
     assert body == data, f"GET returned {len(body)} bytes, expected {len(data)}: {get}"
-    assert get["ContentLength"] == len(data), get
-    assert get["ETag"] == quoted_md5(data), get
-    assert get["ContentType"] == "application/x-e2e-test", get
-    assert get["LastModified"] == head["LastModified"], (get, head)
+    assert get.get("ContentLength") == len(data), get
+    assert get.get("ETag") == quoted_md5(data), get
+    assert get.get("ContentType") == "application/x-e2e-test", get
+    assert get.get("LastModified") == head.get("LastModified"), (get, head)
 
     deleted = s3.delete_object(Bucket=bucket, Key=key)
     assert deleted["ResponseMetadata"]["HTTPStatusCode"] == 204, deleted
@@ -54,35 +54,35 @@ def test_content_type_defaults_to_binary_octet_stream(s3, stack, bucket):
     resp = send("PUT", url, headers, b"abc")
     assert resp.status == 200, str(resp)
     head = s3.head_object(Bucket=bucket, Key="no-type")
-    assert head["ContentType"] == "binary/octet-stream", head
+    assert head.get("ContentType") == "binary/octet-stream", head
 
 
 def test_empty_object(s3, bucket):
     put = s3.put_object(Bucket=bucket, Key="empty", Body=b"")
-    assert put["ETag"] == quoted_md5(b""), put
+    assert put.get("ETag") == quoted_md5(b""), put
     head = s3.head_object(Bucket=bucket, Key="empty")
-    assert head["ContentLength"] == 0, head
+    assert head.get("ContentLength") == 0, head
     get = s3.get_object(Bucket=bucket, Key="empty")
     assert get["Body"].read() == b"", get
-    assert get["ETag"] == quoted_md5(b""), get
+    assert get.get("ETag") == quoted_md5(b""), get
 
 
 def test_user_metadata_round_trip(s3, bucket):
     meta = {"colour": "blue", "x-y": "z"}
     s3.put_object(Bucket=bucket, Key="meta", Body=b"m", Metadata=meta)
     head = s3.head_object(Bucket=bucket, Key="meta")
-    assert head["Metadata"] == meta, head
+    assert head.get("Metadata") == meta, head
     get = s3.get_object(Bucket=bucket, Key="meta")
     get["Body"].read()
-    assert get["Metadata"] == meta, get
+    assert get.get("Metadata") == meta, get
 
 
 def test_twenty_mib_single_put_round_trip(s3, bucket):
     data = os.urandom(20 * 1024 * 1024)
     put = s3.put_object(Bucket=bucket, Key="big.bin", Body=data)
-    assert put["ETag"] == quoted_md5(data), put
+    assert put.get("ETag") == quoted_md5(data), put
     get = s3.get_object(Bucket=bucket, Key="big.bin")
-    assert get["ContentLength"] == len(data), get
+    assert get.get("ContentLength") == len(data), get
     digest = hashlib.sha256()
     for chunk in get["Body"].iter_chunks(1024 * 1024):
         digest.update(chunk)
@@ -104,7 +104,7 @@ def test_special_characters_in_keys(s3, bucket, key):
     data = key.encode() * 3
     s3.put_object(Bucket=bucket, Key=key, Body=data)
     head = s3.head_object(Bucket=bucket, Key=key)
-    assert head["ContentLength"] == len(data), head
+    assert head.get("ContentLength") == len(data), head
     get = s3.get_object(Bucket=bucket, Key=key)
     assert get["Body"].read() == data, get
     listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
@@ -139,7 +139,7 @@ def test_content_md5_wrong_leaves_the_previous_version(s3, bucket):
     )
     get = s3.get_object(Bucket=bucket, Key="keep")
     assert get["Body"].read() == old, get
-    assert get["ETag"] == quoted_md5(old), get
+    assert get.get("ETag") == quoted_md5(old), get
 
 
 def test_read_after_overwrite_returns_new_content(s3, bucket):
@@ -151,9 +151,9 @@ def test_read_after_overwrite_returns_new_content(s3, bucket):
     s3.put_object(Bucket=bucket, Key="rw", Body=v2)
     get = s3.get_object(Bucket=bucket, Key="rw")
     assert get["Body"].read() == v2, get
-    assert get["ETag"] == quoted_md5(v2), get
+    assert get.get("ETag") == quoted_md5(v2), get
     head = s3.head_object(Bucket=bucket, Key="rw")
-    assert (head["ContentLength"], head["ETag"]) == (len(v2), quoted_md5(v2)), head
+    assert (head.get("ContentLength"), head.get("ETag")) == (len(v2), quoted_md5(v2)), head
 
 
 def test_read_after_delete_is_404(s3, bucket):

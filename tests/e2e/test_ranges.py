@@ -33,10 +33,10 @@ def test_range(s3, obj, header, first, last):
     resp = s3.get_object(Bucket=bucket, Key=key, Range=header)
     body = resp["Body"].read()
     assert resp["ResponseMetadata"]["HTTPStatusCode"] == 206, resp
-    assert resp["ContentRange"] == f"bytes {first}-{last}/{SIZE}", resp
-    assert resp["ContentLength"] == last - first + 1, resp
+    assert resp.get("ContentRange") == f"bytes {first}-{last}/{SIZE}", resp
+    assert resp.get("ContentLength") == last - first + 1, resp
     assert body == data[first:last + 1], f"{header}: got {len(body)} bytes, wrong content"
-    assert resp["ETag"] == quoted_md5(data), resp
+    assert resp.get("ETag") == quoted_md5(data), resp
 
 
 @pytest.mark.parametrize("header", [f"bytes={SIZE}-", f"bytes={SIZE + 10}-{SIZE + 20}"])
@@ -56,7 +56,7 @@ def test_range_across_ipfs_chunk_boundaries(s3, bucket):
     s3.put_object(Bucket=bucket, Key="chunked.bin", Body=data)
     for first, last in [(262000, 262299), (262144, 524287), (len(data) - 100, len(data) - 1)]:
         resp = s3.get_object(Bucket=bucket, Key="chunked.bin", Range=f"bytes={first}-{last}")
-        assert resp["ContentRange"] == f"bytes {first}-{last}/{len(data)}", resp
+        assert resp.get("ContentRange") == f"bytes {first}-{last}/{len(data)}", resp
         assert resp["Body"].read() == data[first:last + 1], f"bytes {first}-{last} differ"
 
 
