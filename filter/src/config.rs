@@ -1,0 +1,135 @@
+//! The plugin configuration: the JSON string in the Envoy filter's `configuration`, parsed once
+//! when Envoy configures the plugin.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// Settings of one filter instance. Everything but the credentials and the token has a default.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Config {
+    /// The one S3 credential the gateway accepts.
+    pub access_key: String,
+    pub secret_key: String,
+    /// Region clients must sign for.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// Shared secret sent to the host's internal API ([`ipfs_s3_common::internal::TOKEN_HEADER`]).
+    pub internal_token: String,
+    /// Envoy cluster of the host's admin listener (resolve calls go there).
+    #[serde(default = "default_cluster")]
+    pub host_admin_cluster: String,
+    /// `:authority` of resolve calls.
+    #[serde(default = "default_authority")]
+    pub host_admin_authority: String,
+    /// How long a resolved `bucket/key` is served from the filter's own cache. Writes through the
+    /// same Envoy drop their entry at once; this bounds staleness after writes through others.
+    #[serde(default = "default_ttl")]
+    pub cache_ttl_ms: u64,
+    /// Time allowed for a resolve call before the request fails with 503.
+    #[serde(default = "default_timeout")]
+    pub resolve_timeout_ms: u64,
+    /// Number of cache slots in Envoy's shared data (entries are hashed into slots, so memory
+    /// stays bounded whatever the number of keys).
+    #[serde(default = "default_slots")]
+    pub cache_slots: u32,
+    /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
+    #[serde(flatten)]
+    pub unknown: BTreeMap<String, IgnoredAny>,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+fn default_cluster() -> String {
+    "host_admin".to_owned()
+}
+fn default_authority() -> String {
+    "127.0.0.1:9100".to_owned()
+}
+fn default_ttl() -> u64 {
+    1000
+}
+fn default_timeout() -> u64 {
+    5000
+}
+fn default_slots() -> u32 {
+    16_384
+}
+
+impl Config {
+    /// Parses and validates; the error names the offending field.
+    pub fn parse(bytes: &[u8]) -> Result<Config, String> {
+        let config: Config = serde_json::from_slice(bytes).map_err(|e| format!("plugin configuration: {e}"))?;
+        for (field, value) in [
+            ("access_key", &config.access_key),
+            ("secret_key", &config.secret_key),
+            ("region", &config.region),
+            ("internal_token", &config.internal_token),
+            ("host_admin_cluster", &config.host_admin_cluster),
+            ("host_admin_authority", &config.host_admin_authority),
+        ] {
+            if value.trim().is_empty() {
+                return Err(format!("plugin configuration: {field} must not be empty"));
+            }
+        }
+        if config.resolve_timeout_ms == 0 {
+            return Err("plugin configuration: resolve_timeout_ms must be positive".to_owned());
+        }
+        if config.cache_slots == 0 {
+            return Err("plugin configuration: cache_slots must be positive".to_owned());
+        }
+        Ok(config)
+    }
+
+    /// The secret of an access key, for [`ipfs_s3_common::sigv4::verify`].
+    pub fn secret_for(&self, access_key: &str) -> Option<String> {
+        (access_key == self.access_key).then(|| self.secret_key.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_fill_in() {
+        let c = Config::parse(br#"{"access_key":"ak","secret_key":"sk","internal_token":"t"}"#).unwrap();
+        assert_eq!(c.region, "us-east-1");
+        assert_eq!(c.host_admin_cluster, "host_admin");
+        assert_eq!(c.host_admin_authority, "127.0.0.1:9100");
+        assert_eq!(
+            (c.cache_ttl_ms, c.resolve_timeout_ms, c.cache_slots),
+            (1000, 5000, 16_384)
+        );
+        assert!(c.unknown.is_empty());
+        assert_eq!(c.secret_for("ak").as_deref(), Some("sk"));
+        assert_eq!(c.secret_for("AK"), None);
+    }
+
+    #[test]
+    fn full_config_and_unknown_fields() {
+        let c = Config::parse(
+            br#"{"access_key":"ak","secret_key":"sk","region":"eu-west-1","internal_token":"t",
+                "host_admin_cluster":"adm","host_admin_authority":"h:1","cache_ttl_ms":0,
+                "resolve_timeout_ms":10,"cache_slots":8,"colour":"blue"}"#,
+        )
+        .unwrap();
+        assert_eq!((c.region.as_str(), c.cache_ttl_ms, c.cache_slots), ("eu-west-1", 0, 8));
+        assert_eq!(c.unknown.keys().collect::<Vec<_>>(), ["colour"]);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = Config::parse(br#"{"access_key":"ak","secret_key":"sk"}"#).unwrap_err();
+        assert!(e.contains("internal_token"), "{e}");
+        let e = Config::parse(br#"{"access_key":"","secret_key":"sk","internal_token":"t"}"#).unwrap_err();
+        assert!(e.contains("access_key"), "{e}");
+        let e = Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","cache_ttl_ms":"x"}"#)
+            .unwrap_err();
+        assert!(e.contains("cache_ttl_ms") || e.contains("invalid type"), "{e}");
+        assert!(Config::parse(b"not json").is_err());
+        assert!(Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","cache_slots":0}"#).is_err());
+    }
+}

@@ -1,0 +1,255 @@
+//! The filter's decisions, one function per step of a request, free of any proxy-wasm call:
+//! [`on_request`] when the request headers arrive, [`resolve_call`] and [`on_resolve_answer`]
+//! around the call to the host, [`on_resolved`] once the record is known, and
+//! [`response::gateway_response`] when the gateway answers.
+
+use ipfs_s3_common::internal::{RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ResolveError, TOKEN_HEADER};
+use ipfs_s3_common::range::{self, RangeOutcome};
+use ipfs_s3_common::record::Resolved;
+use ipfs_s3_common::s3error::S3Code;
+use ipfs_s3_common::sigv4::{self, canonical::uri_encode, parse_http_date};
+
+use crate::conditional::{self, Conditions, Verdict};
+use crate::config::Config;
+use crate::request::{self, Route, Target};
+use crate::response::{self, Reply, ServedObject};
+
+/// What to do when a request's headers arrive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Forward untouched (to the host).
+    Continue,
+    /// Forward untouched; a 2xx answer means the object changed.
+    Watch(Target),
+    /// Answer locally: the path is off limits.
+    Reply(Reply),
+    /// Answer locally: the signature did not check out.
+    Denied(Reply),
+    /// An authenticated object read: resolve it.
+    Serve(Box<ServeCtx>),
+}
+
+/// An authenticated object read waiting for its record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeCtx {
+    pub target: Target,
+    pub head: bool,
+    /// The raw request path, for error documents.
+    pub resource: String,
+    pub request_id: String,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    pub conditions: Conditions,
+    pub overrides: Vec<(&'static str, String)>,
+}
+
+fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// Decides on a request. `headers` are Envoy's, pseudo-headers included; `now` is Unix seconds.
+pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> Decision {
+    let method = first(headers, ":method").unwrap_or_default();
+    let (path, query) = request::split_path(first(headers, ":path").unwrap_or_default());
+    let request_id = first(headers, "x-request-id").unwrap_or("-").to_owned();
+    let head = method == "HEAD";
+    let target = match request::classify(method, path, query) {
+        Route::Pass => return Decision::Continue,
+        Route::Write(target) => return Decision::Watch(target),
+        Route::Forbidden => {
+            return Decision::Reply(response::error(
+                S3Code::AccessDenied,
+                "Access Denied",
+                path,
+                &request_id,
+                head,
+            ));
+        }
+        Route::Serve(target) => target,
+    };
+
+    // SigV4 signs `host`; Envoy carries the client's Host as `:authority`.
+    let sig_headers: Vec<(&str, &str)> = headers
+        .iter()
+        .filter_map(|(n, v)| match n.as_str() {
+            ":authority" => Some(("host", v.as_str())),
+            n if n.starts_with(':') => None,
+            n => Some((n, v.as_str())),
+        })
+        .collect();
+    let req = sigv4::Request {
+        method,
+        path,
+        query,
+        headers: &sig_headers,
+    };
+    if let Err(e) = sigv4::verify(&req, now, Some(&config.region), |ak| config.secret_for(ak)) {
+        return Decision::Denied(response::error(e.code(), &e.to_string(), path, &request_id, head));
+    }
+
+    Decision::Serve(Box::new(ServeCtx {
+        target,
+        head,
+        resource: path.to_owned(),
+        request_id,
+        range: first(headers, "range").map(str::to_owned),
+        if_range: first(headers, "if-range").map(str::to_owned),
+        conditions: Conditions::from_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
+        overrides: request::response_overrides(query),
+    }))
+}
+
+/// Headers of the resolve call to the host's internal API.
+pub fn resolve_call(config: &Config, target: &Target) -> Vec<(String, String)> {
+    let path = format!(
+        "{RESOLVE_PATH}?bucket={}&key={}",
+        uri_encode(target.bucket.as_bytes(), false),
+        uri_encode(target.key.as_bytes(), false)
+    );
+    vec![
+        (":method".to_owned(), "GET".to_owned()),
+        (":path".to_owned(), path),
+        (":authority".to_owned(), config.host_admin_authority.clone()),
+        (TOKEN_HEADER.to_owned(), config.internal_token.clone()),
+        ("accept".to_owned(), "application/json".to_owned()),
+    ]
+}
+
+/// Reads the host's answer. `status` is `None` when the call failed or timed out.
+pub fn on_resolve_answer(ctx: &ServeCtx, status: Option<u16>, body: &[u8]) -> Result<Resolved, Reply> {
+    let unavailable = |why: String| {
+        log::warn!(
+            "ipfs-s3 filter: resolve {}/{}: {why}",
+            ctx.target.bucket,
+            ctx.target.key
+        );
+        response::error(
+            S3Code::ServiceUnavailable,
+            "The object index could not be reached; please retry.",
+            &ctx.resource,
+            &ctx.request_id,
+            ctx.head,
+        )
+    };
+    match status {
+        Some(200) => serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable answer: {e}"))),
+        Some(404) => {
+            let not_found: ResolveError =
+                serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable 404: {e}")))?;
+            let code = match S3Code::from_name(&not_found.code) {
+                Some(code @ (S3Code::NoSuchKey | S3Code::NoSuchBucket)) => code,
+                _ => return Err(unavailable(format!("unexpected 404 code {}", not_found.code))),
+            };
+            Err(response::error(
+                code,
+                &not_found.message,
+                &ctx.resource,
+                &ctx.request_id,
+                ctx.head,
+            ))
+        }
+        Some(other) => Err(unavailable(format!("status {other}"))),
+        None => Err(unavailable("no answer (timeout or connection failure)".to_owned())),
+    }
+}
+
+/// The request rewrite for the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Request headers to set, after removing those [`is_dropped_on_rewrite`] names.
+    pub set: Vec<(String, String)>,
+    pub object: ServedObject,
+}
+
+/// Request headers that must not reach the gateway: the client's credentials, conditions that
+/// would be evaluated against the gateway's CID ETag, content negotiation that would make the
+/// gateway answer with a raw block or a CAR, and the range (re-set in normalised form).
+pub fn is_dropped_on_rewrite(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization"
+            | "range"
+            | "if-match"
+            | "if-none-match"
+            | "if-modified-since"
+            | "if-unmodified-since"
+            | "if-range"
+            | "accept"
+            | "accept-encoding"
+    ) || n.starts_with("x-amz-")
+}
+
+/// Whether `If-Range` lets the range apply: it must name the current ETag or a date not older
+/// than the object.
+fn if_range_holds(value: &str, resolved: &Resolved) -> bool {
+    let v = value.trim();
+    if v.starts_with('"') || v.starts_with("W/") {
+        return v == resolved.record.quoted_etag();
+    }
+    parse_http_date(v).is_some_and(|t| resolved.record.last_modified_ms / 1000 <= t)
+}
+
+/// With the record in hand: answer the conditions, resolve the range, or rewrite to the gateway.
+pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
+    let record = &resolved.record;
+    match conditional::evaluate(&ctx.conditions, &record.etag, record.last_modified_ms / 1000) {
+        Verdict::Proceed => {}
+        Verdict::NotModified => return Err(response::not_modified(&resolved, &ctx.request_id)),
+        Verdict::Failed => {
+            return Err(response::error(
+                S3Code::PreconditionFailed,
+                "At least one of the pre-conditions you specified did not hold",
+                &ctx.resource,
+                &ctx.request_id,
+                ctx.head,
+            ));
+        }
+    }
+
+    let range_header = match (&ctx.range, &ctx.if_range) {
+        (Some(_), Some(cond)) if !if_range_holds(cond, &resolved) => None,
+        (r, _) => r.as_deref(),
+    };
+    let outcome = range::resolve_header(range_header, record.size);
+    if outcome == RangeOutcome::Unsatisfiable {
+        let mut reply = response::error(
+            S3Code::InvalidRange,
+            "The requested range is not satisfiable",
+            &ctx.resource,
+            &ctx.request_id,
+            ctx.head,
+        );
+        reply.headers.push((
+            "content-range".to_owned(),
+            range::unsatisfied_content_range(record.size),
+        ));
+        return Err(reply);
+    }
+
+    let mut set = vec![
+        (":path".to_owned(), format!("/ipfs/{}", record.cid)),
+        (ROUTE_HEADER.to_owned(), ROUTE_GATEWAY.to_owned()),
+    ];
+    if let Some(r) = outcome.header_value() {
+        set.push(("range".to_owned(), r));
+    }
+    Ok(Rewrite {
+        set,
+        object: ServedObject {
+            outcome,
+            head: ctx.head,
+            overrides: ctx.overrides,
+            resource: ctx.resource,
+            request_id: ctx.request_id,
+            resolved,
+        },
+    })
+}
+
+#[cfg(test)]
+#[path = "decide_tests.rs"]
+mod tests;

@@ -1,0 +1,343 @@
+//! Tests of the decision steps with requests signed the way S3 clients sign them.
+
+use super::*;
+use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
+use ipfs_s3_common::sigv4::canonical::{canonical_query, canonical_request, parse_query};
+use ipfs_s3_common::sigv4::{EMPTY_SHA256, UNSIGNED_PAYLOAD, format_amz_date, v4_sign};
+use std::collections::BTreeMap;
+
+/// 2023-11-14T22:13:20Z
+const NOW: i64 = 1_700_000_000;
+const HOST: &str = "localhost:9000";
+
+fn config() -> Config {
+    Config::parse(br#"{"access_key":"AKTEST","secret_key":"s3cr3t","internal_token":"tok"}"#).unwrap()
+}
+
+fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+}
+
+/// Headers of a request signed in the Authorization header at `NOW`, plus `extra` (signed too).
+fn signed(method: &str, path_and_query: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let (path, query) = request::split_path(path_and_query);
+    let amz_date = format_amz_date(NOW);
+    let mut plain = vec![
+        ("host", HOST),
+        ("x-amz-content-sha256", EMPTY_SHA256),
+        ("x-amz-date", amz_date.as_str()),
+    ];
+    plain.extend_from_slice(extra);
+    let mut names: Vec<String> = plain.iter().map(|(n, _)| n.to_ascii_lowercase()).collect();
+    names.sort();
+    let signed_headers = names.join(";");
+    let creq = canonical_request(
+        method,
+        path,
+        &canonical_query(&parse_query(query), None),
+        &plain,
+        &signed_headers,
+        EMPTY_SHA256,
+    );
+    let sig = v4_sign("s3cr3t", &amz_date, "us-east-1", "s3", &creq);
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential=AKTEST/{}/us-east-1/s3/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
+        &amz_date[..8]
+    );
+    let mut out = h(&[
+        (":method", method),
+        (":path", path_and_query),
+        (":authority", HOST),
+        ("x-request-id", "rid-1"),
+    ]);
+    out.extend(
+        plain
+            .iter()
+            .filter(|(n, _)| *n != "host")
+            .map(|(a, b)| (a.to_string(), b.to_string())),
+    );
+    out.push(("authorization".into(), auth));
+    out
+}
+
+fn resolved() -> Resolved {
+    Resolved {
+        record: ObjectRecord {
+            cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
+            size: 5,
+            etag: "5d41402abc4b2a76b9719d911017c592".into(),
+            content_type: "text/plain".into(),
+            last_modified_ms: 1_699_999_000_000,
+            user_metadata: BTreeMap::new(),
+            replication_factor: 1,
+            pin_priority: PinPriority::Normal,
+        },
+        pin_status: PinStatus::Pinned,
+        replication_count: 1,
+    }
+}
+
+fn serve(headers: &[(String, String)]) -> ServeCtx {
+    match on_request(&config(), headers, NOW) {
+        Decision::Serve(ctx) => *ctx,
+        other => panic!("not served: {other:?}"),
+    }
+}
+
+#[test]
+fn signed_get_is_served() {
+    let ctx = serve(&signed(
+        "GET",
+        "/b/dir/a%20b.txt?x-id=GetObject",
+        &[("range", "bytes=0-1")],
+    ));
+    assert_eq!(
+        ctx.target,
+        Target {
+            bucket: "b".into(),
+            key: "dir/a b.txt".into()
+        }
+    );
+    assert_eq!(
+        (ctx.head, ctx.range.as_deref(), ctx.request_id.as_str()),
+        (false, Some("bytes=0-1"), "rid-1")
+    );
+    assert_eq!(ctx.resource, "/b/dir/a%20b.txt");
+    assert!(serve(&signed("HEAD", "/b/k", &[])).head);
+}
+
+#[test]
+fn presigned_get_is_served() {
+    let amz_date = format_amz_date(NOW - 60);
+    let cred = format!("AKTEST%2F{}%2Fus-east-1%2Fs3%2Faws4_request", &amz_date[..8]);
+    let query = format!(
+        "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={cred}&X-Amz-Date={amz_date}&X-Amz-Expires=300&X-Amz-SignedHeaders=host&response-content-type=text%2Fcsv"
+    );
+    let plain = [("host", HOST)];
+    let creq = canonical_request(
+        "GET",
+        "/b/k",
+        &canonical_query(&parse_query(&query), None),
+        &plain,
+        "host",
+        UNSIGNED_PAYLOAD,
+    );
+    let sig = v4_sign("s3cr3t", &amz_date, "us-east-1", "s3", &creq);
+    let path = format!("/b/k?{query}&X-Amz-Signature={sig}");
+    let headers = h(&[(":method", "GET"), (":path", &path), (":authority", HOST)]);
+    let ctx = serve(&headers);
+    assert_eq!(ctx.overrides, [("content-type", "text/csv".to_owned())]);
+    assert_eq!(ctx.request_id, "-");
+    // Five minutes later it has expired.
+    let Decision::Denied(reply) = on_request(&config(), &headers, NOW + 300) else {
+        panic!()
+    };
+    assert_eq!(reply.status, 403);
+    assert!(reply.body.unwrap().contains("Request has expired"));
+}
+
+#[test]
+fn auth_failures_are_s3_errors() {
+    type Case = (Vec<(String, String)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
+        (
+            h(&[(":method", "GET"), (":path", "/b/k"), (":authority", HOST)]),
+            403,
+            "AccessDenied",
+        ),
+        (
+            signed("GET", "/b/k", &[])
+                .into_iter()
+                .map(|(n, v)| (n, v.replace("AKTEST", "AKOTHER")))
+                .collect(),
+            403,
+            "InvalidAccessKeyId",
+        ),
+        (
+            signed("GET", "/b/k", &[])
+                .into_iter()
+                .map(|(n, v)| if n == ":path" { (n, "/b/k2".into()) } else { (n, v) })
+                .collect(),
+            403,
+            "SignatureDoesNotMatch",
+        ),
+    ];
+    for (headers, status, code) in cases {
+        let Decision::Denied(reply) = on_request(&config(), &headers, NOW) else {
+            panic!("{code}")
+        };
+        assert_eq!(reply.status, status, "{code}");
+        assert!(
+            reply.body.as_deref().unwrap().contains(&format!("<Code>{code}</Code>")),
+            "{code}"
+        );
+        assert!(
+            reply
+                .headers
+                .contains(&("content-type".into(), "application/xml".into()))
+        );
+    }
+    let Decision::Denied(reply) = on_request(&config(), &signed("GET", "/b/k", &[]), NOW + 3600) else {
+        panic!()
+    };
+    assert!(reply.body.unwrap().contains("<Code>RequestTimeTooSkewed</Code>"));
+    let Decision::Denied(reply) = on_request(&config(), &signed("HEAD", "/b/k2", &[]), NOW + 3600) else {
+        panic!()
+    };
+    assert_eq!((reply.status, reply.body), (403, None));
+}
+
+#[test]
+fn everything_else_passes_or_is_watched() {
+    let c = config();
+    let d = |m: &str, p: &str| on_request(&c, &h(&[(":method", m), (":path", p), (":authority", HOST)]), NOW);
+    assert_eq!(d("GET", "/b?list-type=2"), Decision::Continue);
+    assert_eq!(d("GET", "/b/k?acl"), Decision::Continue);
+    assert_eq!(d("PUT", "/b"), Decision::Continue);
+    assert_eq!(
+        d("PUT", "/b/k"),
+        Decision::Watch(Target {
+            bucket: "b".into(),
+            key: "k".into()
+        })
+    );
+    let Decision::Reply(r) = d("GET", "/_internal/v1/resolve?bucket=b&key=k") else {
+        panic!()
+    };
+    assert_eq!(r.status, 403);
+}
+
+#[test]
+fn resolve_call_shape() {
+    let call = resolve_call(
+        &config(),
+        &Target {
+            bucket: "b".into(),
+            key: "dir/a b+c&d=é".into(),
+        },
+    );
+    assert_eq!(
+        call,
+        h(&[
+            (":method", "GET"),
+            (
+                ":path",
+                "/_internal/v1/resolve?bucket=b&key=dir%2Fa%20b%2Bc%26d%3D%C3%A9"
+            ),
+            (":authority", "127.0.0.1:9100"),
+            ("x-ipfs-s3-internal-token", "tok"),
+            ("accept", "application/json"),
+        ])
+    );
+}
+
+#[test]
+fn resolve_answers() {
+    let ctx = serve(&signed("GET", "/b/k", &[]));
+    let body = serde_json::to_vec(&resolved()).unwrap();
+    assert_eq!(on_resolve_answer(&ctx, Some(200), &body), Ok(resolved()));
+    let nf = |code: &str| format!(r#"{{"code":"{code}","message":"m"}}"#).into_bytes();
+    let e = on_resolve_answer(&ctx, Some(404), &nf("NoSuchKey")).unwrap_err();
+    assert_eq!(e.status, 404);
+    assert!(e.body.unwrap().contains("<Code>NoSuchKey</Code>"));
+    let e = on_resolve_answer(&ctx, Some(404), &nf("NoSuchBucket")).unwrap_err();
+    assert!(e.body.unwrap().contains("<Code>NoSuchBucket</Code>"));
+    for (status, body) in [
+        (Some(404), nf("AccessDenied")),
+        (Some(404), b"<html>".to_vec()),
+        (Some(200), b"{}".to_vec()),
+        (Some(500), vec![]),
+        (Some(401), vec![]),
+        (None, vec![]),
+    ] {
+        let e = on_resolve_answer(&ctx, status, &body).unwrap_err();
+        assert_eq!(e.status, 503, "{status:?}");
+        assert!(e.body.unwrap().contains("<Code>ServiceUnavailable</Code>"));
+    }
+}
+
+#[test]
+fn rewrite_to_the_gateway() {
+    let ctx = serve(&signed(
+        "GET",
+        "/b/k?response-cache-control=no-cache",
+        &[("range", "bytes=-2")],
+    ));
+    let rw = on_resolved(ctx, resolved()).unwrap();
+    assert_eq!(
+        rw.set,
+        h(&[
+            (
+                ":path",
+                "/ipfs/bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"
+            ),
+            ("x-ipfs-s3-route", "gateway"),
+            ("range", "bytes=3-4")
+        ])
+    );
+    assert_eq!(rw.object.outcome, RangeOutcome::Partial { start: 3, end: 4 });
+    assert_eq!(rw.object.overrides, [("cache-control", "no-cache".to_owned())]);
+    let full = on_resolved(serve(&signed("GET", "/b/k", &[])), resolved()).unwrap();
+    assert_eq!(full.set.len(), 2, "no range header for a whole object");
+    for name in [
+        "Authorization",
+        "x-amz-date",
+        "X-Amz-Content-Sha256",
+        "If-None-Match",
+        "Range",
+        "accept",
+    ] {
+        assert!(is_dropped_on_rewrite(name), "{name}");
+    }
+    for name in ["host", "user-agent", "x-request-id", ":path"] {
+        assert!(!is_dropped_on_rewrite(name), "{name}");
+    }
+}
+
+#[test]
+fn conditions_and_ranges_answered_locally() {
+    let etag = "\"5d41402abc4b2a76b9719d911017c592\"";
+    let r = on_resolved(serve(&signed("GET", "/b/k", &[("if-none-match", etag)])), resolved()).unwrap_err();
+    assert_eq!((r.status, r.body.as_deref()), (304, None));
+    let r = on_resolved(serve(&signed("GET", "/b/k", &[("if-match", "\"nope\"")])), resolved()).unwrap_err();
+    assert_eq!(r.status, 412);
+    assert!(r.body.unwrap().contains("<Code>PreconditionFailed</Code>"));
+    // 412 comes before 416.
+    let r = on_resolved(
+        serve(&signed(
+            "GET",
+            "/b/k",
+            &[("if-match", "\"nope\""), ("range", "bytes=9-")],
+        )),
+        resolved(),
+    );
+    assert_eq!(r.unwrap_err().status, 412);
+    let r = on_resolved(serve(&signed("GET", "/b/k", &[("range", "bytes=5-")])), resolved()).unwrap_err();
+    assert_eq!(r.status, 416);
+    assert!(r.headers.contains(&("content-range".into(), "bytes */5".into())));
+    assert!(r.body.unwrap().contains("<Code>InvalidRange</Code>"));
+    // Syntactically bad ranges are ignored.
+    let rw = on_resolved(serve(&signed("GET", "/b/k", &[("range", "bytes=3-1")])), resolved()).unwrap();
+    assert_eq!(rw.object.outcome, RangeOutcome::Full);
+}
+
+#[test]
+fn if_range() {
+    let etag = "\"5d41402abc4b2a76b9719d911017c592\"";
+    let with = |v: &str| {
+        on_resolved(
+            serve(&signed("GET", "/b/k", &[("range", "bytes=0-0"), ("if-range", v)])),
+            resolved(),
+        )
+        .unwrap()
+        .object
+        .outcome
+    };
+    assert_eq!(with(etag), RangeOutcome::Partial { start: 0, end: 0 });
+    assert_eq!(with("\"old\""), RangeOutcome::Full);
+    assert_eq!(
+        with("Tue, 14 Nov 2023 22:13:20 GMT"),
+        RangeOutcome::Partial { start: 0, end: 0 }
+    );
+    assert_eq!(with("Tue, 14 Nov 2023 21:00:00 GMT"), RangeOutcome::Full);
+}

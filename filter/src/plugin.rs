@@ -1,0 +1,355 @@
+//! The proxy-wasm glue: reads what Envoy hands over, calls [`crate::decide`], and applies the
+//! result. Host calls go through `proxy_wasm::hostcalls` (which return errors) rather than the
+//! trait helpers (which unwrap), and any failure ends the request with an S3 error instead of a
+//! panic — a panic would take the VM down for every request on the worker.
+
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use ipfs_s3_common::internal::INTERNAL_HEADER_PREFIX;
+use ipfs_s3_common::record::Resolved;
+use ipfs_s3_common::s3error::S3Code;
+use log::{error, warn};
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+
+use crate::cache;
+use crate::config::Config;
+use crate::decide::{self, Decision, ServeCtx};
+use crate::request::Target;
+use crate::response::{self, GatewayVerdict, Reply, ServedObject};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+/// Counter ids; `None` when the host refused to define one (counting is then skipped).
+#[derive(Debug, Default, Clone, Copy)]
+struct Metrics {
+    l1_hits: Option<u32>,
+    l1_misses: Option<u32>,
+    auth_failures: Option<u32>,
+    resolve_errors: Option<u32>,
+}
+
+impl Metrics {
+    fn define() -> Metrics {
+        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
+        Metrics {
+            l1_hits: counter("ipfs_s3_filter_l1_hits"),
+            l1_misses: counter("ipfs_s3_filter_l1_misses"),
+            auth_failures: counter("ipfs_s3_filter_auth_failures"),
+            resolve_errors: counter("ipfs_s3_filter_resolve_errors"),
+        }
+    }
+
+    fn bump(id: Option<u32>) {
+        if let Some(id) = id {
+            let _ = hostcalls::increment_metric(id, 1);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Root {
+    config: Option<Rc<Config>>,
+    metrics: Metrics,
+}
+
+impl Context for Root {}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, size: usize) -> bool {
+        let bytes = match hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size) {
+            Ok(Some(bytes)) => bytes,
+            _ => {
+                error!("ipfs-s3 filter: no plugin configuration");
+                return false;
+            }
+        };
+        match Config::parse(&bytes) {
+            Ok(config) => {
+                for field in config.unknown.keys() {
+                    warn!("ipfs-s3 filter: ignoring unknown configuration field {field}");
+                }
+                self.config = Some(Rc::new(config));
+                self.metrics = Metrics::define();
+                true
+            }
+            Err(e) => {
+                error!("ipfs-s3 filter: {e}");
+                false
+            }
+        }
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Http {
+            config: self.config.clone(),
+            metrics: self.metrics,
+            state: State::Idle,
+        }))
+    }
+}
+
+/// Where a request is in its life.
+enum State {
+    Idle,
+    /// Waiting for the host's resolve answer; `sent_ms` guards the cache against older answers.
+    Resolving {
+        ctx: ServeCtx,
+        sent_ms: i64,
+    },
+    /// Rewritten to the gateway; its response gets S3's headers.
+    Serving(ServedObject),
+    /// A write passed to the host; a 2xx drops the key from the cache.
+    Watching(Target),
+    /// Answered locally; nothing more to do (our own reply passes back through this filter).
+    Done,
+}
+
+struct Http {
+    config: Option<Rc<Config>>,
+    metrics: Metrics,
+    state: State,
+}
+
+fn now_ms() -> Option<i64> {
+    let t = hostcalls::get_current_time().ok()?;
+    i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
+fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(n, val)| (n.as_str(), val.as_str())).collect()
+}
+
+impl Http {
+    /// Ends the request with a local reply. The state moves to `Done` first, because the reply
+    /// comes back through this filter's response hooks.
+    fn reply(&mut self, reply: &Reply) -> Action {
+        self.state = State::Done;
+        let body = reply.body.as_deref().map(str::as_bytes);
+        if let Err(status) = hostcalls::send_http_response(u32::from(reply.status), pairs(&reply.headers), body) {
+            error!("ipfs-s3 filter: could not send a local reply: {status:?}");
+        }
+        Action::Pause
+    }
+
+    fn internal_error(&mut self, why: &str) -> Action {
+        error!("ipfs-s3 filter: {why}");
+        let reply = response::error(
+            S3Code::InternalError,
+            "We encountered an internal error. Please try again.",
+            "",
+            "-",
+            false,
+        );
+        self.reply(&reply)
+    }
+
+    /// Removes the `x-ipfs-s3-*` headers a client sent and returns the remaining headers.
+    fn clean_request_headers(&self) -> Result<Vec<(String, String)>, Status> {
+        let mut headers = hostcalls::get_map(MapType::HttpRequestHeaders)?;
+        let internal = |n: &str| n.to_ascii_lowercase().starts_with(INTERNAL_HEADER_PREFIX);
+        for (name, _) in headers.iter().filter(|(n, _)| internal(n)) {
+            hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
+        }
+        headers.retain(|(n, _)| !internal(n));
+        Ok(headers)
+    }
+
+    fn resolve(&mut self, config: &Config, ctx: ServeCtx, now_ms: i64) -> Action {
+        let slot = cache::slot_key(&ctx.target.bucket, &ctx.target.key, config.cache_slots);
+        let cached = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
+        if let Some(resolved) = cache::lookup(
+            cached.as_deref(),
+            &ctx.target.bucket,
+            &ctx.target.key,
+            now_ms,
+            config.cache_ttl_ms,
+        ) {
+            Metrics::bump(self.metrics.l1_hits);
+            return self.proceed(ctx, resolved, false);
+        }
+        Metrics::bump(self.metrics.l1_misses);
+        let call = decide::resolve_call(config, &ctx.target);
+        let timeout = Duration::from_millis(config.resolve_timeout_ms);
+        match hostcalls::dispatch_http_call(&config.host_admin_cluster, pairs(&call), None, vec![], timeout) {
+            Ok(_) => {
+                self.state = State::Resolving { ctx, sent_ms: now_ms };
+                Action::Pause
+            }
+            Err(status) => {
+                warn!(
+                    "ipfs-s3 filter: resolve call to {} not sent: {status:?}",
+                    config.host_admin_cluster
+                );
+                Metrics::bump(self.metrics.resolve_errors);
+                match decide::on_resolve_answer(&ctx, None, &[]) {
+                    Err(reply) => self.reply(&reply),
+                    Ok(_) => self.internal_error("resolve without an answer succeeded"),
+                }
+            }
+        }
+    }
+
+    /// Answers or rewrites with the record in hand; `paused` says whether the request waits.
+    fn proceed(&mut self, ctx: ServeCtx, resolved: Resolved, paused: bool) -> Action {
+        let rewrite = match decide::on_resolved(ctx, resolved) {
+            Ok(rewrite) => rewrite,
+            Err(reply) => return self.reply(&reply),
+        };
+        if let Err(status) = Self::apply_rewrite(&rewrite.set) {
+            return self.internal_error(&format!("could not rewrite the request: {status:?}"));
+        }
+        self.state = State::Serving(rewrite.object);
+        if paused && let Err(status) = hostcalls::resume_http_request() {
+            error!("ipfs-s3 filter: could not resume the request: {status:?}");
+        }
+        Action::Continue
+    }
+
+    fn apply_rewrite(set: &[(String, String)]) -> Result<(), Status> {
+        for (name, _) in hostcalls::get_map(MapType::HttpRequestHeaders)? {
+            if decide::is_dropped_on_rewrite(&name) {
+                hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name)?;
+            }
+        }
+        for (name, value) in set {
+            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))?;
+        }
+        Ok(())
+    }
+
+    fn store(&self, ctx: &ServeCtx, resolved: &Resolved, sent_ms: i64) {
+        let Some(config) = &self.config else { return };
+        if config.cache_ttl_ms == 0 {
+            return;
+        }
+        let (bucket, key) = (&ctx.target.bucket, &ctx.target.key);
+        let slot = cache::slot_key(bucket, key, config.cache_slots);
+        let current = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
+        if cache::may_store(current.as_deref(), bucket, key, sent_ms) {
+            let value = cache::encode(bucket, key, now_ms().unwrap_or(sent_ms), resolved);
+            let _ = hostcalls::set_shared_data(&slot, Some(&value), None);
+        }
+    }
+
+    fn invalidate(&self, target: &Target) {
+        let Some(config) = &self.config else { return };
+        let slot = cache::slot_key(&target.bucket, &target.key, config.cache_slots);
+        let value = cache::tombstone(&target.bucket, &target.key, now_ms().unwrap_or(i64::MAX));
+        let _ = hostcalls::set_shared_data(&slot, Some(&value), None);
+    }
+
+    fn rewrite_response(set: &[(String, String)]) -> Result<(), Status> {
+        for (name, _) in hostcalls::get_map(MapType::HttpResponseHeaders)? {
+            if response::is_gateway_header(&name) {
+                hostcalls::remove_map_value(MapType::HttpResponseHeaders, &name)?;
+            }
+        }
+        for (name, value) in set {
+            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value))?;
+        }
+        Ok(())
+    }
+}
+
+fn response_status() -> u16 {
+    hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Context for Http {
+    fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
+        let State::Resolving { ctx, sent_ms } = std::mem::replace(&mut self.state, State::Idle) else {
+            return;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse::<u16>().ok());
+        let body = match body_size {
+            0 => Vec::new(),
+            n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        };
+        match decide::on_resolve_answer(&ctx, status, &body) {
+            Ok(resolved) => {
+                self.store(&ctx, &resolved, sent_ms);
+                self.proceed(ctx, resolved, true);
+            }
+            Err(reply) => {
+                if status != Some(404) {
+                    Metrics::bump(self.metrics.resolve_errors);
+                }
+                self.reply(&reply);
+            }
+        }
+    }
+}
+
+impl HttpContext for Http {
+    fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        let Some(config) = self.config.clone() else {
+            return self.internal_error("the filter has no configuration");
+        };
+        let headers = match self.clean_request_headers() {
+            Ok(headers) => headers,
+            Err(status) => return self.internal_error(&format!("cannot read request headers: {status:?}")),
+        };
+        let Some(now) = now_ms() else {
+            return self.internal_error("no clock");
+        };
+        match decide::on_request(&config, &headers, now.div_euclid(1000)) {
+            Decision::Continue => Action::Continue,
+            Decision::Watch(target) => {
+                self.state = State::Watching(target);
+                Action::Continue
+            }
+            Decision::Reply(reply) => self.reply(&reply),
+            Decision::Denied(reply) => {
+                Metrics::bump(self.metrics.auth_failures);
+                self.reply(&reply)
+            }
+            Decision::Serve(ctx) => self.resolve(&config, *ctx, now),
+        }
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
+        match &self.state {
+            State::Serving(object) => match response::gateway_response(object, response_status()) {
+                GatewayVerdict::Rewrite(set) => match Self::rewrite_response(&set) {
+                    Ok(()) => Action::Continue,
+                    Err(status) => self.internal_error(&format!("could not rewrite the response: {status:?}")),
+                },
+                GatewayVerdict::Fail(reply) => {
+                    warn!(
+                        "ipfs-s3 filter: gateway answered {} for {}",
+                        response_status(),
+                        object.resolved.record.cid
+                    );
+                    self.reply(&reply)
+                }
+            },
+            State::Watching(target) => {
+                if (200..300).contains(&response_status()) {
+                    self.invalidate(target);
+                }
+                Action::Continue
+            }
+            State::Idle | State::Resolving { .. } | State::Done => Action::Continue,
+        }
+    }
+}

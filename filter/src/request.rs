@@ -1,0 +1,210 @@
+//! Reading a request: where it is addressed (path-style `/bucket/key`) and whether the filter
+//! serves it itself or leaves it to the host.
+//!
+//! The filter serves plain object reads — `GET`/`HEAD` of a key with no sub-resource
+//! (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>); every other S3 call
+//! passes through untouched.
+
+use ipfs_s3_common::sigv4::canonical::{QueryParam, parse_query};
+use percent_encoding::percent_decode_str;
+
+/// Prefix of the host's internal API, never reachable from clients.
+pub const INTERNAL_PREFIX: &str = "/_internal";
+
+/// A `bucket/key` pair, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub bucket: String,
+    pub key: String,
+}
+
+/// What the filter does with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// An object read the filter authenticates, resolves and sends to the gateway.
+    Serve(Target),
+    /// A write to an object path: passes through, and a 2xx drops the key from the cache.
+    Write(Target),
+    /// Anything else: passes through untouched.
+    Pass,
+    /// A path clients may never reach.
+    Forbidden,
+}
+
+/// Splits Envoy's `:path` into raw path and raw query.
+pub fn split_path(path_and_query: &str) -> (&str, &str) {
+    path_and_query.split_once('?').unwrap_or((path_and_query, ""))
+}
+
+fn decode(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// `/bucket/key…` → the pair; `None` unless both parts are non-empty.
+pub fn object_target(raw_path: &str) -> Option<Target> {
+    let rest = raw_path.strip_prefix('/')?;
+    let (bucket, key) = rest.split_once('/')?;
+    if bucket.is_empty() || key.is_empty() {
+        return None;
+    }
+    Some(Target {
+        bucket: decode(bucket),
+        key: decode(key),
+    })
+}
+
+/// Whether a query parameter keeps a GET/HEAD an object read the filter can serve.
+///
+/// `versionId` other than `null` and `partNumber` need knowledge only the host has (versions,
+/// part boundaries of multipart uploads), so those reads go to the host.
+fn servable_param(p: &QueryParam) -> bool {
+    let name = p.name.as_str();
+    name.starts_with("response-")
+        || name.get(..6).is_some_and(|p| p.eq_ignore_ascii_case("x-amz-"))
+        || matches!(name, "AWSAccessKeyId" | "Signature" | "Expires" | "x-id")
+        || (name == "versionId" && (p.value.is_empty() || p.value == "null"))
+}
+
+/// Decides the route of a request.
+pub fn classify(method: &str, raw_path: &str, raw_query: &str) -> Route {
+    // Checked on the decoded path too, so `%5Finternal` does not slip by.
+    if raw_path.starts_with(INTERNAL_PREFIX) || decode(raw_path).starts_with(INTERNAL_PREFIX) {
+        return Route::Forbidden;
+    }
+    let Some(target) = object_target(raw_path) else {
+        return Route::Pass;
+    };
+    match method {
+        "GET" | "HEAD" if parse_query(raw_query).iter().all(servable_param) => Route::Serve(target),
+        "PUT" | "DELETE" | "POST" => Route::Write(target),
+        _ => Route::Pass,
+    }
+}
+
+/// `response-*` query overrides of GetObject, in the order given, as (header name, value).
+pub fn response_overrides(raw_query: &str) -> Vec<(&'static str, String)> {
+    const OVERRIDES: [(&str, &str); 6] = [
+        ("response-content-type", "content-type"),
+        ("response-content-language", "content-language"),
+        ("response-expires", "expires"),
+        ("response-cache-control", "cache-control"),
+        ("response-content-disposition", "content-disposition"),
+        ("response-content-encoding", "content-encoding"),
+    ];
+    parse_query(raw_query)
+        .into_iter()
+        .filter_map(|p| {
+            OVERRIDES
+                .iter()
+                .find(|(q, _)| *q == p.name)
+                .map(|(_, header)| (*header, p.value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(b: &str, k: &str) -> Target {
+        Target {
+            bucket: b.into(),
+            key: k.into(),
+        }
+    }
+
+    #[test]
+    fn targets_are_decoded() {
+        assert_eq!(object_target("/b/k"), Some(t("b", "k")));
+        assert_eq!(object_target("/b/dir/sub/file.txt"), Some(t("b", "dir/sub/file.txt")));
+        assert_eq!(object_target("/b/a%20b%2Bc+d"), Some(t("b", "a b+c+d")));
+        assert_eq!(object_target("/b/%E1%88%B4"), Some(t("b", "ሴ")));
+        assert_eq!(object_target("/b//k"), Some(t("b", "/k")));
+        for none in ["/", "/b", "/b/", "", "b/k", "//k"] {
+            assert_eq!(object_target(none), None, "{none}");
+        }
+    }
+
+    #[test]
+    fn object_reads_are_served() {
+        for q in [
+            "",
+            "x-id=GetObject",
+            "response-content-type=text%2Fplain&response-content-disposition=attachment",
+            "versionId=null",
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a&X-Amz-Date=d&X-Amz-Expires=1&X-Amz-SignedHeaders=host&X-Amz-Signature=s",
+            "AWSAccessKeyId=a&Signature=s&Expires=1",
+        ] {
+            assert_eq!(classify("GET", "/b/k", q), Route::Serve(t("b", "k")), "{q}");
+            assert_eq!(classify("HEAD", "/b/k", q), Route::Serve(t("b", "k")), "{q}");
+        }
+    }
+
+    #[test]
+    fn sub_resources_and_others_pass() {
+        for q in [
+            "acl",
+            "tagging",
+            "uploadId=1",
+            "attributes",
+            "torrent",
+            "versionId=3",
+            "partNumber=1",
+            "retention",
+            "x-amzé=1",
+        ] {
+            assert_eq!(classify("GET", "/b/k", q), Route::Pass, "{q}");
+        }
+        assert_eq!(classify("GET", "/b", ""), Route::Pass);
+        assert_eq!(classify("GET", "/b/", "list-type=2"), Route::Pass);
+        assert_eq!(classify("GET", "/", ""), Route::Pass);
+        assert_eq!(classify("OPTIONS", "/b/k", ""), Route::Pass);
+        assert_eq!(classify("PUT", "/b", ""), Route::Pass);
+    }
+
+    #[test]
+    fn writes_to_objects_are_watched() {
+        assert_eq!(classify("PUT", "/b/k", ""), Route::Write(t("b", "k")));
+        assert_eq!(classify("DELETE", "/b/k", ""), Route::Write(t("b", "k")));
+        assert_eq!(classify("POST", "/b/k", "uploads"), Route::Write(t("b", "k")));
+        assert_eq!(
+            classify("PUT", "/b/k", "partNumber=1&uploadId=u"),
+            Route::Write(t("b", "k"))
+        );
+    }
+
+    #[test]
+    fn internal_paths_are_forbidden() {
+        for p in [
+            "/_internal",
+            "/_internal/v1/resolve",
+            "/%5Finternal/v1/resolve",
+            "/_internalx",
+        ] {
+            assert_eq!(classify("GET", p, ""), Route::Forbidden, "{p}");
+            assert_eq!(classify("PUT", p, ""), Route::Forbidden, "{p}");
+        }
+        assert_eq!(classify("GET", "/b/_internal", ""), Route::Serve(t("b", "_internal")));
+    }
+
+    #[test]
+    fn overrides_map_to_headers() {
+        let o =
+            response_overrides("response-content-type=text%2Fhtml&x-id=GetObject&response-expires=Thu%2C+01+Dec+1994");
+        assert_eq!(
+            o,
+            [
+                ("content-type", "text/html".to_owned()),
+                ("expires", "Thu, 01 Dec 1994".to_owned())
+            ]
+        );
+        assert!(response_overrides("").is_empty());
+    }
+
+    #[test]
+    fn split_keeps_raw_parts() {
+        assert_eq!(split_path("/b/k?x=1&y"), ("/b/k", "x=1&y"));
+        assert_eq!(split_path("/b/k"), ("/b/k", ""));
+        assert_eq!(split_path("/b/k?"), ("/b/k", ""));
+    }
+}

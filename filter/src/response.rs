@@ -1,0 +1,314 @@
+//! What goes back to the client: local replies (S3 XML errors, 304s) and the S3 headers put on
+//! the gateway's answer in place of its own.
+//!
+//! Response headers of GetObject/HeadObject:
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_ResponseSyntax>.
+
+use ipfs_s3_common::range::{self, RangeOutcome};
+use ipfs_s3_common::record::Resolved;
+use ipfs_s3_common::s3error::{S3Code, error_xml};
+
+/// A reply the filter sends itself instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// `None` for HEAD requests and 304s, which carry no body.
+    pub body: Option<String>,
+}
+
+/// An S3 XML error.
+pub fn error(code: S3Code, message: &str, resource: &str, request_id: &str, head: bool) -> Reply {
+    Reply {
+        status: code.status(),
+        headers: vec![
+            ("content-type".to_owned(), "application/xml".to_owned()),
+            ("x-amz-request-id".to_owned(), request_id.to_owned()),
+        ],
+        body: (!head).then(|| error_xml(code, message, resource, request_id)),
+    }
+}
+
+/// `304 Not Modified` for a conditional read.
+pub fn not_modified(resolved: &Resolved, request_id: &str) -> Reply {
+    Reply {
+        status: 304,
+        headers: vec![
+            ("etag".to_owned(), resolved.record.quoted_etag()),
+            ("last-modified".to_owned(), resolved.record.http_last_modified()),
+            ("x-amz-request-id".to_owned(), request_id.to_owned()),
+        ],
+        body: None,
+    }
+}
+
+/// Whether a gateway response header must go: it describes the IPFS gateway's view (CID-based
+/// ETag, sniffed type, CORS for browsers, IPFS paths), not the S3 object.
+pub fn is_gateway_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "etag"
+            | "cache-control"
+            | "content-type"
+            | "content-disposition"
+            | "content-encoding"
+            | "content-language"
+            | "expires"
+            | "last-modified"
+            | "accept-ranges"
+            | "vary"
+            | "x-content-type-options"
+            | "timing-allow-origin"
+            | "server-timing"
+            | "link"
+            | "location"
+    ) || n.starts_with("access-control-")
+        || n.starts_with("x-ipfs-")
+        || n.starts_with("x-amz-")
+}
+
+/// Everything needed to answer for an object once the gateway responds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedObject {
+    pub resolved: Resolved,
+    pub outcome: RangeOutcome,
+    pub head: bool,
+    /// `response-*` overrides, as (header, value).
+    pub overrides: Vec<(&'static str, String)>,
+    pub resource: String,
+    pub request_id: String,
+}
+
+/// What to do with the gateway's response headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayVerdict {
+    /// Drop the gateway's headers ([`is_gateway_header`]), then set these (`:status` included when
+    /// it must change).
+    Rewrite(Vec<(String, String)>),
+    /// Replace the answer with this reply.
+    Fail(Reply),
+}
+
+fn usable_header_value(v: &str) -> bool {
+    v.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b) || b >= 0x80)
+}
+
+/// Judges the gateway's status and builds the S3 headers.
+pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
+    let size = obj.resolved.record.size;
+    let fail = |why: &str| {
+        GatewayVerdict::Fail(error(
+            S3Code::IPFSNodeUnavailable,
+            &format!("The IPFS gateway could not serve the object: {why}"),
+            &obj.resource,
+            &obj.request_id,
+            obj.head,
+        ))
+    };
+    match (status, obj.outcome, obj.head) {
+        (200 | 206, _, true) => {}
+        (200, RangeOutcome::Full, false) | (206, RangeOutcome::Partial { .. }, false) => {}
+        // A GET that asked for a range and got the whole object (or the reverse) would hand a
+        // ranged downloader the wrong bytes at the wrong offset; better a retryable 503.
+        (200 | 206, _, false) => return fail(&format!("unexpected status {status} for the requested range")),
+        _ => return fail(&format!("status {status}")),
+    }
+
+    let r = &obj.resolved;
+    let mut set: Vec<(String, String)> = Vec::new();
+    let mut put = |name: &str, value: String| set.push((name.to_owned(), value));
+    if obj.head {
+        // The gateway's HEAD may omit a length or ignore the range: the record knows both.
+        match obj.outcome {
+            RangeOutcome::Partial { start, end } => {
+                put(":status", "206".to_owned());
+                put("content-range", range::content_range(start, end, size));
+            }
+            _ => put(":status", "200".to_owned()),
+        }
+        put("content-length", obj.outcome.length(size).to_string());
+    }
+    put("etag", r.record.quoted_etag());
+    put("content-type", r.record.content_type.clone());
+    put("last-modified", r.record.http_last_modified());
+    put("accept-ranges", "bytes".to_owned());
+    for (k, v) in &r.record.user_metadata {
+        if usable_header_value(v) && !k.is_empty() {
+            put(&format!("x-amz-meta-{k}"), v.clone());
+        }
+    }
+    put("x-ipfs-cid", r.record.cid.clone());
+    put("x-ipfs-pin-status", r.pin_status.as_str().to_owned());
+    put("x-ipfs-replication-count", r.replication_count.to_string());
+    put("x-amz-request-id", obj.request_id.clone());
+    for (header, value) in &obj.overrides {
+        if usable_header_value(value) {
+            set.retain(|(n, _)| n != header);
+            set.push(((*header).to_owned(), value.clone()));
+        }
+    }
+    GatewayVerdict::Rewrite(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
+    use std::collections::BTreeMap;
+
+    fn obj(outcome: RangeOutcome, head: bool) -> ServedObject {
+        ServedObject {
+            resolved: Resolved {
+                record: ObjectRecord {
+                    cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
+                    size: 5,
+                    etag: "5d41402abc4b2a76b9719d911017c592".into(),
+                    content_type: "text/plain".into(),
+                    last_modified_ms: 1_700_000_000_123,
+                    user_metadata: BTreeMap::from([("colour".into(), "blue".into()), ("bad".into(), "a\nb".into())]),
+                    replication_factor: 3,
+                    pin_priority: PinPriority::High,
+                },
+                pin_status: PinStatus::Pending,
+                replication_count: 1,
+            },
+            outcome,
+            head,
+            overrides: vec![],
+            resource: "/b/k".into(),
+            request_id: "rid".into(),
+        }
+    }
+
+    fn get<'a>(set: &'a [(String, String)], name: &str) -> Option<&'a str> {
+        set.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn full_get_gets_s3_headers() {
+        let GatewayVerdict::Rewrite(set) = gateway_response(&obj(RangeOutcome::Full, false), 200) else {
+            panic!()
+        };
+        assert_eq!(get(&set, "etag"), Some("\"5d41402abc4b2a76b9719d911017c592\""));
+        assert_eq!(get(&set, "content-type"), Some("text/plain"));
+        assert_eq!(get(&set, "last-modified"), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
+        assert_eq!(get(&set, "accept-ranges"), Some("bytes"));
+        assert_eq!(get(&set, "x-amz-meta-colour"), Some("blue"));
+        assert_eq!(
+            get(&set, "x-amz-meta-bad"),
+            None,
+            "values that cannot be a header are dropped"
+        );
+        assert_eq!(
+            get(&set, "x-ipfs-cid"),
+            Some("bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq")
+        );
+        assert_eq!(get(&set, "x-ipfs-pin-status"), Some("pending"));
+        assert_eq!(get(&set, "x-ipfs-replication-count"), Some("1"));
+        assert_eq!(get(&set, "x-amz-request-id"), Some("rid"));
+        // A GET keeps the gateway's status and length.
+        assert_eq!(get(&set, ":status"), None);
+        assert_eq!(get(&set, "content-length"), None);
+    }
+
+    #[test]
+    fn head_sets_length_and_status_itself() {
+        let GatewayVerdict::Rewrite(set) = gateway_response(&obj(RangeOutcome::Full, true), 200) else {
+            panic!()
+        };
+        assert_eq!(
+            (get(&set, ":status"), get(&set, "content-length")),
+            (Some("200"), Some("5"))
+        );
+        let p = RangeOutcome::Partial { start: 1, end: 3 };
+        for status in [200, 206] {
+            let GatewayVerdict::Rewrite(set) = gateway_response(&obj(p, true), status) else {
+                panic!()
+            };
+            assert_eq!(get(&set, ":status"), Some("206"));
+            assert_eq!(get(&set, "content-length"), Some("3"));
+            assert_eq!(get(&set, "content-range"), Some("bytes 1-3/5"));
+        }
+    }
+
+    #[test]
+    fn gateway_failures_become_503_xml() {
+        for (outcome, status) in [
+            (RangeOutcome::Full, 404),
+            (RangeOutcome::Full, 500),
+            (RangeOutcome::Full, 301),
+            (RangeOutcome::Full, 206),
+            (RangeOutcome::Partial { start: 0, end: 1 }, 200),
+        ] {
+            let GatewayVerdict::Fail(reply) = gateway_response(&obj(outcome, false), status) else {
+                panic!()
+            };
+            assert_eq!(reply.status, 503);
+            let body = reply.body.unwrap();
+            assert!(body.contains("<Code>IPFSNodeUnavailable</Code>"), "{body}");
+        }
+        let GatewayVerdict::Fail(reply) = gateway_response(&obj(RangeOutcome::Full, true), 502) else {
+            panic!()
+        };
+        assert_eq!((reply.status, reply.body), (503, None));
+    }
+
+    #[test]
+    fn overrides_replace_headers() {
+        let mut o = obj(RangeOutcome::Full, false);
+        o.overrides = vec![
+            ("content-type", "application/json".into()),
+            ("content-disposition", "attachment; filename=\"x.json\"".into()),
+            ("cache-control", "bad\r\nvalue".into()),
+        ];
+        let GatewayVerdict::Rewrite(set) = gateway_response(&o, 200) else {
+            panic!()
+        };
+        assert_eq!(get(&set, "content-type"), Some("application/json"));
+        assert_eq!(set.iter().filter(|(n, _)| n == "content-type").count(), 1);
+        assert_eq!(
+            get(&set, "content-disposition"),
+            Some("attachment; filename=\"x.json\"")
+        );
+        assert_eq!(get(&set, "cache-control"), None);
+    }
+
+    #[test]
+    fn gateway_headers_are_recognised() {
+        for h in [
+            "ETag",
+            "X-Ipfs-Path",
+            "x-ipfs-roots",
+            "Cache-Control",
+            "Access-Control-Allow-Origin",
+            "Content-Type",
+            "Vary",
+        ] {
+            assert!(is_gateway_header(h), "{h}");
+        }
+        for h in ["content-length", "content-range", "date", "server", "x-request-id"] {
+            assert!(!is_gateway_header(h), "{h}");
+        }
+    }
+
+    #[test]
+    fn errors_and_304() {
+        let e = error(
+            S3Code::NoSuchKey,
+            "The specified key does not exist.",
+            "/b/k",
+            "rid",
+            false,
+        );
+        assert_eq!(e.status, 404);
+        assert!(e.body.as_deref().unwrap().contains("<Resource>/b/k</Resource>"));
+        assert_eq!(error(S3Code::NoSuchKey, "m", "/b/k", "rid", true).body, None);
+        let n = not_modified(&obj(RangeOutcome::Full, false).resolved, "rid");
+        assert_eq!((n.status, n.body.as_deref()), (304, None));
+        assert_eq!(
+            n.headers[0],
+            ("etag".into(), "\"5d41402abc4b2a76b9719d911017c592\"".into())
+        );
+    }
+}
