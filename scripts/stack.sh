@@ -425,6 +425,7 @@ start_host() {
   # of the running process; `down` + `up` picks up the new build.
   cp -f "$BUILT_HOST_BIN" "$HOST_BIN.tmp"
   mv -f "$HOST_BIN.tmp" "$HOST_BIN"
+  # NO_COLOR: the output goes to a log file, not a terminal.
   local args=(serve)
   if [ -n "$IPFS_S3_CONFIG" ]; then
     [ -f "$IPFS_S3_CONFIG" ] || die "IPFS_S3_CONFIG=$IPFS_S3_CONFIG: no such file"
@@ -442,6 +443,7 @@ start_host() {
     IPFS_S3_REGION="$IPFS_S3_REGION" \
     IPFS_S3_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" \
     IPFS_S3_LOG="$IPFS_S3_LOG" \
+    NO_COLOR=1 \
     "$HOST_BIN" "${args[@]}"
 }
 
