@@ -482,6 +482,10 @@ render_envoy_config() {
   cp -f "$BUILT_FILTER_WASM" "$IPFS_S3_FILTER_WASM.tmp"
   mv -f "$IPFS_S3_FILTER_WASM.tmp" "$IPFS_S3_FILTER_WASM"
   IPFS_S3_FILTER_CONFIG="$(filter_config_json)"
+  # The template holds the JSON in a single-quoted YAML scalar.
+  case "$IPFS_S3_FILTER_CONFIG" in
+    *"'"*) die "credentials, region and token must not contain a single quote (') for the Envoy config" ;;
+  esac
   (
     umask 077
     export IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_HOST_PORT IPFS_S3_ADMIN_PORT \
