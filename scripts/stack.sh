@@ -202,7 +202,7 @@ start_detached() {
       echo "$BASHPID" >"$pf"
       exec "$@"
     ) &
-  ' start-detached "$pf" "$@" >>"$log" 2>&1 </dev/null
+  ' start-detached "$pf" "$@" >>"$log" 2>&1 </dev/null 9>&-
 }
 
 # Poll `check` (a function name) until it succeeds. Fails early when the component's process
@@ -230,6 +230,17 @@ wait_ready() {
     fi
     sleep 0.1
   done
+}
+
+# One up/down/clean at a time per profile: two concurrent `up`s would both find a component
+# stopped and start it twice. fd 9 holds the lock; every daemon is started with fd 9 closed, or
+# it would keep the lock after this script exits.
+lock_profile() {
+  mkdir -p "$RUN"
+  exec 9>"$RUN/.stack.lock"
+  if ! flock -w "$((IPFS_S3_START_TIMEOUT * 5))" 9; then
+    die "another scripts/stack.sh is still working on profile $IPFS_S3_PROFILE"
+  fi
 }
 
 http_ok() { curl -sf -o /dev/null --max-time 2 "$@"; }
@@ -302,7 +313,7 @@ start_redis() {
         --port "$IPFS_S3_REDIS_PORT" --bind 127.0.0.1 \
         --dir "$RUN/redis" --appendonly yes \
         --daemonize yes --pidfile "$(pidfile redis)" --logfile "$(logfile redis)" \
-        --proc-title-template "{title} $RUN/redis {listen-addr}"; then
+        --proc-title-template "{title} $RUN/redis {listen-addr}" 9>&-; then
     show_log_tail redis
     die "redis-server did not start"
   fi
@@ -566,6 +577,7 @@ component_address() {
 }
 
 cmd_up() {
+  lock_profile
   prepare_run_dir
   write_stack_env
   local name pid
@@ -606,6 +618,7 @@ EOF
 cmd_down() {
   local i
   [ -d "$RUN" ] || { say "nothing to stop (no ${RUN#"$ROOT"/})"; return 0; }
+  lock_profile
   for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
     stop_component "${COMPONENTS[$i]}"
   done
