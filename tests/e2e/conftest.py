@@ -2,7 +2,9 @@
 
 The session starts the real stack once with `IPFS_S3_PROFILE=test scripts/stack.sh up` and stops it
 at the end with `down`. With `IPFS_S3_E2E_KEEP_STACK=1` the suite uses a stack that is already
-running (it only reads `.run/test/stack.env`) and leaves it running.
+running (it only reads `.run/test/stack.env`) and leaves it running. `IPFS_S3_E2E_PROFILE` picks
+another profile than `test` (so that two suites, or a suite and a hand-run test stack, do not share
+one run directory); the stack script's own variables (ports, offsets) pass through unchanged.
 
 Raw HTTP helpers (unsigned, tampered and hand-signed requests) live in `s3http.py`.
 """
@@ -22,7 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 REPO = Path(__file__).resolve().parents[2]
-PROFILE = "test"
+PROFILE = os.environ.get("IPFS_S3_E2E_PROFILE", "test")
 STACK_ENV = REPO / ".run" / PROFILE / "stack.env"
 AWS_CLI = REPO / ".venv" / "bin" / "aws"
 STACK_TIMEOUT_S = 900

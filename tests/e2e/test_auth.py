@@ -182,10 +182,12 @@ def test_signed_request_with_route_header_does_not_reach_the_gateway(s3, stack, 
     url = f"{stack.endpoint}/ipfs/{cid}"
     headers = sign("GET", url, stack.access_key, stack.secret_key, stack.region, headers={"x-ipfs-s3-route": "gateway"})
     resp = send("GET", url, headers)
-    # It is an ordinary S3 request for key <cid> in a bucket "ipfs" that does not exist.
+    # Whether the gateway treats it as key <cid> in a bucket "ipfs" that does not exist (404), or
+    # strips the internal header before checking the signature (403), it answers with an S3 error
+    # and never with the content.
     assert resp.status in (403, 404), str(resp)
     assert SECRET not in resp.body, str(resp)
-    assert resp.error_code in ("NoSuchBucket", "AccessDenied"), str(resp)
+    assert resp.error_code in ("NoSuchBucket", "AccessDenied", "SignatureDoesNotMatch"), str(resp)
 
 
 @pytest.mark.parametrize("extra", [{}, {"x-ipfs-s3-internal-token": "guess"}])
