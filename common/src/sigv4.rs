@@ -181,7 +181,8 @@ fn mac_matches(expected: &[u8], given: &[u8]) -> bool {
 /// Parses an ISO 8601 basic timestamp (`20130524T000000Z`) into Unix seconds.
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    // ASCII first: the slicing below must never land inside a multi-byte character.
+    if b.len() != 16 || !s.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {

@@ -501,6 +501,7 @@ fn amz_dates() {
         "20131324T000000Z",
         "2013052AT000000Z",
         "+0130524T000000Z",
+        "201é305T000000Z",
     ] {
         assert_eq!(parse_amz_date(bad), None, "{bad}");
     }
