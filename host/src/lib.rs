@@ -17,6 +17,7 @@
 //!   the wiring that runs it all.
 
 pub mod admin;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::admin::Admin;
+use crate::auth::StaticCredentials;
 use crate::config::Config;
 use crate::health::Checker;
 use crate::ipfs::{IpfsClient, Kubo};
@@ -45,7 +45,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
 
     let gateway = Gateway { store: store.clone(), ipfs: ipfs.clone(), resolver: resolver.clone(), metrics: metrics.clone(), cfg: cfg.clone() };
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(SimpleAuth::from_single(cfg.access_key.as_str(), cfg.secret_key.as_str()));
+    builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
     builder.set_validation(NameRules);
     let s3 = builder.build();
 

@@ -204,3 +204,20 @@ async fn pin_state_round_trip() {
     assert_eq!(s.pin_state("c").await.unwrap(), None);
     s.ping().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_waiting_queue_claim_does_not_stall_other_calls() {
+    let r = Redis::start();
+    let s = std::sync::Arc::new(r.store("a").await);
+    s.create_bucket("b", 0).await.unwrap();
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move { s.claim(Duration::from_secs(2)).await })
+    };
+    // While the claim blocks on the empty queue, ordinary calls must keep answering.
+    for i in 0..20 {
+        s.store_mapping("b", &format!("k{i}"), &record("c", 1)).await.unwrap();
+        assert!(s.get_mapping("b", &format!("k{i}")).await.unwrap().is_some());
+    }
+    assert!(waiter.await.unwrap().unwrap().is_some(), "the claim took the first queued pin");
+}

@@ -68,6 +68,9 @@ return 'ok'
 
 pub struct RedisStore {
     con: ConnectionManager,
+    /// For the queue's blocking pop only: a blocked connection delays every command queued
+    /// behind it, and must not be cut by the response timeout that protects ordinary calls.
+    blocking: ConnectionManager,
     prefix: String,
     /// Names this host instance's in-flight list, so that instances sharing a Redis recover only
     /// their own unfinished work.
@@ -81,8 +84,12 @@ impl RedisStore {
     pub async fn connect(url: &str, prefix: &str, instance: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
         let con = client.get_connection_manager().await?;
+        let blocking = client
+            .get_connection_manager_with_config(redis::aio::ConnectionManagerConfig::new().set_response_timeout(None))
+            .await?;
         Ok(Self {
             con,
+            blocking,
             prefix: prefix.to_string(),
             instance: instance.to_string(),
             store: Script::new(STORE_LUA),
@@ -303,7 +310,9 @@ impl MetadataStore for RedisStore {
 impl PinQueue for RedisStore {
     async fn claim(&self, wait: Duration) -> Result<Option<Claimed>> {
         let mut con = self.con.clone();
-        let raw: Option<String> = con
+        let raw: Option<String> = self
+            .blocking
+            .clone()
             .blmove(self.k("pinq"), self.inflight(), redis::Direction::Right, redis::Direction::Left, wait.as_secs_f64())
             .await?;
         let Some(raw) = raw else { return Ok(None) };
