@@ -11,7 +11,7 @@ export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup build up down status env unit-test e2e test clean distclean
+.PHONY: help setup build up down status env unit-test e2e test bench clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -43,6 +43,9 @@ unit-test: ## Rust unit tests of the whole workspace
 
 e2e: ## end-to-end suite against a real stack (it starts and stops the `test` profile itself)
 	.venv/bin/python -m pytest -v tests/e2e $(PYTEST_ARGS)
+
+bench: up ## latency and throughput of the running dev stack through Envoy (prints figures)
+	.venv/bin/python tests/bench/gateway.py
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
 test: setup ## setup, then unit tests, then the end-to-end suite

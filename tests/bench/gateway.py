@@ -1,0 +1,92 @@
+"""Benchmark of a running stack through Envoy, with boto3: prints figures, asserts nothing.
+
+    make up && .venv/bin/python tests/bench/gateway.py [--profile dev] [--n 300]
+
+Measures small-object PUT latency (host write path: Kubo add + Redis), GET latency of one hot key
+(filter L1 hit, served by the Kubo gateway), GET latency with the filter cache defeated (a fresh
+key per request: a resolve callout to the host each time), HEAD latency, and the throughput of a
+20 MiB PUT and GET.
+"""
+
+import argparse
+import os
+import statistics
+import time
+import uuid
+
+import boto3
+from botocore.config import Config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def stack_env(profile):
+    env = {}
+    with open(os.path.join(ROOT, ".run", profile, "stack.env")) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#") and "=" in line:
+                k, v = line.split("=", 1)
+                env[k] = v.strip("'\"")
+    return env
+
+
+def timed(fn, n):
+    samples = []
+    for i in range(n):
+        t0 = time.perf_counter()
+        fn(i)
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    return samples
+
+
+def report(name, samples):
+    p = lambda q: samples[min(len(samples) - 1, int(q * len(samples)))]
+    print(f"{name:<34} n={len(samples):<5} p50={p(0.5):7.2f} ms  p90={p(0.9):7.2f} ms  "
+          f"p99={p(0.99):7.2f} ms  mean={statistics.mean(samples):7.2f} ms")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default=os.environ.get("IPFS_S3_PROFILE", "dev"))
+    ap.add_argument("--n", type=int, default=300, help="requests per latency measurement")
+    args = ap.parse_args()
+    env = stack_env(args.profile)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=env["IPFS_S3_ENDPOINT"],
+        aws_access_key_id=env["IPFS_S3_ACCESS_KEY"],
+        aws_secret_access_key=env["IPFS_S3_SECRET_KEY"],
+        region_name=env["IPFS_S3_REGION"],
+        config=Config(s3={"addressing_style": "path"}, signature_version="s3v4",
+                      retries={"total_max_attempts": 1}),
+    )
+    bucket = f"bench-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    small = os.urandom(4096)
+    n = args.n
+    try:
+        report("PUT 4 KiB (new key each)", timed(lambda i: s3.put_object(Bucket=bucket, Key=f"small/{i}", Body=small), n))
+        s3.get_object(Bucket=bucket, Key="small/0")["Body"].read()
+        report("GET 4 KiB, same key (L1 hit)", timed(lambda i: s3.get_object(Bucket=bucket, Key="small/0")["Body"].read(), n))
+        report("GET 4 KiB, new key (L1 miss)", timed(lambda i: s3.get_object(Bucket=bucket, Key=f"small/{i}")["Body"].read(), n))
+        report("HEAD, same key (L1 hit)", timed(lambda i: s3.head_object(Bucket=bucket, Key="small/0"), n))
+        big = os.urandom(20 * 1024 * 1024)
+        t0 = time.perf_counter()
+        s3.put_object(Bucket=bucket, Key="big", Body=big)
+        put_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got = s3.get_object(Bucket=bucket, Key="big")["Body"].read()
+        get_s = time.perf_counter() - t0
+        assert got == big, "20 MiB object came back different"
+        print(f"{'PUT 20 MiB':<34} {put_s:6.2f} s  {20 / put_s:7.1f} MiB/s")
+        print(f"{'GET 20 MiB':<34} {get_s:6.2f} s  {20 / get_s:7.1f} MiB/s")
+    finally:
+        for key in [f"small/{i}" for i in range(n)] + ["big"]:
+            s3.delete_object(Bucket=bucket, Key=key)
+        s3.delete_bucket(Bucket=bucket)
+
+
+if __name__ == "__main__":
+    main()
