@@ -19,6 +19,7 @@ pub enum S3Code {
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
+    MetadataTooLarge,
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
@@ -49,6 +50,7 @@ impl S3Code {
             Self::InvalidRange => "InvalidRange",
             Self::InvalidRequest => "InvalidRequest",
             Self::KeyTooLongError => "KeyTooLongError",
+            Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
@@ -72,6 +74,7 @@ impl S3Code {
             | Self::InvalidBucketName
             | Self::InvalidRequest
             | Self::KeyTooLongError
+            | Self::MetadataTooLarge
             | Self::InsufficientReplicas => 400,
             Self::AccessDenied
             | Self::InvalidAccessKeyId
@@ -95,7 +98,7 @@ impl S3Code {
     }
 }
 
-const ALL: [S3Code; 24] = [
+const ALL: [S3Code; 25] = [
     S3Code::AccessDenied,
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
@@ -107,6 +110,7 @@ const ALL: [S3Code; 24] = [
     S3Code::InvalidRange,
     S3Code::InvalidRequest,
     S3Code::KeyTooLongError,
+    S3Code::MetadataTooLarge,
     S3Code::MethodNotAllowed,
     S3Code::NoSuchBucket,
     S3Code::NoSuchKey,

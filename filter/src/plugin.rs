@@ -155,7 +155,7 @@ impl Http {
 
     /// Removes the `x-ipfs-s3-*` headers a client sent and returns the remaining headers.
     fn clean_request_headers(&self) -> Result<Vec<(String, String)>, Status> {
-        let mut headers = hostcalls::get_map(MapType::HttpRequestHeaders)?;
+        let mut headers = header_map(MapType::HttpRequestHeaders)?;
         let internal = |n: &str| n.to_ascii_lowercase().starts_with(INTERNAL_HEADER_PREFIX);
         for (name, _) in headers.iter().filter(|(n, _)| internal(n)) {
             hostcalls::remove_map_value(MapType::HttpRequestHeaders, name)?;
@@ -216,7 +216,7 @@ impl Http {
     }
 
     fn apply_rewrite(set: &[(String, String)]) -> Result<(), Status> {
-        for (name, _) in hostcalls::get_map(MapType::HttpRequestHeaders)? {
+        for (name, _) in header_map(MapType::HttpRequestHeaders)? {
             if decide::is_dropped_on_rewrite(&name) {
                 hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name)?;
             }
@@ -249,7 +249,7 @@ impl Http {
     }
 
     fn rewrite_response(set: &[(String, String)]) -> Result<(), Status> {
-        for (name, _) in hostcalls::get_map(MapType::HttpResponseHeaders)? {
+        for (name, _) in header_map(MapType::HttpResponseHeaders)? {
             if response::is_gateway_header(&name) {
                 hostcalls::remove_map_value(MapType::HttpResponseHeaders, &name)?;
             }
@@ -352,4 +352,15 @@ impl HttpContext for Http {
             State::Idle | State::Resolving { .. } | State::Done => Action::Continue,
         }
     }
+}
+
+/// Reads a header map without trusting values to be UTF-8: the SDK's `get_map` panics on a value
+/// that is not (one such client header would kill the VM for every later request). Names are HTTP
+/// tokens, which Envoy's codecs already enforce; values are decoded lossily, so a non-UTF-8
+/// value can at worst fail a signature check.
+fn header_map(map: MapType) -> Result<Vec<(String, String)>, Status> {
+    Ok(hostcalls::get_map_bytes(map)?
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect())
 }

@@ -41,15 +41,20 @@ fn decode(s: &str) -> String {
 }
 
 /// `/bucket/key…` → the pair; `None` unless both parts are non-empty.
+///
+/// The whole path is decoded before it is split, exactly as the host (s3s) does, so `/b%2Fk`
+/// names `b/k` on both sides and a write there drops the right cache entry. A path that does not
+/// decode to UTF-8 is left to the host, which refuses it.
 pub fn object_target(raw_path: &str) -> Option<Target> {
-    let rest = raw_path.strip_prefix('/')?;
+    let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
+    let rest = decoded.strip_prefix('/')?;
     let (bucket, key) = rest.split_once('/')?;
     if bucket.is_empty() || key.is_empty() {
         return None;
     }
     Some(Target {
-        bucket: decode(bucket),
-        key: decode(key),
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
     })
 }
 
@@ -119,6 +124,9 @@ mod tests {
         assert_eq!(object_target("/b/dir/sub/file.txt"), Some(t("b", "dir/sub/file.txt")));
         assert_eq!(object_target("/b/a%20b%2Bc+d"), Some(t("b", "a b+c+d")));
         assert_eq!(object_target("/b/%E1%88%B4"), Some(t("b", "ሴ")));
+        // Decoded before splitting, as the host does.
+        assert_eq!(object_target("/b%2Fk"), Some(t("b", "k")));
+        assert_eq!(object_target("/b/%FF"), None);
         assert_eq!(object_target("/b//k"), Some(t("b", "/k")));
         for none in ["/", "/b", "/b/", "", "b/k", "//k"] {
             assert_eq!(object_target(none), None, "{none}");

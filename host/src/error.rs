@@ -28,6 +28,8 @@ pub enum Error {
     BadDigest,
     #[error("Your key is too long")]
     KeyTooLong,
+    #[error("Your metadata headers exceed the maximum allowed metadata size ({0} bytes of 2048)")]
+    MetadataTooLarge(usize),
     #[error("The requested range is not satisfiable")]
     InvalidRange,
     #[error("reading the request body: {0}")]
@@ -59,6 +61,7 @@ impl Error {
             Self::InvalidDigest => S3Code::InvalidArgument,
             Self::BadDigest => S3Code::BadDigest,
             Self::KeyTooLong => S3Code::KeyTooLongError,
+            Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,
             Self::InvalidRange => S3Code::InvalidRange,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
             Self::Metadata(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,

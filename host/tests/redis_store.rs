@@ -2,51 +2,14 @@
 //! loopback port (Redis must be installed; `make test` installs it) and stops it at the end.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
 use ipfs_s3_host::error::Error;
 use ipfs_s3_host::meta::redis::RedisStore;
+mod common;
+use common::Redis;
 use ipfs_s3_host::meta::{MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
-
-struct Redis {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Redis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed to run the metadata store tests");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { child, port, _dir: dir }
-    }
-
-    async fn store(&self, instance: &str) -> RedisStore {
-        RedisStore::connect(&format!("redis://127.0.0.1:{}/", self.port), "t:", instance).await.unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn record(cid: &str, size: u64) -> ObjectRecord {
     ObjectRecord {

@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from s3http import object_url, send, sign, wait_until, xml_error_code
+from s3http import object_url, s3_error, send, sign, wait_until, xml_error_code
 
 SECRET = b"top secret content"
 UNKNOWN_ACCESS_KEY = "AKIAE2EUNKNOWNKEY000"
@@ -206,3 +206,45 @@ def test_signed_request_for_the_internal_api_is_not_an_internal_call(s3, stack, 
     resp = send("GET", url, sign("GET", url, stack.access_key, stack.secret_key, stack.region))
     assert resp.status in (400, 403, 404), str(resp)
     assert cid.encode() not in resp.body, str(resp)
+
+
+def raw_request(endpoint: str, head: bytes) -> bytes:
+    """Sends bytes http.client would refuse to build; returns the status line."""
+    import socket
+    host, port = urllib.parse.urlsplit(endpoint).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(head)
+        data = b""
+        while b"\r\n" not in data:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    return data.split(b"\r\n", 1)[0]
+
+
+def test_non_utf8_header_values_do_not_break_the_gateway(s3, stack, target):
+    # More requests than Envoy has worker threads: each one used to kill its worker's filter VM.
+    for _ in range(16):
+        line = raw_request(
+            stack.endpoint,
+            f"GET /{target}/secret.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".encode()
+            + b"X-Junk: \xff\xfe\x80\r\n\r\n",
+        )
+        assert line.startswith(b"HTTP/1.1 403"), line
+    # The gateway still serves signed requests afterwards, reads and writes alike.
+    assert s3.get_object(Bucket=target, Key="secret.txt")["Body"].read() == SECRET
+    s3.put_object(Bucket=target, Key="after.txt", Body=b"still writable")
+    assert s3.get_object(Bucket=target, Key="after.txt")["Body"].read() == b"still writable"
+
+
+def test_encoded_slash_write_refreshes_the_filter_cache(s3, stack, target):
+    # `/bucket%2Fkey` names bucket/key for the host; the filter must agree and drop its cache.
+    assert s3.get_object(Bucket=target, Key="secret.txt")["Body"].read() == SECRET  # now cached
+    url = f"{stack.endpoint}/{target}%2Fsecret.txt"
+    signed_over = object_url(stack.endpoint, target, "secret.txt")
+    headers = sign("DELETE", signed_over, stack.access_key, stack.secret_key, stack.region)
+    resp = send("DELETE", url, headers)
+    assert resp.status == 204, str(resp)
+    err = s3_error(lambda: s3.get_object(Bucket=target, Key="secret.txt"))
+    assert err["Error"]["Code"] == "NoSuchKey", err

@@ -173,3 +173,12 @@ def test_missing_key_is_no_such_key(s3, stack, bucket):
     url = object_url(stack.endpoint, bucket, "missing")
     resp = send("GET", url, sign("GET", url, stack.access_key, stack.secret_key, stack.region))
     assert (resp.status, resp.error_code) == (404, "NoSuchKey"), str(resp)
+
+
+def test_user_metadata_over_2_kib_is_metadata_too_large(s3, bucket):
+    assert_s3_error(
+        lambda: s3.put_object(Bucket=bucket, Key="fat", Body=b"x", Metadata={"big": "v" * 2100}),
+        "MetadataTooLarge",
+        400,
+    )
+    assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="fat"), None, 404)

@@ -58,11 +58,12 @@ return old
 "#;
 
 /// Atomically delete a bucket only if it exists and holds no key.
-/// KEYS: buckets, idx:{b}. ARGV: bucket. Returns "ok", "nobucket" or "notempty".
+/// KEYS: buckets, idx:{b}, obj:{b}. ARGV: bucket. Returns "ok", "nobucket" or "notempty".
 const DELETE_BUCKET_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nobucket' end
 if redis.call('ZCARD', KEYS[2]) > 0 then return 'notempty' end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('DEL', KEYS[2], KEYS[3])
 return 'ok'
 "#;
 
@@ -191,15 +192,12 @@ impl MetadataStore for RedisStore {
             .delete_bucket
             .key(self.k("buckets"))
             .key(self.idx(bucket))
+            .key(self.obj(bucket))
             .arg(bucket)
             .invoke_async(&mut con)
             .await?;
         match r.as_str() {
-            "ok" => {
-                // The hash is empty already (the index was); drop the empty keys for tidiness.
-                let _: () = con.del(&[self.obj(bucket), self.idx(bucket)]).await?;
-                Ok(())
-            }
+            "ok" => Ok(()),
             "notempty" => Err(Error::BucketNotEmpty),
             _ => Err(Error::NoSuchBucket),
         }

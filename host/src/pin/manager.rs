@@ -20,6 +20,8 @@ use crate::metrics::Metrics;
 /// How long a `pinned` answer is trusted before the cluster is asked again.
 const PINNED_FRESH_MS: i64 = 10_000;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// How long a read waits for the cluster's view of a pin before using the last one known.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 
 pub struct PinManager {
     store: Arc<dyn MetadataStore>,
@@ -103,6 +105,12 @@ impl PinManager {
         let started = Instant::now();
         let (name, result) = match op {
             PinOp::Pin { cid, replication_factor, priority, name } => {
+                // Retries can reorder the queue: a pin whose keys were all deleted meanwhile must
+                // not run after the unpin that released it, or the CID stays pinned for good.
+                if self.store.cid_refs(cid).await? == 0 {
+                    tracing::debug!(cid, "pin skipped: no longer referenced");
+                    return Ok(());
+                }
                 self.metrics.replication_factor.with_label_values(&[priority.as_str()]).observe(f64::from(*replication_factor));
                 let r = self.backend.pin(cid, 1, *replication_factor, name).await;
                 if r.is_ok() && !matches!(self.store.pin_state(cid).await?, Some(PinState { status: PinStatus::Pinned, .. })) {
@@ -148,9 +156,14 @@ impl PinManager {
         if known.status == PinStatus::Pinned && now_ms() - known.checked_ms < PINNED_FRESH_MS {
             return Ok((known.status, known.replication_count));
         }
-        let peers = match self.backend.status(cid).await {
-            Ok(p) => p,
-            Err(e) => {
+        // The status decorates reads; a slow cluster must not hold the read up.
+        let peers = match tokio::time::timeout(STATUS_TIMEOUT, self.backend.status(cid)).await {
+            Ok(Ok(p)) => p,
+            Err(_) => {
+                tracing::debug!(cid, "cluster status took too long; reporting what was last seen");
+                return Ok((known.status, known.replication_count));
+            }
+            Ok(Err(e)) => {
                 tracing::debug!(cid, error = %e, "cluster status unavailable; reporting what was last seen");
                 return Ok((known.status, known.replication_count));
             }

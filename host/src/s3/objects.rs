@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use ipfs_s3_common::names;
-use ipfs_s3_common::record::{ObjectRecord, PinPriority};
+use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -58,23 +58,31 @@ fn etag(record: &ObjectRecord) -> ETag {
     ETag::Strong(record.etag.clone())
 }
 
-fn ipfs_headers(record: &ObjectRecord) -> http::HeaderMap {
+/// AWS's limit on user metadata: names and values together, in UTF-8 bytes.
+const MAX_USER_METADATA_BYTES: usize = 2048;
+
+fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32)>) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_str(&record.cid) {
         h.insert("x-ipfs-cid", v);
     }
+    if let Some((status, count)) = pin {
+        h.insert("x-ipfs-pin-status", http::HeaderValue::from_static(status.as_str()));
+        h.insert("x-ipfs-replication-count", http::HeaderValue::from(count));
+    }
     h
 }
 
-impl Gateway {
-    async fn existing(&self, bucket: &str, key: &str) -> Result<ObjectRecord> {
-        match self.store.get_mapping(bucket, key).await? {
-            Some(r) => Ok(r),
-            None if !self.store.bucket_exists(bucket).await? => Err(Error::NoSuchBucket),
-            None => Err(Error::NoSuchKey),
-        }
+/// Refuses user metadata larger than S3 allows (`MetadataTooLarge`).
+fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
+    let size: usize = meta.map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum()).unwrap_or(0);
+    if size > MAX_USER_METADATA_BYTES {
+        return Err(Error::MetadataTooLarge(size));
     }
+    Ok(())
+}
 
+impl Gateway {
     pub(super) async fn put_object_op(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
         let input = req.input;
         check_key(&input.key)?;
@@ -83,6 +91,7 @@ impl Gateway {
             replication_factor(&req.headers, self.cfg.default_replication_factor, self.cfg.max_replication_factor)?;
         let pin_priority = pin_priority(&req.headers)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
+        check_metadata_size(input.metadata.as_ref())?;
         if !self.store.bucket_exists(&input.bucket).await? {
             return Err(Error::NoSuchBucket.into());
         }
@@ -137,12 +146,14 @@ impl Gateway {
         self.resolver.forget(&input.bucket, &input.key).await;
         tracing::info!(bucket = %input.bucket, key = %input.key, cid = %record.cid, size, replication_factor, "object stored");
         let mut resp = S3Response::new(PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() });
-        resp.headers = ipfs_headers(&record);
+        resp.headers = ipfs_headers(&record, None);
         Ok(resp)
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        let record = self.existing(&req.input.bucket, &req.input.key).await?;
+        let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
+        let pin = Some((resolved.pin_status, resolved.replication_count));
+        let record = resolved.record;
         let out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some(record.size as i64),
@@ -153,12 +164,14 @@ impl Gateway {
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
-        resp.headers = ipfs_headers(&record);
+        resp.headers = ipfs_headers(&record, pin);
         Ok(resp)
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let record = self.existing(&req.input.bucket, &req.input.key).await?;
+        let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
+        let pin = Some((resolved.pin_status, resolved.replication_count));
+        let record = resolved.record;
         let (range, content_range) = match &req.input.range {
             None => (0..record.size, None),
             Some(r) => {
@@ -181,7 +194,7 @@ impl Gateway {
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
-        resp.headers = ipfs_headers(&record);
+        resp.headers = ipfs_headers(&record, pin);
         Ok(resp)
     }
 
@@ -239,6 +252,15 @@ mod tests {
         assert_eq!(hex::encode(content_md5("XUFAKrxLKna5cZ2REBfFkg==").unwrap()), "5d41402abc4b2a76b9719d911017c592");
         assert!(matches!(content_md5("not base64!"), Err(Error::InvalidDigest)));
         assert!(matches!(content_md5("aGVsbG8="), Err(Error::InvalidDigest)));
+    }
+
+    #[test]
+    fn user_metadata_is_limited_to_2_kib() {
+        let fits: Metadata = [("a".to_string(), "v".repeat(2047))].into_iter().collect();
+        assert!(check_metadata_size(Some(&fits)).is_ok());
+        let over: Metadata = [("ab".to_string(), "v".repeat(2047))].into_iter().collect();
+        assert!(matches!(check_metadata_size(Some(&over)), Err(Error::MetadataTooLarge(2049))));
+        assert!(check_metadata_size(None).is_ok());
     }
 
     #[test]
