@@ -16,6 +16,7 @@ pub enum S3Code {
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidPartNumber,
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
@@ -47,6 +48,7 @@ impl S3Code {
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidPartNumber => "InvalidPartNumber",
             Self::InvalidRange => "InvalidRange",
             Self::InvalidRequest => "InvalidRequest",
             Self::KeyTooLongError => "KeyTooLongError",
@@ -84,7 +86,7 @@ impl S3Code {
             Self::MethodNotAllowed => 405,
             Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::PreconditionFailed => 412,
-            Self::InvalidRange => 416,
+            Self::InvalidRange | Self::InvalidPartNumber => 416,
             Self::InternalError => 500,
             Self::NotImplemented => 501,
             Self::ServiceUnavailable | Self::IPFSNodeUnavailable | Self::ClusterSplit => 503,
@@ -98,7 +100,7 @@ impl S3Code {
     }
 }
 
-const ALL: [S3Code; 25] = [
+const ALL: [S3Code; 26] = [
     S3Code::AccessDenied,
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
@@ -107,6 +109,7 @@ const ALL: [S3Code; 25] = [
     S3Code::InvalidAccessKeyId,
     S3Code::InvalidArgument,
     S3Code::InvalidBucketName,
+    S3Code::InvalidPartNumber,
     S3Code::InvalidRange,
     S3Code::InvalidRequest,
     S3Code::KeyTooLongError,

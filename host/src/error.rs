@@ -32,6 +32,8 @@ pub enum Error {
     MetadataTooLarge(usize),
     #[error("The requested range is not satisfiable")]
     InvalidRange,
+    #[error("The requested partnumber is not satisfiable")]
+    InvalidPartNumber,
     #[error("reading the request body: {0}")]
     IncompleteBody(String),
     #[error("metadata store: {0}")]
@@ -63,6 +65,7 @@ impl Error {
             Self::KeyTooLong => S3Code::KeyTooLongError,
             Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,
             Self::InvalidRange => S3Code::InvalidRange,
+            Self::InvalidPartNumber => S3Code::InvalidPartNumber,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
             Self::Metadata(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {

@@ -182,3 +182,11 @@ def test_user_metadata_over_2_kib_is_metadata_too_large(s3, bucket):
         400,
     )
     assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="fat"), None, 404)
+
+
+def test_part_numbers_and_version_ids_of_a_single_part_unversioned_object(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="one", Body=b"whole object")
+    assert s3.get_object(Bucket=bucket, Key="one", PartNumber=1)["Body"].read() == b"whole object"
+    assert s3.get_object(Bucket=bucket, Key="one", VersionId="null")["Body"].read() == b"whole object"
+    assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="one", PartNumber=2), "InvalidPartNumber", 416)
+    assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="one", VersionId="zzz"), "InvalidArgument", 400)

@@ -24,7 +24,9 @@ pub const PIN_PRIORITY_HEADER: &str = "x-ipfs-pin-priority";
 pub fn replication_factor(headers: &http::HeaderMap, default: u32, max: u32) -> Result<u32> {
     let Some(v) = headers.get(REPLICATION_FACTOR_HEADER) else { return Ok(default) };
     let s = v.to_str().unwrap_or("").trim();
-    match s.parse::<u32>() {
+    // Digits only: Rust's parser would also take `+3`.
+    let digits = if s.bytes().all(|b| b.is_ascii_digit()) { s } else { "" };
+    match digits.parse::<u32>() {
         Ok(n) if n >= 1 && n <= max => Ok(n),
         Ok(n) if n > max => Err(Error::InvalidArgument(format!(
             "X-IPFS-Replication-Factor {n} exceeds the permitted maximum of {max}"
@@ -56,6 +58,23 @@ fn check_key(key: &str) -> Result<()> {
 
 fn etag(record: &ObjectRecord) -> ETag {
     ETag::Strong(record.etag.clone())
+}
+
+/// Objects here have one version (`null`) and, until multipart exists, one part: other version
+/// ids and part numbers name nothing.
+fn check_version_and_part(version_id: Option<&str>, part_number: Option<i32>) -> Result<()> {
+    if let Some(v) = version_id
+        && v != "null"
+    {
+        return Err(Error::InvalidArgument("Invalid version id specified".into()));
+    }
+    match part_number {
+        None | Some(1) => Ok(()),
+        Some(n) if n < 1 || n > 10_000 => {
+            Err(Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into()))
+        }
+        Some(_) => Err(Error::InvalidPartNumber),
+    }
 }
 
 /// AWS's limit on user metadata: names and values together, in UTF-8 bytes.
@@ -151,6 +170,7 @@ impl Gateway {
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        check_version_and_part(req.input.version_id.as_deref(), req.input.part_number)?;
         let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
         let pin = Some((resolved.pin_status, resolved.replication_count));
         let record = resolved.record;
@@ -169,6 +189,7 @@ impl Gateway {
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        check_version_and_part(req.input.version_id.as_deref(), req.input.part_number)?;
         let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
         let pin = Some((resolved.pin_status, resolved.replication_count));
         let record = resolved.record;
@@ -229,7 +250,7 @@ mod tests {
     fn replication_factor_rules() {
         assert_eq!(replication_factor(&headers(&[]), 3, 10).unwrap(), 3);
         assert_eq!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, " 2 ")]), 3, 10).unwrap(), 2);
-        for bad in ["0", "-1", "abc", "1.5", ""] {
+        for bad in ["0", "-1", "abc", "1.5", "", "+3"] {
             assert!(
                 matches!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, bad)]), 3, 10), Err(Error::InvalidArgument(_))),
                 "{bad}"
@@ -252,6 +273,15 @@ mod tests {
         assert_eq!(hex::encode(content_md5("XUFAKrxLKna5cZ2REBfFkg==").unwrap()), "5d41402abc4b2a76b9719d911017c592");
         assert!(matches!(content_md5("not base64!"), Err(Error::InvalidDigest)));
         assert!(matches!(content_md5("aGVsbG8="), Err(Error::InvalidDigest)));
+    }
+
+    #[test]
+    fn only_the_null_version_and_part_one_exist() {
+        assert!(check_version_and_part(None, None).is_ok());
+        assert!(check_version_and_part(Some("null"), Some(1)).is_ok());
+        assert!(matches!(check_version_and_part(Some("zzz"), None), Err(Error::InvalidArgument(_))));
+        assert!(matches!(check_version_and_part(None, Some(2)), Err(Error::InvalidPartNumber)));
+        assert!(matches!(check_version_and_part(None, Some(0)), Err(Error::InvalidArgument(_))));
     }
 
     #[test]
