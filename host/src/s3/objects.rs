@@ -169,11 +169,22 @@ impl Gateway {
         Ok(resp)
     }
 
+    /// The record a GET or HEAD reads, with its pin state for the `X-IPFS-*` headers.
+    async fn readable(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        part_number: Option<i32>,
+    ) -> Result<(ObjectRecord, Option<(PinStatus, u32)>)> {
+        check_version_and_part(version_id, part_number)?;
+        let resolved = self.resolver.resolve(bucket, key).await?;
+        Ok((resolved.record, Some((resolved.pin_status, resolved.replication_count))))
+    }
+
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        check_version_and_part(req.input.version_id.as_deref(), req.input.part_number)?;
-        let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
-        let pin = Some((resolved.pin_status, resolved.replication_count));
-        let record = resolved.record;
+        let (record, pin) =
+            self.readable(&req.input.bucket, &req.input.key, req.input.version_id.as_deref(), req.input.part_number).await?;
         let out = HeadObjectOutput {
             accept_ranges: Some("bytes".into()),
             content_length: Some(record.size as i64),
@@ -189,10 +200,8 @@ impl Gateway {
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        check_version_and_part(req.input.version_id.as_deref(), req.input.part_number)?;
-        let resolved = self.resolver.resolve(&req.input.bucket, &req.input.key).await?;
-        let pin = Some((resolved.pin_status, resolved.replication_count));
-        let record = resolved.record;
+        let (record, pin) =
+            self.readable(&req.input.bucket, &req.input.key, req.input.version_id.as_deref(), req.input.part_number).await?;
         let (range, content_range) = match &req.input.range {
             None => (0..record.size, None),
             Some(r) => {
