@@ -216,15 +216,7 @@ impl Http {
     }
 
     fn apply_rewrite(set: &[(String, String)]) -> Result<(), Status> {
-        for (name, _) in header_map(MapType::HttpRequestHeaders)? {
-            if decide::is_dropped_on_rewrite(&name) {
-                hostcalls::remove_map_value(MapType::HttpRequestHeaders, &name)?;
-            }
-        }
-        for (name, value) in set {
-            hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))?;
-        }
-        Ok(())
+        rewrite_headers(MapType::HttpRequestHeaders, decide::is_dropped_on_rewrite, set)
     }
 
     fn store(&self, ctx: &ServeCtx, resolved: &Resolved, sent_ms: i64) {
@@ -249,15 +241,7 @@ impl Http {
     }
 
     fn rewrite_response(set: &[(String, String)]) -> Result<(), Status> {
-        for (name, _) in header_map(MapType::HttpResponseHeaders)? {
-            if response::is_gateway_header(&name) {
-                hostcalls::remove_map_value(MapType::HttpResponseHeaders, &name)?;
-            }
-        }
-        for (name, value) in set {
-            hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(value))?;
-        }
-        Ok(())
+        rewrite_headers(MapType::HttpResponseHeaders, response::is_gateway_header, set)
     }
 }
 
@@ -363,4 +347,17 @@ fn header_map(map: MapType) -> Result<Vec<(String, String)>, Status> {
         .into_iter()
         .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
         .collect())
+}
+
+/// Removes the headers of `map` that `drop` selects, then sets `set`.
+fn rewrite_headers(map: MapType, drop: fn(&str) -> bool, set: &[(String, String)]) -> Result<(), Status> {
+    for (name, _) in header_map(map)? {
+        if drop(&name) {
+            hostcalls::remove_map_value(map, &name)?;
+        }
+    }
+    for (name, value) in set {
+        hostcalls::set_map_value(map, name, Some(value))?;
+    }
+    Ok(())
 }

@@ -60,6 +60,19 @@ fn etag(record: &ObjectRecord) -> ETag {
     ETag::Strong(record.etag.clone())
 }
 
+/// What HEAD answers about an object; GET says the same plus the body.
+fn describe(record: &ObjectRecord) -> HeadObjectOutput {
+    HeadObjectOutput {
+        accept_ranges: Some("bytes".into()),
+        content_length: Some(record.size as i64),
+        content_type: Some(record.content_type.clone()),
+        e_tag: Some(etag(record)),
+        last_modified: Some(clock::timestamp(record.last_modified_ms)),
+        metadata: Some(record.user_metadata.clone().into_iter().collect()),
+        ..Default::default()
+    }
+}
+
 /// Objects here have one version (`null`) and, until multipart exists, one part: other version
 /// ids and part numbers name nothing.
 fn check_version_and_part(version_id: Option<&str>, part_number: Option<i32>) -> Result<()> {
@@ -185,16 +198,7 @@ impl Gateway {
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let (record, pin) =
             self.readable(&req.input.bucket, &req.input.key, req.input.version_id.as_deref(), req.input.part_number).await?;
-        let out = HeadObjectOutput {
-            accept_ranges: Some("bytes".into()),
-            content_length: Some(record.size as i64),
-            content_type: Some(record.content_type.clone()),
-            e_tag: Some(etag(&record)),
-            last_modified: Some(clock::timestamp(record.last_modified_ms)),
-            metadata: Some(record.user_metadata.clone().into_iter().collect()),
-            ..Default::default()
-        };
-        let mut resp = S3Response::new(out);
+        let mut resp = S3Response::new(describe(&record));
         resp.headers = ipfs_headers(&record, pin);
         Ok(resp)
     }
@@ -212,15 +216,16 @@ impl Gateway {
         };
         let len = range.end - range.start;
         let body = self.ipfs.cat(&record.cid, range.start, Some(len)).await?;
+        let head = describe(&record);
         let out = GetObjectOutput {
-            accept_ranges: Some("bytes".into()),
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
             content_length: Some(len as i64),
             content_range,
-            content_type: Some(record.content_type.clone()),
-            e_tag: Some(etag(&record)),
-            last_modified: Some(clock::timestamp(record.last_modified_ms)),
-            metadata: Some(record.user_metadata.clone().into_iter().collect()),
+            accept_ranges: head.accept_ranges,
+            content_type: head.content_type,
+            e_tag: head.e_tag,
+            last_modified: head.last_modified,
+            metadata: head.metadata,
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
