@@ -22,7 +22,7 @@ pub struct Config {
     pub redis_url: String,
     /// Kubo RPC API (`/api/v0/...`).
     pub kubo_api_url: String,
-    /// IPFS gateway the filter streams reads from (reported in health only).
+    /// IPFS gateway Envoy streams reads from; the host only checks it in `/health`.
     pub gateway_url: String,
     /// IPFS Cluster REST API.
     pub cluster_api_url: String,

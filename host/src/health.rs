@@ -1,8 +1,9 @@
-//! The design's HealthCheck: Redis, Kubo and every cluster peer, with a verdict per component.
+//! The design's HealthCheck: Redis, Kubo (RPC and gateway) and every cluster peer, with a verdict per component.
 //!
 //! `healthy` when everything answers; `degraded` (still HTTP 200) when writes work but the
 //! cluster is unreachable or some of its peers report errors, so pins wait in the queue;
-//! `unhealthy` (HTTP 503) when Redis or the IPFS node is down and nothing can be stored.
+//! `unhealthy` (HTTP 503) when Redis, the IPFS node or its gateway is down and objects can be
+//! neither stored nor read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct Report {
     pub message: String,
     pub redis: Component,
     pub ipfs: Component,
+    /// The IPFS gateway Envoy streams object reads from.
+    pub gateway: Component,
     pub cluster: Component,
     pub cluster_peers_total: usize,
     pub cluster_peers_available: usize,
@@ -44,7 +47,14 @@ pub struct Checker {
     pub ipfs: Arc<dyn IpfsClient>,
     pub cluster: Arc<dyn PinBackend>,
     pub metrics: Arc<Metrics>,
+    /// `{gateway_url}/ipfs/{IDENTITY_CID}`: a CID whose content is inside the CID itself, so a
+    /// working gateway answers it without touching the network or the blockstore.
+    pub gateway_probe: String,
+    pub http: reqwest::Client,
 }
+
+/// The empty identity CID (raw codec, identity hash, no bytes).
+pub const IDENTITY_CID: &str = "bafkqaaa";
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -54,11 +64,18 @@ fn up(message: String) -> Component {
 
 impl Checker {
     pub async fn check(&self) -> Report {
-        let (redis, ipfs, peers) = tokio::join!(
+        let (redis, ipfs, peers, gateway) = tokio::join!(
             tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()),
             tokio::time::timeout(CHECK_TIMEOUT, self.ipfs.version()),
             tokio::time::timeout(CHECK_TIMEOUT, self.cluster.peers()),
+            tokio::time::timeout(CHECK_TIMEOUT, self.http.head(&self.gateway_probe).send()),
         );
+        let gateway = match gateway {
+            Ok(Ok(r)) if r.status().is_success() => up("serves /ipfs/".into()),
+            Ok(Ok(r)) => Component { status: Status::Unhealthy, message: format!("answered {}", r.status()) },
+            Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
+            Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
+        };
         let redis = match redis {
             Ok(Ok(())) => up("reachable".into()),
             Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
@@ -88,7 +105,7 @@ impl Checker {
             Err(_) => (Component { status: Status::Degraded, message: "no answer within 3s".into() }, 0, 0),
         };
         self.metrics.cluster_nodes_available.set(available as f64);
-        let worst = [redis.status, ipfs.status, cluster.status]
+        let worst = [redis.status, ipfs.status, gateway.status, cluster.status]
             .into_iter()
             .max_by_key(|s| match s {
                 Status::Healthy => 0,
@@ -98,13 +115,13 @@ impl Checker {
             .unwrap_or(Status::Healthy);
         let message = match worst {
             Status::Healthy => "all components answer".to_string(),
-            _ => [("redis", &redis), ("ipfs", &ipfs), ("cluster", &cluster)]
+            _ => [("redis", &redis), ("ipfs", &ipfs), ("gateway", &gateway), ("cluster", &cluster)]
                 .iter()
                 .filter(|(_, c)| c.status != Status::Healthy)
                 .map(|(n, c)| format!("{n}: {}", c.message))
                 .collect::<Vec<_>>()
                 .join("; "),
         };
-        Report { status: worst, message, redis, ipfs, cluster, cluster_peers_total: total, cluster_peers_available: available }
+        Report { status: worst, message, redis, ipfs, gateway, cluster, cluster_peers_total: total, cluster_peers_available: available }
     }
 }

@@ -50,7 +50,14 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let s3 = builder.build();
 
     let admin = Arc::new(Admin {
-        health: Checker { store, ipfs, cluster, metrics: metrics.clone() },
+        health: Checker {
+            store,
+            ipfs,
+            cluster,
+            metrics: metrics.clone(),
+            gateway_probe: format!("{}/ipfs/{}", cfg.gateway_url.trim_end_matches('/'), crate::health::IDENTITY_CID),
+            http: reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?,
+        },
         metrics,
         resolver,
         internal_token: cfg.internal_token.clone(),
