@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Everything the gateway knows about one object version. Stored as JSON in the metadata store;
 /// the filter reads it from the resolve answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectRecord {
     /// Root CID of the content (CIDv1, base32 `bafy…`/`bafk…`).
     pub cid: String,
@@ -26,6 +26,17 @@ pub struct ObjectRecord {
     /// Pin priority the client asked for (`X-IPFS-Pin-Priority`).
     #[serde(default)]
     pub pin_priority: PinPriority,
+    /// Standard HTTP headers stored with the object and returned on GET/HEAD.
+    #[serde(default, skip_serializing_if = "ObjectHeaders::is_empty")]
+    pub headers: ObjectHeaders,
+    /// The object's `x-amz-checksum-*`, verified at upload; returned when the client asks with
+    /// `x-amz-checksum-mode: ENABLED`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
+    /// Sizes of the parts of a multipart object, in part order (empty for a single PUT). Their
+    /// count is `x-amz-mp-parts-count`; `?partNumber=N` reads the N-th byte range.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
 }
 
 impl ObjectRecord {
@@ -39,6 +50,107 @@ impl ObjectRecord {
         let secs = u64::try_from(self.last_modified_ms.max(0) / 1000).unwrap_or(0);
         httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
     }
+}
+
+/// The standard headers S3 stores with an object and returns on GET/HEAD (a GET's `response-*`
+/// query parameters override them for that response only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectHeaders {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_control: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_disposition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_encoding: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_language: Option<String>,
+    /// As the client sent it (an HTTP date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<String>,
+}
+
+impl ObjectHeaders {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+
+    /// `(lower-case header name, value)` for each header present, in a fixed order.
+    pub fn pairs(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("cache-control", &self.cache_control),
+            ("content-disposition", &self.content_disposition),
+            ("content-encoding", &self.content_encoding),
+            ("content-language", &self.content_language),
+            ("expires", &self.expires),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+    }
+}
+
+/// The checksum algorithms of S3's flexible checksums.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ChecksumAlgorithm {
+    Crc32,
+    Crc32c,
+    Crc64nvme,
+    Sha1,
+    Sha256,
+}
+
+impl ChecksumAlgorithm {
+    /// The header carrying this checksum, e.g. `x-amz-checksum-crc32c`.
+    pub fn header(self) -> &'static str {
+        match self {
+            Self::Crc32 => "x-amz-checksum-crc32",
+            Self::Crc32c => "x-amz-checksum-crc32c",
+            Self::Crc64nvme => "x-amz-checksum-crc64nvme",
+            Self::Sha1 => "x-amz-checksum-sha1",
+            Self::Sha256 => "x-amz-checksum-sha256",
+        }
+    }
+
+    /// The name S3 uses in `x-amz-checksum-algorithm` / XML (`CRC32`, `SHA256`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Crc32 => "CRC32",
+            Self::Crc32c => "CRC32C",
+            Self::Crc64nvme => "CRC64NVME",
+            Self::Sha1 => "SHA1",
+            Self::Sha256 => "SHA256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "CRC32" => Some(Self::Crc32),
+            "CRC32C" => Some(Self::Crc32c),
+            "CRC64NVME" => Some(Self::Crc64nvme),
+            "SHA1" => Some(Self::Sha1),
+            "SHA256" => Some(Self::Sha256),
+            _ => None,
+        }
+    }
+}
+
+/// S3's `x-amz-checksum-type`: a checksum of the whole object, or (multipart) a checksum of the
+/// parts' checksums, written `value-N`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ChecksumType {
+    #[default]
+    FullObject,
+    Composite,
+}
+
+/// One stored checksum: algorithm, base64 value as S3 returns it, and its type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectChecksum {
+    pub algorithm: ChecksumAlgorithm,
+    pub value: String,
+    #[serde(default)]
+    pub kind: ChecksumType,
 }
 
 /// `X-IPFS-Pin-Priority`.
@@ -100,6 +212,12 @@ pub struct Resolved {
     pub pin_status: PinStatus,
     /// Number of cluster peers that hold the CID pinned.
     pub replication_count: u32,
+    /// GETs of this object counted so far (`X-IPFS-Access-Count`).
+    #[serde(default)]
+    pub access_count: u64,
+    /// Time of the last counted GET, ms since the epoch (`X-IPFS-Last-Access`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_access_ms: Option<i64>,
 }
 
 #[cfg(test)]
@@ -116,16 +234,52 @@ mod tests {
             user_metadata: BTreeMap::from([("colour".into(), "blue".into())]),
             replication_factor: 3,
             pin_priority: PinPriority::High,
+            headers: ObjectHeaders { cache_control: Some("max-age=60".into()), ..Default::default() },
+            checksum: Some(ObjectChecksum {
+                algorithm: ChecksumAlgorithm::Crc32c,
+                value: "yZRlqg==".into(),
+                kind: ChecksumType::FullObject,
+            }),
+            parts: vec![],
         }
     }
 
     #[test]
     fn resolved_round_trips_through_json() {
-        let r = Resolved { record: sample(), pin_status: PinStatus::Pinned, replication_count: 2 };
+        let r = Resolved {
+            record: sample(),
+            pin_status: PinStatus::Pinned,
+            replication_count: 2,
+            access_count: 7,
+            last_access_ms: Some(1_700_000_000_999),
+        };
         let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains("\"algorithm\":\"CRC32C\""), "{json}");
+        assert!(json.contains("\"kind\":\"FULL_OBJECT\""), "{json}");
         assert!(json.contains("\"pin_status\":\"pinned\""), "{json}");
         assert!(json.contains("\"pin_priority\":\"high\""), "{json}");
         assert_eq!(serde_json::from_str::<Resolved>(&json).unwrap(), r);
+    }
+
+    #[test]
+    fn records_written_before_the_optional_fields_existed_still_read() {
+        let old = r#"{"cid":"bafk","size":1,"etag":"e","content_type":"t","last_modified_ms":0,"replication_factor":3}"#;
+        let r: ObjectRecord = serde_json::from_str(old).unwrap();
+        assert!(r.headers.is_empty() && r.checksum.is_none() && r.parts.is_empty());
+        assert_eq!(serde_json::to_string(&r).unwrap().contains("headers"), false);
+    }
+
+    #[test]
+    fn headers_list_only_what_is_set() {
+        let h = ObjectHeaders {
+            content_language: Some("de".into()),
+            expires: Some("Thu, 01 Dec 2050 16:00:00 GMT".into()),
+            ..Default::default()
+        };
+        let pairs: Vec<_> = h.pairs().collect();
+        assert_eq!(pairs, [("content-language", "de"), ("expires", "Thu, 01 Dec 2050 16:00:00 GMT")]);
+        assert_eq!(ChecksumAlgorithm::parse("crc32c"), Some(ChecksumAlgorithm::Crc32c));
+        assert_eq!(ChecksumAlgorithm::Sha256.header(), "x-amz-checksum-sha256");
     }
 
     #[test]

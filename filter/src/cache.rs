@@ -93,9 +93,12 @@ mod tests {
                 user_metadata: Default::default(),
                 replication_factor: 1,
                 pin_priority: PinPriority::Normal,
+                ..Default::default()
             },
             pin_status: PinStatus::Pinned,
             replication_count: 1,
+            access_count: 0,
+            last_access_ms: None,
         }
     }
 

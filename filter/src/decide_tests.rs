@@ -71,9 +71,12 @@ fn resolved() -> Resolved {
             user_metadata: BTreeMap::new(),
             replication_factor: 1,
             pin_priority: PinPriority::Normal,
+            ..Default::default()
         },
         pin_status: PinStatus::Pinned,
         replication_count: 1,
+        access_count: 0,
+        last_access_ms: None,
     }
 }
 

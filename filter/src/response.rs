@@ -169,9 +169,12 @@ mod tests {
                     user_metadata: BTreeMap::from([("colour".into(), "blue".into()), ("bad".into(), "a\nb".into())]),
                     replication_factor: 3,
                     pin_priority: PinPriority::High,
+                    ..Default::default()
                 },
                 pin_status: PinStatus::Pending,
                 replication_count: 1,
+                access_count: 0,
+                last_access_ms: None,
             },
             outcome,
             head,

@@ -38,7 +38,7 @@ impl Resolver {
             None => return Err(Error::NoSuchKey),
         };
         let (pin_status, replication_count) = self.pins.status(&record.cid).await?;
-        let resolved = Resolved { record, pin_status, replication_count };
+        let resolved = Resolved { record, pin_status, replication_count, access_count: 0, last_access_ms: None };
         self.cache.insert(id, resolved.clone()).await;
         Ok(resolved)
     }

@@ -54,6 +54,7 @@ fn record(cid: &str) -> ObjectRecord {
         user_metadata: BTreeMap::new(),
         replication_factor: 3,
         pin_priority: PinPriority::Normal,
+        ..Default::default()
     }
 }
 

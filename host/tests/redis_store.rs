@@ -21,6 +21,7 @@ fn record(cid: &str, size: u64) -> ObjectRecord {
         user_metadata: BTreeMap::from([("k".into(), "v".into())]),
         replication_factor: 2,
         pin_priority: PinPriority::High,
+        ..Default::default()
     }
 }
 

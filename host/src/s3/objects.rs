@@ -173,6 +173,7 @@ impl Gateway {
                 .collect(),
             replication_factor,
             pin_priority,
+            ..Default::default()
         };
         self.store.store_mapping(&input.bucket, &input.key, &record).await?;
         self.resolver.forget(&input.bucket, &input.key).await;
