@@ -38,6 +38,8 @@ pub enum Error {
     IncompleteBody(String),
     #[error("metadata store: {0}")]
     Metadata(#[from] redis::RedisError),
+    #[error("embedded metadata store: {0}")]
+    Embedded(#[from] redb::Error),
     #[error("corrupt metadata record: {0}")]
     CorruptRecord(#[from] serde_json::Error),
     #[error("IPFS node unavailable: {0}")]
@@ -67,13 +69,25 @@ impl Error {
             Self::InvalidRange => S3Code::InvalidRange,
             Self::InvalidPartNumber => S3Code::InvalidPartNumber,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
-            Self::Metadata(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
+            Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable
             }
         }
     }
 }
+
+/// redb returns a narrow error type per operation; each is one of `redb::Error`'s cases.
+macro_rules! embedded_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Error {
+            fn from(e: $t) -> Self {
+                Self::Embedded(e.into())
+            }
+        }
+    )*};
+}
+embedded_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
 impl From<Error> for S3Error {
     fn from(e: Error) -> Self {

@@ -6,7 +6,7 @@
 //!
 //! - [`s3`]: the S3 API on `s3s` (SigV4 is verified there), split by operation family.
 //! - [`meta`]: the [`meta::MetadataStore`] (buckets, `bucket/key -> CID` mappings, reference
-//!   counts, pin state) and the durable [`meta::PinQueue`], on Redis.
+//!   counts, pin state) and the durable [`meta::PinQueue`], on Redis or in an embedded database file.
 //! - [`ipfs`]: the [`ipfs::IpfsClient`] seam and its Kubo RPC implementation (streamed adds).
 //! - [`pin`]: the [`pin::PinBackend`] seam on IPFS Cluster, and the pin manager that drains the
 //!   queue into it and reports pin status.

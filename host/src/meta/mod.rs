@@ -6,6 +6,7 @@
 //! acknowledged PUT or DELETE can never lose its pin work, and a CID is unpinned only when the
 //! last mapping that referenced it is gone.
 
+pub mod embedded;
 pub mod redis;
 
 use async_trait::async_trait;
@@ -94,7 +95,8 @@ pub trait MetadataStore: Send + Sync {
     /// Returns the removed record (`None` if there was none).
     async fn delete_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     /// [`Self::store_mapping`] for many mappings in one round trip; each mapping is atomic, the
-    /// batch as a whole is not. Fails on the first mapping whose bucket is missing.
+    /// batch as a whole is not: a mapping into a missing bucket is refused and the others are
+    /// stored, and the call then fails with `NoSuchBucket`.
     async fn store_mapping_batch(&self, mappings: &[ObjectMapping]) -> Result<()>;
     /// Mappings of many keys in one round trip, in the order asked (`None` where missing).
     async fn get_mapping_batch(&self, keys: &[S3Key]) -> Result<Vec<Option<ObjectRecord>>>;

@@ -1,0 +1,419 @@
+//! [`MetadataStore`] and [`PinQueue`] in one embedded database file (redb), for a gateway that
+//! runs with no external database.
+//!
+//! Tables:
+//! - `buckets`        bucket -> creation time (ms)
+//! - `objects`        (bucket, key) -> [`ObjectRecord`] JSON; redb orders `&str` by bytes, so a
+//!   range over one bucket lists its keys in the same byte order as the Redis index
+//! - `refs`           CID -> number of mappings that reference it
+//! - `pins`           CID -> [`PinState`] JSON
+//! - `pinq`           sequence number -> queued [`PinOp`] JSON, taken lowest first
+//! - `pinq_inflight`  sequence number -> operations taken and not finished
+//! - `counters`       the next queue sequence number
+//!
+//! Every change is one redb write transaction committed with immediate durability (the commit
+//! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
+//! change together or not at all, and an acknowledged write survives a crash. redb takes an
+//! exclusive lock on the file, so one host process owns it: its in-flight work is all the
+//! in-flight work there is, and [`PinQueue::recover`] requeues every entry.
+//!
+//! redb is synchronous: each call runs its transaction on tokio's blocking pool.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ipfs_s3_common::record::ObjectRecord;
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
+use tokio::sync::Notify;
+
+use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
+use crate::error::{Error, Result};
+
+const BUCKETS: TableDefinition<&str, i64> = TableDefinition::new("buckets");
+const OBJECTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("objects");
+const REFS: TableDefinition<&str, u64> = TableDefinition::new("refs");
+const PINS: TableDefinition<&str, &str> = TableDefinition::new("pins");
+const QUEUE: TableDefinition<u64, &str> = TableDefinition::new("pinq");
+const INFLIGHT: TableDefinition<u64, &str> = TableDefinition::new("pinq_inflight");
+const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
+const NEXT_SEQ: &str = "pinq_next_seq";
+
+pub struct EmbeddedStore {
+    db: Arc<Database>,
+    /// Woken after every commit that queued pin work, so a waiting [`PinQueue::claim`] takes it.
+    queued: Arc<Notify>,
+}
+
+impl EmbeddedStore {
+    /// Opens the database file, creating it (and its tables) if needed. Fails if another process
+    /// has it open.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let path = path.to_path_buf();
+        let db = blocking(move || {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(redb::Error::from)?;
+            }
+            let db = Database::create(&path)?;
+            let tx = db.begin_write()?;
+            tx.open_table(BUCKETS)?;
+            tx.open_table(OBJECTS)?;
+            tx.open_table(REFS)?;
+            tx.open_table(PINS)?;
+            tx.open_table(QUEUE)?;
+            tx.open_table(INFLIGHT)?;
+            tx.open_table(COUNTERS)?;
+            tx.commit()?;
+            Ok(db)
+        })
+        .await?;
+        Ok(Self { db: Arc::new(db), queued: Arc::new(Notify::new()) })
+    }
+
+    /// Runs `f` in a write transaction and commits it; an error aborts everything `f` did.
+    async fn write<T: Send + 'static>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static) -> Result<T> {
+        let db = self.db.clone();
+        blocking(move || {
+            let tx = db.begin_write()?;
+            let v = f(&tx)?;
+            tx.commit()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// A write that may queue pin work: waiting claims are woken once it is committed.
+    async fn write_queueing<T: Send + 'static>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static) -> Result<T> {
+        let v = self.write(f).await?;
+        self.queued.notify_waiters();
+        Ok(v)
+    }
+
+    async fn read<T: Send + 'static>(&self, f: impl FnOnce(&ReadTransaction) -> Result<T> + Send + 'static) -> Result<T> {
+        let db = self.db.clone();
+        blocking(move || f(&db.begin_read()?)).await
+    }
+}
+
+/// Runs blocking database work off the async threads; a panic there is re-raised here.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(Error::Embedded(redb::Error::Io(std::io::Error::other(e.to_string())))),
+    }
+}
+
+/// Appends a payload at the end of the queue.
+fn push(tx: &WriteTransaction, payload: &str) -> Result<()> {
+    let mut counters = tx.open_table(COUNTERS)?;
+    let seq = counters.get(NEXT_SEQ)?.map(|v| v.value()).unwrap_or(0);
+    counters.insert(NEXT_SEQ, seq + 1)?;
+    tx.open_table(QUEUE)?.insert(seq, payload)?;
+    Ok(())
+}
+
+/// Drops one reference to `cid`; the last one gone queues its unpin.
+fn release(tx: &WriteTransaction, cid: &str) -> Result<()> {
+    let mut refs = tx.open_table(REFS)?;
+    let n = refs.get(cid)?.map(|v| v.value()).unwrap_or(0);
+    if n <= 1 {
+        refs.remove(cid)?;
+        drop(refs);
+        push(tx, &serde_json::to_string(&PinOp::Unpin { cid: cid.to_string() })?)?;
+    } else {
+        refs.insert(cid, n - 1)?;
+    }
+    Ok(())
+}
+
+/// Swaps the mapping, adjusts reference counts and queues the pin work, in the caller's
+/// transaction. Returns the replaced record.
+fn store_in(tx: &WriteTransaction, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
+    if tx.open_table(BUCKETS)?.get(bucket)?.is_none() {
+        return Err(Error::NoSuchBucket);
+    }
+    let json = serde_json::to_string(record)?;
+    let old = tx.open_table(OBJECTS)?.insert((bucket, key), json.as_str())?.map(|v| v.value().to_string());
+    {
+        let mut refs = tx.open_table(REFS)?;
+        let n = refs.get(record.cid.as_str())?.map(|v| v.value()).unwrap_or(0);
+        refs.insert(record.cid.as_str(), n + 1)?;
+    }
+    let op = PinOp::Pin {
+        cid: record.cid.clone(),
+        replication_factor: record.replication_factor,
+        priority: record.pin_priority,
+        name: format!("{bucket}/{key}"),
+    };
+    push(tx, &serde_json::to_string(&op)?)?;
+    let old: Option<ObjectRecord> = old.map(|s| serde_json::from_str(&s)).transpose()?;
+    if let Some(old) = &old {
+        release(tx, &old.cid)?;
+    }
+    Ok(old)
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Option<redb::AccessGuard<'_, &str>>) -> Result<Option<T>> {
+    Ok(v.map(|g| serde_json::from_str(g.value())).transpose()?)
+}
+
+#[async_trait]
+impl MetadataStore for EmbeddedStore {
+    async fn ping(&self) -> Result<()> {
+        self.read(|tx| {
+            tx.open_table(BUCKETS)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_bucket(&self, bucket: &str, created_ms: i64) -> Result<()> {
+        let bucket = bucket.to_string();
+        self.write(move |tx| {
+            let mut t = tx.open_table(BUCKETS)?;
+            if t.get(bucket.as_str())?.is_some() {
+                return Err(Error::BucketAlreadyOwnedByYou);
+            }
+            t.insert(bucket.as_str(), created_ms)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn bucket_exists(&self, bucket: &str) -> Result<bool> {
+        let bucket = bucket.to_string();
+        self.read(move |tx| Ok(tx.open_table(BUCKETS)?.get(bucket.as_str())?.is_some())).await
+    }
+
+    async fn list_buckets(&self) -> Result<Vec<BucketInfo>> {
+        self.read(|tx| {
+            let mut out = Vec::new();
+            for entry in tx.open_table(BUCKETS)?.iter()? {
+                let (name, created) = entry?;
+                out.push(BucketInfo { name: name.value().to_string(), created_ms: created.value() });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn delete_bucket(&self, bucket: &str) -> Result<()> {
+        let bucket = bucket.to_string();
+        self.write(move |tx| {
+            let mut buckets = tx.open_table(BUCKETS)?;
+            if buckets.get(bucket.as_str())?.is_none() {
+                return Err(Error::NoSuchBucket);
+            }
+            let objects = tx.open_table(OBJECTS)?;
+            if let Some(first) = objects.range((bucket.as_str(), "")..)?.next() {
+                if first?.0.value().0 == bucket {
+                    return Err(Error::BucketNotEmpty);
+                }
+            }
+            buckets.remove(bucket.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn store_mapping(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
+        let (bucket, key, record) = (bucket.to_string(), key.to_string(), record.clone());
+        self.write_queueing(move |tx| store_in(tx, &bucket, &key, &record)).await
+    }
+
+    async fn get_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.read(move |tx| parse(tx.open_table(OBJECTS)?.get((bucket.as_str(), key.as_str()))?)).await
+    }
+
+    async fn delete_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.write_queueing(move |tx| {
+            let old: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.remove((bucket.as_str(), key.as_str()))?)?;
+            if let Some(old) = &old {
+                release(tx, &old.cid)?;
+            }
+            Ok(old)
+        })
+        .await
+    }
+
+    async fn store_mapping_batch(&self, mappings: &[ObjectMapping]) -> Result<()> {
+        if mappings.is_empty() {
+            return Ok(());
+        }
+        let mappings = mappings.to_vec();
+        // One transaction (one disk sync) for the batch. As with Redis, where each mapping is its
+        // own atomic step, a mapping into a missing bucket is refused without stopping the others.
+        self.write_queueing(move |tx| {
+            let mut refused = None;
+            for m in &mappings {
+                match store_in(tx, &m.bucket, &m.key, &m.record) {
+                    Ok(_) => {}
+                    Err(Error::NoSuchBucket) => refused = Some(Error::NoSuchBucket),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(refused)
+        })
+        .await?
+        .map_or(Ok(()), Err)
+    }
+
+    async fn get_mapping_batch(&self, keys: &[S3Key]) -> Result<Vec<Option<ObjectRecord>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = keys.to_vec();
+        self.read(move |tx| {
+            let objects = tx.open_table(OBJECTS)?;
+            keys.iter().map(|k| parse(objects.get((k.bucket.as_str(), k.key.as_str()))?)).collect()
+        })
+        .await
+    }
+
+    async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let (bucket, prefix, after) = (bucket.to_string(), prefix.to_string(), after.map(str::to_string));
+        self.read(move |tx| {
+            let objects = tx.open_table(OBJECTS)?;
+            let start = match &after {
+                Some(a) if a.as_str() >= prefix.as_str() => std::ops::Bound::Excluded((bucket.as_str(), a.as_str())),
+                _ => std::ops::Bound::Included((bucket.as_str(), prefix.as_str())),
+            };
+            let mut out = Vec::new();
+            for entry in objects.range::<(&str, &str)>((start, std::ops::Bound::Unbounded))? {
+                if out.len() >= limit {
+                    break;
+                }
+                let (k, _) = entry?;
+                let (b, key) = k.value();
+                if b != bucket || !key.starts_with(prefix.as_str()) {
+                    break;
+                }
+                out.push(key.to_string());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn cid_refs(&self, cid: &str) -> Result<u64> {
+        let cid = cid.to_string();
+        self.read(move |tx| Ok(tx.open_table(REFS)?.get(cid.as_str())?.map(|v| v.value()).unwrap_or(0))).await
+    }
+
+    async fn pin_state(&self, cid: &str) -> Result<Option<PinState>> {
+        let cid = cid.to_string();
+        self.read(move |tx| parse(tx.open_table(PINS)?.get(cid.as_str())?)).await
+    }
+
+    async fn set_pin_state(&self, cid: &str, state: &PinState) -> Result<()> {
+        let (cid, json) = (cid.to_string(), serde_json::to_string(state)?);
+        self.write(move |tx| {
+            tx.open_table(PINS)?.insert(cid.as_str(), json.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn clear_pin_state(&self, cid: &str) -> Result<()> {
+        let cid = cid.to_string();
+        self.write(move |tx| {
+            tx.open_table(PINS)?.remove(cid.as_str())?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// Moves the first queued entry to the in-flight table.
+fn take(tx: &WriteTransaction) -> Result<Option<String>> {
+    let Some((seq, raw)) = tx.open_table(QUEUE)?.pop_first()?.map(|(k, v)| (k.value(), v.value().to_string())) else {
+        return Ok(None);
+    };
+    tx.open_table(INFLIGHT)?.insert(seq, raw.as_str())?;
+    Ok(Some(raw))
+}
+
+/// Removes one in-flight entry holding exactly `raw` (the in-flight table holds what the worker
+/// has in hand: a handful of entries at most).
+fn forget(tx: &WriteTransaction, raw: &str) -> Result<()> {
+    let mut inflight = tx.open_table(INFLIGHT)?;
+    let mut found = None;
+    for entry in inflight.iter()? {
+        let (seq, v) = entry?;
+        if v.value() == raw {
+            found = Some(seq.value());
+            break;
+        }
+    }
+    if let Some(seq) = found {
+        inflight.remove(seq)?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl PinQueue for EmbeddedStore {
+    async fn claim(&self, wait: Duration) -> Result<Option<Claimed>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a commit between the look and the wait still wakes us.
+            let notified = self.queued.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            // Looking first keeps an idle wait from committing empty write transactions.
+            let queued = self.read(|tx| Ok(!tx.open_table(QUEUE)?.is_empty()?)).await?;
+            if let Some(raw) = if queued { self.write(take).await? } else { None } {
+                return match serde_json::from_str::<PinOp>(&raw) {
+                    Ok(op) => Ok(Some(Claimed { op, raw })),
+                    Err(e) => {
+                        // A payload nobody can parse would block the queue forever: drop it loudly.
+                        tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
+                        self.write(move |tx| forget(tx, &raw)).await?;
+                        Err(Error::CorruptRecord(e))
+                    }
+                };
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return Ok(None);
+            }
+        }
+    }
+
+    async fn ack(&self, claimed: &Claimed) -> Result<()> {
+        let raw = claimed.raw.clone();
+        self.write(move |tx| forget(tx, &raw)).await
+    }
+
+    async fn retry_later(&self, claimed: &Claimed) -> Result<()> {
+        let raw = claimed.raw.clone();
+        self.write_queueing(move |tx| {
+            forget(tx, &raw)?;
+            push(tx, &raw)
+        })
+        .await
+    }
+
+    async fn recover(&self) -> Result<usize> {
+        // Entries keep their sequence numbers, so recovered work goes back ahead of anything
+        // queued after it was taken.
+        self.write_queueing(|tx| {
+            let mut inflight = tx.open_table(INFLIGHT)?;
+            let mut queue = tx.open_table(QUEUE)?;
+            let mut n = 0;
+            while let Some((seq, raw)) = inflight.pop_first()?.map(|(k, v)| (k.value(), v.value().to_string())) {
+                queue.insert(seq, raw.as_str())?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn depth(&self) -> Result<u64> {
+        self.read(|tx| Ok(tx.open_table(QUEUE)?.len()?)).await
+    }
+}

@@ -1,0 +1,454 @@
+//! Conformance of the metadata stores: every case is written once against `MetadataStore` and
+//! `PinQueue` and runs against each implementation, `redis::<case>` on a real `redis-server`
+//! started per test on a free loopback port (Redis must be installed; `make test` installs it)
+//! and `embedded::<case>` on a database file in a temporary directory. A few cases at the end
+//! hold for one store only.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
+use ipfs_s3_host::error::Error;
+use ipfs_s3_host::meta::embedded::EmbeddedStore;
+use ipfs_s3_host::meta::{MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
+mod common;
+use common::Redis;
+
+/// One store, through the two traits the host uses.
+#[derive(Clone)]
+struct Store {
+    meta: Arc<dyn MetadataStore>,
+    queue: Arc<dyn PinQueue>,
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn MetadataStore;
+    fn deref(&self) -> &Self::Target {
+        &*self.meta
+    }
+}
+
+/// Where a store's data lives between openings.
+trait Harness {
+    /// Opens the store as host instance `instance`. Reopening after dropping every handle is a
+    /// restart of the host: the Redis server keeps running, the embedded file is closed and
+    /// opened again (it admits one open handle at a time).
+    async fn open(&self, instance: &str) -> Store;
+}
+
+impl Harness for Redis {
+    async fn open(&self, instance: &str) -> Store {
+        let s = Arc::new(self.store(instance).await);
+        Store { meta: s.clone(), queue: s }
+    }
+}
+
+struct Embedded {
+    dir: tempfile::TempDir,
+}
+
+impl Embedded {
+    fn new() -> Self {
+        Self { dir: tempfile::tempdir().unwrap() }
+    }
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("meta").join("ipfs-s3.redb")
+    }
+}
+
+impl Harness for Embedded {
+    async fn open(&self, _instance: &str) -> Store {
+        let s = Arc::new(EmbeddedStore::open(&self.path()).await.unwrap());
+        Store { meta: s.clone(), queue: s }
+    }
+}
+
+/// Runs each listed case once per store.
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod redis {
+            $(#[tokio::test] async fn $case() { super::$case(&super::Redis::start()).await })*
+        }
+        mod embedded {
+            $(#[tokio::test] async fn $case() { super::$case(&super::Embedded::new()).await })*
+        }
+    };
+}
+
+conformance!(
+    buckets_lifecycle,
+    delete_bucket_looks_at_its_own_keys_only,
+    mapping_round_trip_and_missing_bucket,
+    reference_counts_decide_unpins,
+    references_are_shared_across_buckets,
+    batch_operations,
+    batch_refuses_only_mappings_into_missing_buckets,
+    scan_is_byte_ordered_with_prefix_after_and_limit,
+    scan_stays_inside_its_bucket,
+    pin_state_round_trip,
+    claim_waits_for_work_and_times_out_empty,
+    a_waiting_queue_claim_does_not_stall_other_calls,
+    retry_later_goes_to_the_end_of_the_queue,
+    queue_survives_a_crash_between_claim_and_ack,
+    data_survives_a_restart,
+);
+
+fn record(cid: &str, size: u64) -> ObjectRecord {
+    ObjectRecord {
+        cid: cid.into(),
+        size,
+        etag: format!("etag-{cid}"),
+        content_type: "text/plain".into(),
+        last_modified_ms: 1_700_000_000_000,
+        user_metadata: BTreeMap::from([("k".into(), "v".into())]),
+        replication_factor: 2,
+        pin_priority: PinPriority::High,
+        ..Default::default()
+    }
+}
+
+/// Claims and acknowledges everything queued, in order.
+async fn drain(s: &Store) -> Vec<PinOp> {
+    let mut ops = Vec::new();
+    while let Some(c) = s.queue.claim(Duration::from_millis(10)).await.unwrap() {
+        s.queue.ack(&c).await.unwrap();
+        ops.push(c.op);
+    }
+    ops
+}
+
+fn is_pin(op: &PinOp, want: &str) -> bool {
+    matches!(op, PinOp::Pin { cid, .. } if cid == want)
+}
+
+async fn buckets_lifecycle(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b1", 1).await.unwrap();
+    s.create_bucket("a1", 2).await.unwrap();
+    assert!(matches!(s.create_bucket("b1", 3).await, Err(Error::BucketAlreadyOwnedByYou)));
+    let listed: Vec<(String, i64)> = s.list_buckets().await.unwrap().into_iter().map(|b| (b.name, b.created_ms)).collect();
+    assert_eq!(listed, vec![("a1".to_string(), 2), ("b1".to_string(), 1)], "sorted, first creation time kept");
+    assert!(s.bucket_exists("b1").await.unwrap());
+    s.store_mapping("b1", "k", &record("c1", 1)).await.unwrap();
+    assert!(matches!(s.delete_bucket("b1").await, Err(Error::BucketNotEmpty)));
+    assert!(s.bucket_exists("b1").await.unwrap(), "a refused delete changes nothing");
+    s.delete_mapping("b1", "k").await.unwrap();
+    s.delete_bucket("b1").await.unwrap();
+    assert!(!s.bucket_exists("b1").await.unwrap());
+    assert!(matches!(s.delete_bucket("b1").await, Err(Error::NoSuchBucket)));
+    assert!(matches!(s.delete_bucket("never").await, Err(Error::NoSuchBucket)));
+    // A deleted bucket can be created again, empty.
+    s.create_bucket("b1", 4).await.unwrap();
+    assert!(s.scan_keys("b1", "", None, 10).await.unwrap().is_empty());
+}
+
+async fn delete_bucket_looks_at_its_own_keys_only(h: &impl Harness) {
+    let s = h.open("a").await;
+    for b in ["b", "b0", "ba", "a"] {
+        s.create_bucket(b, 0).await.unwrap();
+    }
+    // Neighbours in name order hold keys; "b" itself is empty.
+    s.store_mapping("b0", "k", &record("c", 1)).await.unwrap();
+    s.store_mapping("ba", "", &record("c", 1)).await.unwrap();
+    s.store_mapping("a", "zzz", &record("c", 1)).await.unwrap();
+    s.delete_bucket("b").await.unwrap();
+    assert!(matches!(s.delete_bucket("ba").await, Err(Error::BucketNotEmpty)), "an empty key is a key");
+    assert_eq!(s.get_mapping("b0", "k").await.unwrap(), Some(record("c", 1)));
+}
+
+async fn mapping_round_trip_and_missing_bucket(h: &impl Harness) {
+    let s = h.open("a").await;
+    assert!(matches!(s.store_mapping("nope", "k", &record("c1", 1)).await, Err(Error::NoSuchBucket)));
+    assert!(drain(&s).await.is_empty(), "a refused write queues nothing");
+    assert_eq!(s.cid_refs("c1").await.unwrap(), 0, "a refused write references nothing");
+    s.create_bucket("b", 0).await.unwrap();
+    assert_eq!(s.store_mapping("b", "dir/ä k", &record("c1", 7)).await.unwrap(), None);
+    assert_eq!(s.get_mapping("b", "dir/ä k").await.unwrap(), Some(record("c1", 7)));
+    assert_eq!(s.get_mapping("b", "other").await.unwrap(), None);
+    assert_eq!(s.get_mapping("nope", "dir/ä k").await.unwrap(), None);
+    let old = s.store_mapping("b", "dir/ä k", &record("c2", 9)).await.unwrap();
+    assert_eq!(old, Some(record("c1", 7)), "replacing returns the previous record");
+    assert_eq!(s.get_mapping("b", "dir/ä k").await.unwrap(), Some(record("c2", 9)));
+    assert_eq!(s.scan_keys("b", "", None, 10).await.unwrap(), vec!["dir/ä k"], "a replaced key is listed once");
+    assert_eq!(s.delete_mapping("b", "dir/ä k").await.unwrap(), Some(record("c2", 9)));
+    assert_eq!(s.delete_mapping("b", "dir/ä k").await.unwrap(), None);
+    assert_eq!(s.get_mapping("b", "dir/ä k").await.unwrap(), None);
+    assert!(s.scan_keys("b", "", None, 10).await.unwrap().is_empty());
+}
+
+async fn reference_counts_decide_unpins(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    s.store_mapping("b", "k1", &record("same", 1)).await.unwrap();
+    s.store_mapping("b", "k2", &record("same", 1)).await.unwrap();
+    assert_eq!(s.cid_refs("same").await.unwrap(), 2);
+    let ops = drain(&s).await;
+    assert_eq!(ops.len(), 2);
+    assert!(ops.iter().all(|o| matches!(o, PinOp::Pin { cid, replication_factor: 2, priority: PinPriority::High, .. } if cid == "same")));
+    assert!(matches!(&ops[0], PinOp::Pin { name, .. } if name == "b/k1"));
+
+    // Rewriting a key with the same content keeps one reference for it.
+    s.store_mapping("b", "k1", &record("same", 1)).await.unwrap();
+    assert_eq!(s.cid_refs("same").await.unwrap(), 2);
+    assert!(drain(&s).await.iter().all(|o| is_pin(o, "same")), "no unpin while referenced");
+
+    s.delete_mapping("b", "k1").await.unwrap();
+    assert_eq!(s.cid_refs("same").await.unwrap(), 1);
+    assert!(drain(&s).await.is_empty(), "still referenced by k2: no unpin");
+
+    // Overwriting k2 with other content releases the last reference to `same`.
+    s.store_mapping("b", "k2", &record("new", 1)).await.unwrap();
+    let ops = drain(&s).await;
+    assert_eq!(ops.len(), 2);
+    assert!(is_pin(&ops[0], "new"));
+    assert_eq!(ops[1], PinOp::Unpin { cid: "same".into() });
+    assert_eq!(s.cid_refs("same").await.unwrap(), 0);
+
+    s.delete_mapping("b", "k2").await.unwrap();
+    assert_eq!(drain(&s).await, vec![PinOp::Unpin { cid: "new".into() }]);
+    assert_eq!(s.cid_refs("new").await.unwrap(), 0);
+    // Deleting what is not there queues nothing.
+    s.delete_mapping("b", "k2").await.unwrap();
+    assert!(drain(&s).await.is_empty());
+}
+
+async fn references_are_shared_across_buckets(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("x", 0).await.unwrap();
+    s.create_bucket("y", 0).await.unwrap();
+    s.store_mapping("x", "k", &record("c", 1)).await.unwrap();
+    s.store_mapping("y", "k", &record("c", 1)).await.unwrap();
+    drain(&s).await;
+    s.delete_mapping("x", "k").await.unwrap();
+    assert!(drain(&s).await.is_empty(), "bucket y still references the CID");
+    assert_eq!(s.cid_refs("c").await.unwrap(), 1);
+    s.delete_mapping("y", "k").await.unwrap();
+    assert_eq!(drain(&s).await, vec![PinOp::Unpin { cid: "c".into() }]);
+}
+
+async fn batch_operations(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    s.create_bucket("b2", 0).await.unwrap();
+    let mut mappings: Vec<ObjectMapping> = (0..1000)
+        .map(|i| ObjectMapping { bucket: "b".into(), key: format!("k{i:04}"), record: record(&format!("c{i}"), i) })
+        .collect();
+    mappings.push(ObjectMapping { bucket: "b2".into(), key: "k0001".into(), record: record("other", 1) });
+    s.store_mapping_batch(&mappings).await.unwrap();
+    s.store_mapping_batch(&[]).await.unwrap();
+    let mut keys: Vec<S3Key> = mappings.iter().map(|m| S3Key { bucket: m.bucket.clone(), key: m.key.clone() }).collect();
+    keys.push(S3Key { bucket: "b".into(), key: "missing".into() });
+    keys.push(S3Key { bucket: "nobucket".into(), key: "k0001".into() });
+    // Asked twice and out of order: answered in the order asked.
+    keys.push(S3Key { bucket: "b".into(), key: "k0007".into() });
+    let got = s.get_mapping_batch(&keys).await.unwrap();
+    assert_eq!(got.len(), 1004);
+    for (m, g) in mappings.iter().zip(&got) {
+        assert_eq!(g.as_ref(), Some(&m.record), "{}/{}", m.bucket, m.key);
+    }
+    assert_eq!(got[1001], None);
+    assert_eq!(got[1002], None);
+    assert_eq!(got[1003], Some(record("c7", 7)));
+    assert!(s.get_mapping_batch(&[]).await.unwrap().is_empty());
+    assert_eq!(drain(&s).await.len(), 1001);
+    assert_eq!(s.scan_keys("b", "", None, 2000).await.unwrap().len(), 1000);
+
+    // A batch replacing mappings behaves like single writes: the replaced CIDs are released.
+    let replace: Vec<ObjectMapping> =
+        (0..3).map(|i| ObjectMapping { bucket: "b".into(), key: format!("k{i:04}"), record: record("shared", 1) }).collect();
+    s.store_mapping_batch(&replace).await.unwrap();
+    assert_eq!(s.cid_refs("shared").await.unwrap(), 3);
+    let ops = drain(&s).await;
+    for i in 0..3 {
+        assert!(ops.contains(&PinOp::Unpin { cid: format!("c{i}") }), "{ops:?}");
+    }
+    assert_eq!(ops.iter().filter(|o| is_pin(o, "shared")).count(), 3);
+}
+
+async fn batch_refuses_only_mappings_into_missing_buckets(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    let batch = vec![
+        ObjectMapping { bucket: "b".into(), key: "before".into(), record: record("c1", 1) },
+        ObjectMapping { bucket: "nobucket".into(), key: "x".into(), record: record("c2", 1) },
+        ObjectMapping { bucket: "b".into(), key: "after".into(), record: record("c3", 1) },
+    ];
+    assert!(matches!(s.store_mapping_batch(&batch).await, Err(Error::NoSuchBucket)));
+    assert_eq!(s.get_mapping("b", "before").await.unwrap(), Some(record("c1", 1)));
+    assert_eq!(s.get_mapping("b", "after").await.unwrap(), Some(record("c3", 1)));
+    assert!(!s.bucket_exists("nobucket").await.unwrap());
+    assert_eq!(s.cid_refs("c2").await.unwrap(), 0, "the refused mapping references nothing");
+    let ops = drain(&s).await;
+    assert_eq!(ops.len(), 2);
+    assert!(is_pin(&ops[0], "c1") && is_pin(&ops[1], "c3"), "{ops:?}");
+}
+
+async fn scan_is_byte_ordered_with_prefix_after_and_limit(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    // U+FF61 is 3 bytes in UTF-8 and sorts before the 4-byte U+1F600 by bytes (UTF-16 order
+    // would put the surrogate pair first).
+    for k in ["b", "a/2", "a/1", "a/ä", "a+", "a b", "c", "a/z/1", "a/\u{1F600}", "a/\u{FF61}", "A", "a/\u{7F}"] {
+        s.store_mapping("b", k, &record("c", 1)).await.unwrap();
+    }
+    let all = ["A", "a b", "a+", "a/1", "a/2", "a/z/1", "a/\u{7F}", "a/ä", "a/\u{FF61}", "a/\u{1F600}", "b", "c"];
+    assert_eq!(s.scan_keys("b", "", None, 100).await.unwrap(), all);
+    assert_eq!(s.scan_keys("b", "a/", None, 100).await.unwrap(), all[3..10]);
+    assert_eq!(s.scan_keys("b", "a/", Some("a/2"), 100).await.unwrap(), all[5..10]);
+    assert_eq!(s.scan_keys("b", "a/", Some("a/3"), 100).await.unwrap(), all[5..10], "after need not be a key");
+    assert_eq!(s.scan_keys("b", "a/", Some("0"), 2).await.unwrap(), vec!["a/1", "a/2"], "after before the prefix");
+    assert_eq!(s.scan_keys("b", "a/", Some("a/\u{FF61}"), 100).await.unwrap(), vec!["a/\u{1F600}"]);
+    assert_eq!(s.scan_keys("b", "a/", Some("zzz"), 100).await.unwrap(), Vec::<String>::new(), "after past the prefix");
+    assert_eq!(s.scan_keys("b", "", Some("a/\u{10FFFF}"), 100).await.unwrap(), vec!["b", "c"]);
+    assert_eq!(s.scan_keys("b", "ä", None, 100).await.unwrap(), Vec::<String>::new());
+    assert_eq!(s.scan_keys("b", "a/\u{1F600}", None, 100).await.unwrap(), vec!["a/\u{1F600}"], "a whole key as prefix");
+    // Pages of 5 by `after` walk every key exactly once.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.scan_keys("b", "", after.as_deref(), 5).await.unwrap();
+        assert!(page.len() <= 5);
+        let Some(last) = page.last().cloned() else { break };
+        paged.extend(page);
+        after = Some(last);
+    }
+    assert_eq!(paged, all);
+    assert_eq!(s.scan_keys("nobucket", "", None, 10).await.unwrap(), Vec::<String>::new());
+}
+
+async fn scan_stays_inside_its_bucket(h: &impl Harness) {
+    let s = h.open("a").await;
+    for b in ["a", "ab", "b"] {
+        s.create_bucket(b, 0).await.unwrap();
+        s.store_mapping(b, &format!("in-{b}"), &record("c", 1)).await.unwrap();
+    }
+    assert_eq!(s.scan_keys("a", "", None, 10).await.unwrap(), vec!["in-a"]);
+    assert_eq!(s.scan_keys("ab", "", None, 10).await.unwrap(), vec!["in-ab"]);
+    assert_eq!(s.scan_keys("a", "in-", Some("in-a"), 10).await.unwrap(), Vec::<String>::new());
+}
+
+async fn pin_state_round_trip(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.ping().await.unwrap();
+    assert_eq!(s.pin_state("c").await.unwrap(), None);
+    let st = PinState { status: PinStatus::Pinned, replication_count: 2, checked_ms: 5 };
+    s.set_pin_state("c", &st).await.unwrap();
+    assert_eq!(s.pin_state("c").await.unwrap(), Some(st));
+    let failed = PinState { status: PinStatus::Failed, replication_count: 0, checked_ms: 6 };
+    s.set_pin_state("c", &failed).await.unwrap();
+    assert_eq!(s.pin_state("c").await.unwrap(), Some(failed), "a newer state replaces the older");
+    assert_eq!(s.pin_state("other").await.unwrap(), None);
+    s.clear_pin_state("c").await.unwrap();
+    assert_eq!(s.pin_state("c").await.unwrap(), None);
+    s.clear_pin_state("c").await.unwrap();
+}
+
+async fn claim_waits_for_work_and_times_out_empty(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    assert!(s.queue.claim(Duration::from_millis(50)).await.unwrap().is_none(), "nothing queued");
+    assert_eq!(s.queue.depth().await.unwrap(), 0);
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move { s.queue.claim(Duration::from_secs(30)).await })
+    };
+    // The claim is waiting (or about to): the write must wake it long before its 30 s are up.
+    s.store_mapping("b", "k", &record("c", 1)).await.unwrap();
+    let claimed = waiter.await.unwrap().unwrap().expect("woken by the queued pin");
+    assert!(is_pin(&claimed.op, "c"));
+    assert_eq!(s.queue.depth().await.unwrap(), 0);
+}
+
+async fn a_waiting_queue_claim_does_not_stall_other_calls(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    let waiter = {
+        let s = s.clone();
+        tokio::spawn(async move { s.queue.claim(Duration::from_secs(2)).await })
+    };
+    // While the claim blocks on the empty queue, ordinary calls must keep answering.
+    for i in 0..20 {
+        s.store_mapping("b", &format!("k{i}"), &record("c", 1)).await.unwrap();
+        assert!(s.get_mapping("b", &format!("k{i}")).await.unwrap().is_some());
+    }
+    assert!(waiter.await.unwrap().unwrap().is_some(), "the claim took the first queued pin");
+}
+
+async fn retry_later_goes_to_the_end_of_the_queue(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    for c in ["c1", "c2", "c3"] {
+        s.store_mapping("b", c, &record(c, 1)).await.unwrap();
+    }
+    assert_eq!(s.queue.depth().await.unwrap(), 3);
+    let first = s.queue.claim(Duration::from_millis(10)).await.unwrap().unwrap();
+    assert!(is_pin(&first.op, "c1"), "first queued, first claimed");
+    assert_eq!(s.queue.depth().await.unwrap(), 2);
+    s.queue.retry_later(&first).await.unwrap();
+    assert_eq!(s.queue.depth().await.unwrap(), 3);
+    let order: Vec<String> = drain(&s).await.iter().map(|o| o.cid().to_string()).collect();
+    assert_eq!(order, vec!["c2", "c3", "c1"]);
+    assert_eq!(s.queue.recover().await.unwrap(), 0, "acknowledged work is not in flight");
+}
+
+async fn queue_survives_a_crash_between_claim_and_ack(h: &impl Harness) {
+    let s = h.open("host-1").await;
+    s.create_bucket("b", 0).await.unwrap();
+    s.store_mapping("b", "k", &record("c1", 1)).await.unwrap();
+    s.store_mapping("b", "k2", &record("c2", 1)).await.unwrap();
+    let claimed = s.queue.claim(Duration::from_millis(10)).await.unwrap().expect("queued");
+    assert_eq!(s.queue.depth().await.unwrap(), 1);
+    // Crash: the claim is never acknowledged; the store is reopened by the restarted instance.
+    drop(s);
+    let restarted = h.open("host-1").await;
+    assert_eq!(restarted.queue.depth().await.unwrap(), 1, "in flight is not queued until recovered");
+    assert_eq!(restarted.queue.recover().await.unwrap(), 1);
+    assert_eq!(restarted.queue.recover().await.unwrap(), 0, "recovered once");
+    assert_eq!(restarted.queue.depth().await.unwrap(), 2);
+    let again = restarted.queue.claim(Duration::from_millis(10)).await.unwrap().expect("requeued");
+    assert_eq!(again.op, claimed.op, "recovered work is taken before newer work");
+    restarted.queue.retry_later(&again).await.unwrap();
+    assert_eq!(restarted.queue.depth().await.unwrap(), 2);
+    assert_eq!(drain(&restarted).await.len(), 2);
+}
+
+async fn data_survives_a_restart(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 7).await.unwrap();
+    s.store_mapping("b", "k", &record("c1", 3)).await.unwrap();
+    s.store_mapping("b", "k2", &record("c1", 3)).await.unwrap();
+    s.set_pin_state("c1", &PinState { status: PinStatus::Pinned, replication_count: 1, checked_ms: 1 }).await.unwrap();
+    drop(s);
+    let s = h.open("a").await;
+    assert_eq!(s.list_buckets().await.unwrap().iter().map(|b| (b.name.as_str(), b.created_ms)).collect::<Vec<_>>(), vec![("b", 7)]);
+    assert_eq!(s.get_mapping("b", "k").await.unwrap(), Some(record("c1", 3)));
+    assert_eq!(s.scan_keys("b", "", None, 10).await.unwrap(), vec!["k", "k2"]);
+    assert_eq!(s.cid_refs("c1").await.unwrap(), 2);
+    assert_eq!(s.pin_state("c1").await.unwrap().map(|p| p.status), Some(PinStatus::Pinned));
+    assert_eq!(s.queue.depth().await.unwrap(), 2, "queued pin work is kept");
+}
+
+// ---- One store only.
+
+#[tokio::test]
+async fn redis_instances_recover_only_their_own_work() {
+    let r = Redis::start();
+    let s = r.open("host-1").await;
+    s.create_bucket("b", 0).await.unwrap();
+    s.store_mapping("b", "k", &record("c1", 1)).await.unwrap();
+    s.queue.claim(Duration::from_millis(10)).await.unwrap().expect("queued");
+    let other = r.open("host-2").await;
+    assert_eq!(other.queue.recover().await.unwrap(), 0, "host-2 cannot take host-1's work in flight");
+    assert_eq!(r.open("host-1").await.queue.recover().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn embedded_file_has_one_owner() {
+    let e = Embedded::new();
+    let s = e.open("a").await;
+    assert!(matches!(EmbeddedStore::open(&e.path()).await, Err(Error::Embedded(_))), "a second open is refused");
+    drop(s);
+    e.open("a").await.ping().await.unwrap();
+}
