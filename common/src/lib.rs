@@ -8,8 +8,10 @@
 //! - [`names`]: bucket-name and key rules.
 //! - [`range`]: HTTP `Range` parsing and resolution against an object size.
 //! - [`sigv4`]: AWS Signature Version 4 verification (header and presigned query).
+//! - [`conditional`]: `If-Match`/`If-None-Match`/`If-*-Since` of reads, evaluated as S3 does.
 //! - [`internal`]: the contract of the host's internal API that only Envoy calls.
 
+pub mod conditional;
 pub mod internal;
 pub mod names;
 pub mod range;

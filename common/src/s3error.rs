@@ -25,6 +25,8 @@ pub enum S3Code {
     NoSuchBucket,
     NoSuchKey,
     NotImplemented,
+    /// `304`: a conditional read of an unchanged object (no body).
+    NotModified,
     PreconditionFailed,
     RequestTimeTooSkewed,
     ServiceUnavailable,
@@ -57,6 +59,7 @@ impl S3Code {
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
             Self::NotImplemented => "NotImplemented",
+            Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::ServiceUnavailable => "ServiceUnavailable",
@@ -85,6 +88,7 @@ impl S3Code {
             Self::NoSuchBucket | Self::NoSuchKey | Self::CIDNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
+            Self::NotModified => 304,
             Self::PreconditionFailed => 412,
             Self::InvalidRange | Self::InvalidPartNumber => 416,
             Self::InternalError => 500,
@@ -100,7 +104,7 @@ impl S3Code {
     }
 }
 
-const ALL: [S3Code; 26] = [
+const ALL: [S3Code; 27] = [
     S3Code::AccessDenied,
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
@@ -118,6 +122,7 @@ const ALL: [S3Code; 26] = [
     S3Code::NoSuchBucket,
     S3Code::NoSuchKey,
     S3Code::NotImplemented,
+    S3Code::NotModified,
     S3Code::PreconditionFailed,
     S3Code::RequestTimeTooSkewed,
     S3Code::ServiceUnavailable,

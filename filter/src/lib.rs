@@ -9,12 +9,12 @@
 //! - passes everything else to the host untouched, dropping cached entries its writes change.
 //!
 //! The decisions are pure functions, tested natively: [`config`] (plugin configuration),
-//! [`request`] (addressing and routing), [`conditional`] (If-* headers), [`cache`] (the shared-data
+//! [`request`] (addressing and routing), [`conditional`] (If-* headers, shared with the host), [`cache`] (the shared-data
 //! cache format), [`response`] (local replies and response headers) and [`decide`] (each step of
 //! a request). `plugin` is the proxy-wasm glue that calls them; it only builds for wasm32.
 
 pub mod cache;
-pub mod conditional;
+pub use ipfs_s3_common::conditional;
 pub mod config;
 pub mod decide;
 pub mod request;

@@ -3,6 +3,7 @@
 //! Every component returns [`Error`]; `From<Error> for S3Error` below is the only place where an
 //! internal failure becomes an S3 code (AWS's codes, plus the IPFS ones of the design).
 
+use ipfs_s3_common::record::ChecksumAlgorithm;
 use ipfs_s3_common::s3error::S3Code;
 use s3s::{S3Error, S3ErrorCode};
 
@@ -26,6 +27,15 @@ pub enum Error {
     InvalidDigest,
     #[error("The Content-MD5 you specified did not match what we received.")]
     BadDigest,
+    #[error("The {} you specified did not match the calculated checksum.", .0.as_str())]
+    ChecksumMismatch(ChecksumAlgorithm),
+    #[error("{0}")]
+    InvalidRequest(String),
+    #[error("At least one of the pre-conditions you specified did not hold")]
+    PreconditionFailed,
+    /// A conditional read whose object did not change: `304` with these headers, no body.
+    #[error("Not Modified")]
+    NotModified(http::HeaderMap),
     #[error("Your key is too long")]
     KeyTooLong,
     #[error("Your metadata headers exceed the maximum allowed metadata size ({0} bytes of 2048)")]
@@ -63,7 +73,10 @@ impl Error {
             Self::InvalidBucketName(_) => S3Code::InvalidBucketName,
             Self::InvalidArgument(_) => S3Code::InvalidArgument,
             Self::InvalidDigest => S3Code::InvalidArgument,
-            Self::BadDigest => S3Code::BadDigest,
+            Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
+            Self::InvalidRequest(_) => S3Code::InvalidRequest,
+            Self::PreconditionFailed => S3Code::PreconditionFailed,
+            Self::NotModified(_) => S3Code::NotModified,
             Self::KeyTooLong => S3Code::KeyTooLongError,
             Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,
             Self::InvalidRange => S3Code::InvalidRange,
@@ -93,7 +106,7 @@ impl From<Error> for S3Error {
     fn from(e: Error) -> Self {
         let code = e.code();
         // InvalidDigest is its own S3 code; the shared table folds it into InvalidArgument's status.
-        let s3code = match e {
+        let s3code = match &e {
             Error::InvalidDigest => S3ErrorCode::InvalidDigest,
             _ => S3ErrorCode::from_bytes(code.as_str().as_bytes())
                 .unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into())),
@@ -104,6 +117,9 @@ impl From<Error> for S3Error {
         let mut err = S3Error::with_message(s3code, e.to_string());
         if let Ok(status) = http::StatusCode::from_u16(code.status()) {
             err.set_status_code(status);
+        }
+        if let Error::NotModified(headers) = e {
+            err.set_headers(headers);
         }
         err
     }

@@ -13,11 +13,13 @@
 //! - [`resolve`], [`admin`], [`health`], [`metrics`]: the filter's resolve call, the admin
 //!   listener (`/health`, `/metrics`), and what they report.
 //! - [`listing`]: S3 listing semantics over any ordered key source.
+//! - [`checksum`]: S3's flexible checksums of uploads (declared, computed while streaming, verified).
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
 
 pub mod admin;
 pub mod auth;
+pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -1,13 +1,14 @@
 //! Conditional reads (`If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`)
-//! answered against the object record, before the request reaches the gateway — the gateway's
-//! own ETag is a CID-based one, not the S3 ETag clients hold.
+//! answered against the object record: by the filter before the request reaches the gateway (the
+//! gateway's own ETag is a CID-based one, not the S3 ETag clients hold), and by the host for the
+//! reads it serves, so both paths give the same answer.
 //!
 //! Precedence is RFC 9110 §13.2.2, which is also what S3 documents
 //! (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>): `If-Match` true with
 //! `If-Unmodified-Since` false is a 200; `If-None-Match` false with `If-Modified-Since` true is
 //! a 304.
 
-use ipfs_s3_common::sigv4::parse_http_date;
+use crate::sigv4::parse_http_date;
 
 /// The conditional headers of a request (first value of each).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,0 +1,269 @@
+//! S3's flexible checksums (`x-amz-checksum-crc32|crc32c|crc64nvme|sha1|sha256`) of an upload:
+//! which checksum a request declares ([`declared`]: a header, or a trailer of an `aws-chunked`
+//! body announced by `x-amz-trailer`), computing it while the body streams ([`Hasher`]), and
+//! comparing what the client sent with what arrived ([`verify`]).
+//!
+//! Used by PutObject and, for each part, by the multipart upload. The digests themselves come from
+//! `s3s::crypto` (the S3 library's own CRC32/CRC32C/CRC64NVME/SHA implementations), so the values
+//! are exactly those s3s and the AWS SDKs compute.
+//!
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html>
+
+use base64::Engine;
+use ipfs_s3_common::record::{ChecksumAlgorithm, ChecksumType, ObjectChecksum};
+use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
+
+use crate::error::{Error, Result};
+
+const ALL: [ChecksumAlgorithm; 5] = [
+    ChecksumAlgorithm::Crc32,
+    ChecksumAlgorithm::Crc32c,
+    ChecksumAlgorithm::Crc64nvme,
+    ChecksumAlgorithm::Sha1,
+    ChecksumAlgorithm::Sha256,
+];
+
+/// The algorithm S3 computes for an upload that declares none (S3's default integrity
+/// protection: every new object gets a CRC64NVME).
+pub const DEFAULT_ALGORITHM: ChecksumAlgorithm = ChecksumAlgorithm::Crc64nvme;
+
+/// One running digest.
+pub enum Hasher {
+    Crc32(Crc32),
+    Crc32c(Crc32c),
+    Crc64nvme(Crc64Nvme),
+    Sha1(Sha1),
+    Sha256(Sha256),
+}
+
+impl Hasher {
+    pub fn new(algorithm: ChecksumAlgorithm) -> Self {
+        match algorithm {
+            ChecksumAlgorithm::Crc32 => Self::Crc32(Crc32::new()),
+            ChecksumAlgorithm::Crc32c => Self::Crc32c(Crc32c::new()),
+            ChecksumAlgorithm::Crc64nvme => Self::Crc64nvme(Crc64Nvme::new()),
+            ChecksumAlgorithm::Sha1 => Self::Sha1(Sha1::new()),
+            ChecksumAlgorithm::Sha256 => Self::Sha256(Sha256::new()),
+        }
+    }
+
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Self::Crc32(h) => h.update(data),
+            Self::Crc32c(h) => h.update(data),
+            Self::Crc64nvme(h) => h.update(data),
+            Self::Sha1(h) => h.update(data),
+            Self::Sha256(h) => h.update(data),
+        }
+    }
+
+    /// The raw digest (big-endian for the CRCs, as S3 encodes them).
+    pub fn finish_raw(self) -> Vec<u8> {
+        match self {
+            Self::Crc32(h) => h.finalize().to_vec(),
+            Self::Crc32c(h) => h.finalize().to_vec(),
+            Self::Crc64nvme(h) => h.finalize().to_vec(),
+            Self::Sha1(h) => h.finalize().to_vec(),
+            Self::Sha256(h) => h.finalize().to_vec(),
+        }
+    }
+
+    /// The digest in base64, as it travels in `x-amz-checksum-*`.
+    pub fn finish(self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.finish_raw())
+    }
+}
+
+/// The base64 checksum of `data`.
+pub fn compute(algorithm: ChecksumAlgorithm, data: &[u8]) -> String {
+    let mut h = Hasher::new(algorithm);
+    h.update(data);
+    h.finish()
+}
+
+/// Length in bytes of a digest of `algorithm`.
+pub fn digest_len(algorithm: ChecksumAlgorithm) -> usize {
+    match algorithm {
+        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c => 4,
+        ChecksumAlgorithm::Crc64nvme => 8,
+        ChecksumAlgorithm::Sha1 => 20,
+        ChecksumAlgorithm::Sha256 => 32,
+    }
+}
+
+/// What a request declares about the checksum of its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declared {
+    pub algorithm: ChecksumAlgorithm,
+    /// The value of the `x-amz-checksum-*` header; `None` when it comes as a trailer or when the
+    /// client only named the algorithm (`x-amz-sdk-checksum-algorithm`), leaving S3 to compute it.
+    pub value: Option<String>,
+    /// The value arrives in the trailer of an `aws-chunked` body (`x-amz-trailer`).
+    pub in_trailer: bool,
+}
+
+impl Declared {
+    /// The expected value once the body (and so its trailer) has been read.
+    pub fn expected(&self, trailers: Option<&http::HeaderMap>) -> Result<Option<String>> {
+        if !self.in_trailer {
+            return Ok(self.value.clone());
+        }
+        let name = self.algorithm.header();
+        let value = trailers.and_then(|t| t.get(name)).and_then(|v| v.to_str().ok()).map(str::trim);
+        match value {
+            Some(v) => check_value(self.algorithm, v).map(|()| Some(v.to_owned())),
+            None => Err(Error::InvalidRequest(format!("The trailer {name} announced in x-amz-trailer is missing"))),
+        }
+    }
+}
+
+fn header_str<'h>(headers: &'h http::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("").trim())
+}
+
+/// A checksum value must be the base64 of a digest of the algorithm's size.
+fn check_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<()> {
+    let decoded = base64::engine::general_purpose::STANDARD.decode(value).ok();
+    if decoded.is_some_and(|d| d.len() == digest_len(algorithm)) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRequest(format!("Value for {} header is invalid.", algorithm.header())))
+    }
+}
+
+fn parse_algorithm(header: &str, value: &str) -> Result<ChecksumAlgorithm> {
+    ChecksumAlgorithm::parse(value)
+        .ok_or_else(|| Error::InvalidRequest(format!("Value for {header} header is invalid: `{value}`")))
+}
+
+/// Reads the checksum a request declares: one `x-amz-checksum-*` header, or one announced in
+/// `x-amz-trailer`, or only an algorithm (`x-amz-sdk-checksum-algorithm`). Refuses, as S3 does,
+/// several checksums at once, malformed values, and an algorithm that disagrees with the value.
+pub fn declared(headers: &http::HeaderMap) -> Result<Option<Declared>> {
+    let mut found: Vec<Declared> = Vec::new();
+    for algorithm in ALL {
+        if let Some(value) = header_str(headers, algorithm.header()) {
+            check_value(algorithm, value)?;
+            found.push(Declared { algorithm, value: Some(value.to_owned()), in_trailer: false });
+        }
+    }
+    if let Some(trailer) = header_str(headers, "x-amz-trailer") {
+        for name in trailer.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let name = name.to_ascii_lowercase();
+            let algorithm = ALL.into_iter().find(|a| a.header() == name).ok_or_else(|| {
+                Error::InvalidRequest(format!("The value specified in the x-amz-trailer header is not supported: {name}"))
+            })?;
+            found.push(Declared { algorithm, value: None, in_trailer: true });
+        }
+    }
+    if found.len() > 1 {
+        return Err(Error::InvalidRequest(
+            "Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.".into(),
+        ));
+    }
+    let named = ["x-amz-sdk-checksum-algorithm", "x-amz-checksum-algorithm"]
+        .into_iter()
+        .find_map(|h| header_str(headers, h).map(|v| (h, v)))
+        .map(|(h, v)| parse_algorithm(h, v))
+        .transpose()?;
+    match (found.pop(), named) {
+        (Some(d), Some(a)) if d.algorithm != a => Err(Error::InvalidRequest(format!(
+            "Value for x-amz-sdk-checksum-algorithm header is invalid: {} was named, {} was sent",
+            a.as_str(),
+            d.algorithm.as_str()
+        ))),
+        (Some(d), _) => Ok(Some(d)),
+        (None, Some(algorithm)) => Ok(Some(Declared { algorithm, value: None, in_trailer: false })),
+        (None, None) => Ok(None),
+    }
+}
+
+/// `BadDigest` unless the value the client sent equals the one computed from what arrived.
+pub fn verify(algorithm: ChecksumAlgorithm, expected: &str, computed: &str) -> Result<()> {
+    if expected == computed { Ok(()) } else { Err(Error::ChecksumMismatch(algorithm)) }
+}
+
+/// The record's checksum of a whole object.
+pub fn full_object(algorithm: ChecksumAlgorithm, value: String) -> ObjectChecksum {
+    ObjectChecksum { algorithm, value, kind: ChecksumType::FullObject }
+}
+
+/// Whether a read asks for checksums (`x-amz-checksum-mode: ENABLED`).
+pub fn mode_enabled(mode: Option<&str>) -> bool {
+    mode.is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn known_values() {
+        // Values as the AWS SDKs compute them for "hello".
+        assert_eq!(compute(ChecksumAlgorithm::Crc32, b"hello"), "NhCmhg==");
+        assert_eq!(compute(ChecksumAlgorithm::Crc32c, b"hello"), "mnG7TA==");
+        assert_eq!(compute(ChecksumAlgorithm::Sha1, b"hello"), "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
+        assert_eq!(compute(ChecksumAlgorithm::Sha256, b"hello"), "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
+        assert_eq!(compute(ChecksumAlgorithm::Crc64nvme, b"hello").len(), 12);
+        // Streaming in pieces gives the same digest.
+        let mut h = Hasher::new(ChecksumAlgorithm::Crc32c);
+        h.update(b"he");
+        h.update(b"llo");
+        assert_eq!(h.finish(), "mnG7TA==");
+    }
+
+    #[test]
+    fn a_header_declares_a_value() {
+        let d = declared(&headers(&[("x-amz-checksum-crc32", "NhCmhg==")])).unwrap().unwrap();
+        assert_eq!(d, Declared { algorithm: ChecksumAlgorithm::Crc32, value: Some("NhCmhg==".into()), in_trailer: false });
+        assert_eq!(d.expected(None).unwrap().as_deref(), Some("NhCmhg=="));
+        assert_eq!(declared(&headers(&[])).unwrap(), None);
+    }
+
+    #[test]
+    fn a_trailer_declares_a_value_read_after_the_body() {
+        let h = headers(&[("x-amz-trailer", "x-amz-checksum-crc64nvme"), ("x-amz-sdk-checksum-algorithm", "CRC64NVME")]);
+        let d = declared(&h).unwrap().unwrap();
+        assert!(d.in_trailer && d.algorithm == ChecksumAlgorithm::Crc64nvme);
+        let value = compute(ChecksumAlgorithm::Crc64nvme, b"x");
+        let trailers = headers(&[("x-amz-checksum-crc64nvme", &value)]);
+        assert_eq!(d.expected(Some(&trailers)).unwrap(), Some(value));
+        assert!(matches!(d.expected(None), Err(Error::InvalidRequest(_))));
+    }
+
+    #[test]
+    fn an_algorithm_alone_asks_the_server_to_compute() {
+        let d = declared(&headers(&[("x-amz-sdk-checksum-algorithm", "sha256")])).unwrap().unwrap();
+        assert_eq!(d, Declared { algorithm: ChecksumAlgorithm::Sha256, value: None, in_trailer: false });
+    }
+
+    #[test]
+    fn bad_declarations_are_refused() {
+        for bad in [
+            vec![("x-amz-checksum-crc32", "NhCmhg=="), ("x-amz-checksum-sha1", "qvTGHdzF6KLavt4PO0gs2a6pQ00=")],
+            vec![("x-amz-checksum-crc32", "not base64!")],
+            vec![("x-amz-checksum-crc32", "qvTGHdzF6KLavt4PO0gs2a6pQ00=")],
+            vec![("x-amz-checksum-crc32", "NhCmhg=="), ("x-amz-sdk-checksum-algorithm", "SHA1")],
+            vec![("x-amz-sdk-checksum-algorithm", "MD5")],
+            vec![("x-amz-trailer", "x-amz-checksum-md5")],
+        ] {
+            assert!(matches!(declared(&headers(&bad)), Err(Error::InvalidRequest(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn verify_compares() {
+        assert!(verify(ChecksumAlgorithm::Crc32, "NhCmhg==", "NhCmhg==").is_ok());
+        let e = verify(ChecksumAlgorithm::Crc32, "AAAAAA==", "NhCmhg==").unwrap_err();
+        assert!(matches!(e, Error::ChecksumMismatch(ChecksumAlgorithm::Crc32)));
+        assert!(mode_enabled(Some("enabled")) && !mode_enabled(None) && !mode_enabled(Some("no")));
+    }
+}
