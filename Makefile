@@ -11,7 +11,7 @@ export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup build up down status env unit-test e2e test bench clean distclean
+.PHONY: help setup build up down status env unit-test e2e test bench bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -46,6 +46,9 @@ e2e: ## end-to-end suite against a real stack (it starts and stops the `test` pr
 
 bench: up ## latency and throughput of the running dev stack through Envoy (prints figures)
 	.venv/bin/python tests/bench/gateway.py
+
+bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the embedded store (prints figures)
+	cargo bench -p ipfs-s3-host --bench meta_store
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
 test: setup ## setup, then unit tests, then the end-to-end suite

@@ -452,3 +452,55 @@ async fn embedded_file_has_one_owner() {
     drop(s);
     e.open("a").await.ping().await.unwrap();
 }
+
+/// Calls per command since the server started (`INFO commandstats`), without INFO itself.
+async fn command_calls(con: &mut ::redis::aio::MultiplexedConnection) -> BTreeMap<String, u64> {
+    let info: String = ::redis::cmd("INFO").arg("commandstats").query_async(con).await.unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let (name, stats) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = stats.split(',').find_map(|f| f.strip_prefix("calls="))?.parse().ok()?;
+            (name != "info").then(|| (name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// The commands `f` made the server run, by name.
+async fn commands_run(con: &mut ::redis::aio::MultiplexedConnection, f: impl AsyncFnOnce()) -> BTreeMap<String, u64> {
+    let before = command_calls(con).await;
+    f().await;
+    let after = command_calls(con).await;
+    after.into_iter().filter_map(|(name, n)| (n > before.get(&name).copied().unwrap_or(0)).then(|| (name.clone(), n - before.get(&name).copied().unwrap_or(0)))).collect()
+}
+
+#[tokio::test]
+async fn redis_get_mapping_batch_is_one_command_per_bucket() {
+    let r = Redis::start();
+    let s = r.open("a").await;
+    let mut con = ::redis::Client::open(r.url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    s.create_bucket("b", 0).await.unwrap();
+    s.create_bucket("c", 0).await.unwrap();
+    let mappings: Vec<ObjectMapping> = (0..1000)
+        .map(|i| ObjectMapping { bucket: "b".into(), key: format!("k{i:04}"), record: record(&format!("c{i}"), i) })
+        .collect();
+    let ran = commands_run(&mut con, async || s.store_mapping_batch(&mappings).await.unwrap()).await;
+    // (The counts include the commands the scripts run inside the server.)
+    assert_eq!(ran.get("evalsha"), Some(&1000), "one script call per mapping, pipelined: {ran:?}");
+    assert_eq!(ran.get("script|load"), Some(&1), "{ran:?}");
+
+    let keys: Vec<S3Key> = mappings.iter().map(|m| S3Key { bucket: m.bucket.clone(), key: m.key.clone() }).collect();
+    let ran = commands_run(&mut con, async || assert_eq!(s.get_mapping_batch(&keys).await.unwrap().len(), 1000)).await;
+    assert_eq!(ran, BTreeMap::from([("hmget".to_string(), 1)]), "1000 keys of one bucket: one command");
+    let ran = commands_run(&mut con, async || assert_eq!(s.get_mapping_batch(&keys[..10]).await.unwrap().len(), 10)).await;
+    assert_eq!(ran, BTreeMap::from([("hmget".to_string(), 1)]), "10 keys: the same one command");
+    let mut two: Vec<S3Key> = keys.clone();
+    two.extend(keys.iter().map(|k| S3Key { bucket: "c".into(), key: k.key.clone() }));
+    let ran = commands_run(&mut con, async || {
+        let got = s.get_mapping_batch(&two).await.unwrap();
+        assert_eq!(got.iter().filter(|g| g.is_some()).count(), 1000);
+        assert_eq!(got[999], Some(record("c999", 999)));
+        assert_eq!(got[1000], None);
+    })
+    .await;
+    assert_eq!(ran, BTreeMap::from([("hmget".to_string(), 2)]), "2000 keys in two buckets: two commands");
+}

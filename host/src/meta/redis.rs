@@ -10,7 +10,8 @@
 //! - `pinq:inflight:{id}` list of operations a host instance has taken and not finished
 //!
 //! Mapping writes and deletes are Lua scripts, so the mapping, the index, the reference counts
-//! and the pin queue change in one atomic step. Batches pipeline those scripts: one round trip.
+//! and the pin queue change in one atomic step. A batch of writes pipelines those scripts, a batch
+//! of reads is one HMGET per bucket in one pipeline: one round trip each.
 
 use std::time::Duration;
 
@@ -251,13 +252,30 @@ impl MetadataStore for RedisStore {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut con = self.con.clone();
-        let mut pipe = redis::pipe();
-        for k in keys {
-            pipe.hget(self.obj(&k.bucket), &k.key);
+        // One HMGET per distinct bucket, all in one pipeline: one round trip, and as many commands
+        // as there are buckets (one for the usual batch), whatever the number of keys.
+        let mut buckets: Vec<(&str, Vec<usize>)> = Vec::new();
+        let mut slot: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+        for (i, k) in keys.iter().enumerate() {
+            let n = *slot.entry(&k.bucket).or_insert_with(|| {
+                buckets.push((&k.bucket, Vec::new()));
+                buckets.len() - 1
+            });
+            buckets[n].1.push(i);
         }
-        let raw: Vec<Option<String>> = pipe.query_async(&mut con).await?;
-        raw.into_iter().map(|v| Ok(v.map(|s| serde_json::from_str(&s)).transpose()?)).collect()
+        let mut pipe = redis::pipe();
+        for (bucket, at) in &buckets {
+            pipe.cmd("HMGET").arg(self.obj(bucket)).arg(at.iter().map(|&i| &keys[i].key).collect::<Vec<_>>());
+        }
+        let mut con = self.con.clone();
+        let answers: Vec<Vec<Option<String>>> = pipe.query_async(&mut con).await?;
+        let mut out = vec![None; keys.len()];
+        for ((_, at), values) in buckets.iter().zip(answers) {
+            for (&i, v) in at.iter().zip(values) {
+                out[i] = v.map(|s| serde_json::from_str(&s)).transpose()?;
+            }
+        }
+        Ok(out)
     }
 
     async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {

@@ -31,8 +31,12 @@ impl Redis {
         Self { child, port, _dir: dir }
     }
 
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
     pub async fn store(&self, instance: &str) -> RedisStore {
-        RedisStore::connect(&format!("redis://127.0.0.1:{}/", self.port), "t:", instance).await.unwrap()
+        RedisStore::connect(&self.url(), "t:", instance).await.unwrap()
     }
 }
 
