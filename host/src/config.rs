@@ -39,6 +39,13 @@ pub struct Config {
     pub max_replication_factor: u32,
     /// Seconds a single IPFS or cluster call may take before it fails.
     pub ipfs_timeout_secs: u64,
+    /// Concurrent workers draining the pin queue.
+    pub pin_workers: usize,
+    /// Operations a pin worker claims and carries out together (the design's PinBatch).
+    pub pin_batch_size: usize,
+    /// Seconds the cluster may take to report a pin complete on its peers; past that the pin
+    /// counts as `PinTimeout` and is retried.
+    pub pin_timeout_secs: u64,
     /// How long the host's own resolve cache keeps an entry (milliseconds).
     pub resolve_cache_ttl_ms: u64,
     /// `tracing` filter (e.g. `info`, `ipfs_s3_host=debug`); `RUST_LOG` overrides it.
@@ -61,6 +68,9 @@ impl Default for Config {
             default_replication_factor: 3,
             max_replication_factor: 10,
             ipfs_timeout_secs: 120,
+            pin_workers: 4,
+            pin_batch_size: 16,
+            pin_timeout_secs: 60,
             resolve_cache_ttl_ms: 1000,
             log: "info".into(),
         }
@@ -127,12 +137,21 @@ impl Config {
         if self.ipfs_timeout_secs == 0 {
             return invalid("ipfs_timeout_secs", "must be at least 1");
         }
+        if !(1..=256).contains(&self.pin_workers) {
+            return invalid("pin_workers", "must be between 1 and 256");
+        }
+        if !(1..=1000).contains(&self.pin_batch_size) {
+            return invalid("pin_batch_size", "must be between 1 and 1000");
+        }
+        if self.pin_timeout_secs == 0 {
+            return invalid("pin_timeout_secs", "must be at least 1");
+        }
         Ok(())
     }
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 15] = [
+const FIELDS: [&str; 18] = [
     "listen",
     "admin_listen",
     "redis_url",
@@ -146,6 +165,9 @@ const FIELDS: [&str; 15] = [
     "default_replication_factor",
     "max_replication_factor",
     "ipfs_timeout_secs",
+    "pin_workers",
+    "pin_batch_size",
+    "pin_timeout_secs",
     "resolve_cache_ttl_ms",
     "log",
 ];

@@ -60,6 +60,12 @@ pub enum Error {
     ClusterUnavailable(String),
     #[error("IPFS Cluster answered unexpectedly: {0}")]
     ClusterProtocol(String),
+    #[error("pin timed out: {0}")]
+    PinTimeout(String),
+    #[error("cannot achieve the replication factor: {0}")]
+    InsufficientReplicas(String),
+    #[error("IPFS Cluster is split: {0}")]
+    ClusterSplit(String),
 }
 
 impl Error {
@@ -86,6 +92,9 @@ impl Error {
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable
             }
+            Self::PinTimeout(_) => S3Code::PinTimeout,
+            Self::InsufficientReplicas(_) => S3Code::InsufficientReplicas,
+            Self::ClusterSplit(_) => S3Code::ClusterSplit,
         }
     }
 }

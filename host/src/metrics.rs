@@ -5,7 +5,7 @@
 //! pin queue depth and per-operation S3 request counts.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,8 +21,9 @@ pub struct Metrics {
     pub replication_factor: HistogramVec,
     /// Cluster peers answering without error, as last seen by the health check.
     pub cluster_nodes_available: Gauge,
-    /// Operations waiting in the durable pin queue.
-    pub pin_queue_depth: IntGauge,
+    /// Operations waiting in the durable pin queue, by `priority` (high|normal|low, and `retry`
+    /// for failed operations waiting out their backoff).
+    pub pin_queue_depth: IntGaugeVec,
     /// S3 requests handled by the host, by `operation` and `status` class.
     pub s3_requests: IntCounterVec,
     resolve_hits: AtomicU64,
@@ -54,8 +55,11 @@ impl Metrics {
         .expect("valid metric");
         let cluster_nodes_available =
             Gauge::new("ipfs_cluster_nodes_available", "IPFS Cluster peers answering without error").expect("valid metric");
-        let pin_queue_depth =
-            IntGauge::new("ipfs_pin_queue_depth", "Pin and unpin operations waiting in the durable queue").expect("valid metric");
+        let pin_queue_depth = IntGaugeVec::new(
+            Opts::new("ipfs_pin_queue_depth", "Pin and unpin operations waiting in the durable queue"),
+            &["priority"],
+        )
+        .expect("valid metric");
         let s3_requests = IntCounterVec::new(
             Opts::new("ipfs_s3_requests_total", "S3 requests handled by the host"),
             &["operation", "status"],
@@ -82,7 +86,9 @@ impl Metrics {
         cache_hit_ratio.with_label_values(&["resolve"]).set(0.0);
         for p in ["high", "normal", "low"] {
             replication_factor.with_label_values(&[p]);
+            pin_queue_depth.with_label_values(&[p]);
         }
+        pin_queue_depth.with_label_values(&["retry"]);
         Self {
             registry,
             pin_operations,

@@ -35,7 +35,13 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let queue: Arc<dyn PinQueue> = redis;
     let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, timeout)?);
     let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, timeout)?);
-    let pins = Arc::new(PinManager::new(store.clone(), queue, cluster.clone(), metrics.clone()));
+    let settings = crate::pin::manager::Settings {
+        workers: cfg.pin_workers,
+        batch_size: cfg.pin_batch_size,
+        pin_timeout: Duration::from_secs(cfg.pin_timeout_secs),
+        ..Default::default()
+    };
+    let pins = Arc::new(PinManager::new(store.clone(), queue, cluster.clone(), metrics.clone(), settings));
     let resolver = Arc::new(Resolver::new(
         store.clone(),
         pins.clone(),

@@ -7,7 +7,10 @@
 //!   range over one bucket lists its keys in the same byte order as the Redis index
 //! - `refs`           CID -> number of mappings that reference it
 //! - `pins`           CID -> [`PinState`] JSON
-//! - `pinq`           sequence number -> queued [`PinOp`] JSON, taken lowest first
+//! - `pinq_high`, `pinq`, `pinq_low`  one table per priority (`pinq` holds `normal`): sequence
+//!   number -> queued [`QueueEntry`] JSON, taken lowest first
+//! - `pinq_delayed`   (time it may run again in ms, sequence number) -> failed entry waiting out
+//!   its backoff
 //! - `pinq_inflight`  sequence number -> operations taken and not finished
 //! - `counters`       the next queue sequence number
 //!
@@ -15,27 +18,32 @@
 //! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
 //! change together or not at all, and an acknowledged write survives a crash. redb takes an
 //! exclusive lock on the file, so one host process owns it: its in-flight work is all the
-//! in-flight work there is, and [`PinQueue::recover`] requeues every entry.
+//! in-flight work there is, [`PinQueue::recover`] requeues every entry, and the set of CIDs in
+//! the workers' hands can live in memory.
 //!
 //! redb is synchronous: each call runs its transaction on tokio's blocking pool.
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ipfs_s3_common::record::ObjectRecord;
+use ipfs_s3_common::record::{ObjectRecord, PinPriority};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use tokio::sync::Notify;
 
-use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
+use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key};
 use crate::error::{Error, Result};
 
 const BUCKETS: TableDefinition<&str, i64> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("objects");
 const REFS: TableDefinition<&str, u64> = TableDefinition::new("refs");
 const PINS: TableDefinition<&str, &str> = TableDefinition::new("pins");
+const QUEUE_HIGH: TableDefinition<u64, &str> = TableDefinition::new("pinq_high");
 const QUEUE: TableDefinition<u64, &str> = TableDefinition::new("pinq");
+const QUEUE_LOW: TableDefinition<u64, &str> = TableDefinition::new("pinq_low");
+const DELAYED: TableDefinition<(u64, u64), &str> = TableDefinition::new("pinq_delayed");
 const INFLIGHT: TableDefinition<u64, &str> = TableDefinition::new("pinq_inflight");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_SEQ: &str = "pinq_next_seq";
@@ -44,6 +52,10 @@ pub struct EmbeddedStore {
     db: Arc<Database>,
     /// Woken after every commit that queued pin work, so a waiting [`PinQueue::claim`] takes it.
     queued: Arc<Notify>,
+    /// CIDs claimed and not yet acknowledged or given back.
+    busy: Arc<std::sync::Mutex<HashSet<String>>>,
+    /// One claim at a time, so that a CID is marked busy before the next claim looks.
+    claiming: tokio::sync::Mutex<()>,
 }
 
 impl EmbeddedStore {
@@ -61,14 +73,22 @@ impl EmbeddedStore {
             tx.open_table(OBJECTS)?;
             tx.open_table(REFS)?;
             tx.open_table(PINS)?;
+            tx.open_table(QUEUE_HIGH)?;
             tx.open_table(QUEUE)?;
+            tx.open_table(QUEUE_LOW)?;
+            tx.open_table(DELAYED)?;
             tx.open_table(INFLIGHT)?;
             tx.open_table(COUNTERS)?;
             tx.commit()?;
             Ok(db)
         })
         .await?;
-        Ok(Self { db: Arc::new(db), queued: Arc::new(Notify::new()) })
+        Ok(Self {
+            db: Arc::new(db),
+            queued: Arc::new(Notify::new()),
+            busy: Arc::default(),
+            claiming: tokio::sync::Mutex::new(()),
+        })
     }
 
     /// Runs `f` in a write transaction and commits it; an error aborts everything `f` did.
@@ -105,12 +125,30 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     }
 }
 
-/// Appends a payload at the end of the queue.
-fn push(tx: &WriteTransaction, payload: &str) -> Result<()> {
+fn queue_of(priority: PinPriority) -> TableDefinition<'static, u64, &'static str> {
+    match priority {
+        PinPriority::High => QUEUE_HIGH,
+        PinPriority::Normal => QUEUE,
+        PinPriority::Low => QUEUE_LOW,
+    }
+}
+
+/// The queue an entry belongs in (`normal` for one nobody can read: it is dropped when claimed).
+fn queue_of_entry(raw: &str) -> TableDefinition<'static, u64, &'static str> {
+    queue_of(serde_json::from_str::<QueueEntry>(raw).map_or(PinPriority::Normal, |e| e.op.priority()))
+}
+
+fn next_seq(tx: &WriteTransaction) -> Result<u64> {
     let mut counters = tx.open_table(COUNTERS)?;
     let seq = counters.get(NEXT_SEQ)?.map(|v| v.value()).unwrap_or(0);
     counters.insert(NEXT_SEQ, seq + 1)?;
-    tx.open_table(QUEUE)?.insert(seq, payload)?;
+    Ok(seq)
+}
+
+/// Appends an operation at the end of its priority's queue.
+fn push(tx: &WriteTransaction, op: &PinOp) -> Result<()> {
+    let seq = next_seq(tx)?;
+    tx.open_table(queue_of(op.priority()))?.insert(seq, serde_json::to_string(op)?.as_str())?;
     Ok(())
 }
 
@@ -121,7 +159,7 @@ fn release(tx: &WriteTransaction, cid: &str) -> Result<()> {
     if n <= 1 {
         refs.remove(cid)?;
         drop(refs);
-        push(tx, &serde_json::to_string(&PinOp::Unpin { cid: cid.to_string() })?)?;
+        push(tx, &PinOp::Unpin { cid: cid.to_string() })?;
     } else {
         refs.insert(cid, n - 1)?;
     }
@@ -147,7 +185,7 @@ fn store_in(tx: &WriteTransaction, bucket: &str, key: &str, record: &ObjectRecor
         priority: record.pin_priority,
         name: format!("{bucket}/{key}"),
     };
-    push(tx, &serde_json::to_string(&op)?)?;
+    push(tx, &op)?;
     let old: Option<ObjectRecord> = old.map(|s| serde_json::from_str(&s)).transpose()?;
     if let Some(old) = &old {
         release(tx, &old.cid)?;
@@ -328,13 +366,75 @@ impl MetadataStore for EmbeddedStore {
     }
 }
 
-/// Moves the first queued entry to the in-flight table.
-fn take(tx: &WriteTransaction) -> Result<Option<String>> {
-    let Some((seq, raw)) = tx.open_table(QUEUE)?.pop_first()?.map(|(k, v)| (k.value(), v.value().to_string())) else {
-        return Ok(None);
-    };
-    tx.open_table(INFLIGHT)?.insert(seq, raw.as_str())?;
-    Ok(Some(raw))
+/// How often an idle claim looks again: retries fall due without any write to wake it.
+const CLAIM_POLL: Duration = Duration::from_millis(200);
+
+fn now_ms() -> u64 {
+    u64::try_from(crate::clock::now_ms()).unwrap_or(0)
+}
+
+/// Whether a claim would find anything: queued work, or a retry that fell due.
+fn claimable(tx: &ReadTransaction) -> Result<bool> {
+    for q in [QUEUE_HIGH, QUEUE, QUEUE_LOW] {
+        if !tx.open_table(q)?.is_empty()? {
+            return Ok(true);
+        }
+    }
+    Ok(tx.open_table(DELAYED)?.first()?.is_some_and(|(k, _)| k.value().0 <= now_ms()))
+}
+
+/// Moves due retries back into their queues (under their new sequence number, which sorts them
+/// after what was queued before they failed), then moves up to `max` claimable entries, highest
+/// priority and lowest sequence first, to the in-flight table. Entries of CIDs in `busy` stay;
+/// only the `scan` first entries of each queue are looked at.
+fn claim_in(tx: &WriteTransaction, max: usize, busy: &HashSet<String>) -> Result<Vec<Claimed>> {
+    {
+        let mut delayed = tx.open_table(DELAYED)?;
+        let now = now_ms();
+        loop {
+            let due = delayed.first()?.is_some_and(|(k, _)| k.value().0 <= now);
+            let Some(((_, seq), raw)) = (if due { delayed.pop_first()? } else { None }).map(|(k, v)| (k.value(), v.value().to_string()))
+            else {
+                break;
+            };
+            tx.open_table(queue_of_entry(&raw))?.insert(seq, raw.as_str())?;
+        }
+    }
+    let scan = (max * 4).max(64);
+    let mut out = Vec::new();
+    let mut mine: HashSet<String> = HashSet::new();
+    let mut inflight = tx.open_table(INFLIGHT)?;
+    for q in [QUEUE_HIGH, QUEUE, QUEUE_LOW] {
+        let mut table = tx.open_table(q)?;
+        let mut picked = Vec::new();
+        for entry in table.iter()?.take(scan) {
+            if out.len() + picked.len() >= max {
+                break;
+            }
+            let (seq, raw) = entry?;
+            let (seq, raw) = (seq.value(), raw.value().to_string());
+            match QueueEntry::claimed(raw.clone()) {
+                Ok(c) if mine.contains(c.op.cid()) || !busy.contains(c.op.cid()) => {
+                    mine.insert(c.op.cid().to_string());
+                    picked.push((seq, Some(c)));
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Nobody can carry it out, and it would sit at the head forever: drop it loudly.
+                    tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
+                    picked.push((seq, None));
+                }
+            }
+        }
+        for (seq, c) in picked {
+            table.remove(seq)?;
+            if let Some(c) = c {
+                inflight.insert(seq, c.raw.as_str())?;
+                out.push(c);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Removes one in-flight entry holding exactly `raw` (the in-flight table holds what the worker
@@ -357,7 +457,7 @@ fn forget(tx: &WriteTransaction, raw: &str) -> Result<()> {
 
 #[async_trait]
 impl PinQueue for EmbeddedStore {
-    async fn claim(&self, wait: Duration) -> Result<Option<Claimed>> {
+    async fn claim(&self, max: usize, wait: Duration) -> Result<Vec<Claimed>> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             // Registered before looking, so a commit between the look and the wait still wakes us.
@@ -365,55 +465,83 @@ impl PinQueue for EmbeddedStore {
             tokio::pin!(notified);
             notified.as_mut().enable();
             // Looking first keeps an idle wait from committing empty write transactions.
-            let queued = self.read(|tx| Ok(!tx.open_table(QUEUE)?.is_empty()?)).await?;
-            if let Some(raw) = if queued { self.write(take).await? } else { None } {
-                return match serde_json::from_str::<PinOp>(&raw) {
-                    Ok(op) => Ok(Some(Claimed { op, raw })),
-                    Err(e) => {
-                        // A payload nobody can parse would block the queue forever: drop it loudly.
-                        tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
-                        self.write(move |tx| forget(tx, &raw)).await?;
-                        Err(Error::CorruptRecord(e))
-                    }
-                };
+            if self.read(claimable).await? {
+                let _one_at_a_time = self.claiming.lock().await;
+                let busy = self.busy.lock().expect("busy set lock").clone();
+                let got = self.write(move |tx| claim_in(tx, max.max(1), &busy)).await?;
+                if !got.is_empty() {
+                    self.busy.lock().expect("busy set lock").extend(got.iter().map(|c| c.op.cid().to_string()));
+                    return Ok(got);
+                }
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return Ok(None);
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Ok(Vec::new());
             }
+            let _ = tokio::time::timeout(CLAIM_POLL.min(deadline - now), notified).await;
         }
     }
 
-    async fn ack(&self, claimed: &Claimed) -> Result<()> {
-        let raw = claimed.raw.clone();
-        self.write(move |tx| forget(tx, &raw)).await
+    async fn ack(&self, done: &[Claimed]) -> Result<()> {
+        let raws: Vec<String> = done.iter().map(|c| c.raw.clone()).collect();
+        self.write(move |tx| raws.iter().try_for_each(|raw| forget(tx, raw))).await?;
+        self.release(done);
+        Ok(())
     }
 
-    async fn retry_later(&self, claimed: &Claimed) -> Result<()> {
-        let raw = claimed.raw.clone();
-        self.write_queueing(move |tx| {
-            forget(tx, &raw)?;
-            push(tx, &raw)
+    async fn retry_later(&self, failed: &[Claimed], delay: Duration) -> Result<()> {
+        let due = now_ms().saturating_add(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX));
+        let entries: Vec<(String, String)> =
+            failed.iter().map(|c| Ok((c.raw.clone(), QueueEntry::retry_of(c)?))).collect::<Result<_>>()?;
+        self.write(move |tx| {
+            for (raw, again) in &entries {
+                forget(tx, raw)?;
+                let seq = next_seq(tx)?;
+                tx.open_table(DELAYED)?.insert((due, seq), again.as_str())?;
+            }
+            Ok(())
         })
-        .await
+        .await?;
+        self.release(failed);
+        Ok(())
     }
 
     async fn recover(&self) -> Result<usize> {
         // Entries keep their sequence numbers, so recovered work goes back ahead of anything
         // queued after it was taken.
-        self.write_queueing(|tx| {
-            let mut inflight = tx.open_table(INFLIGHT)?;
-            let mut queue = tx.open_table(QUEUE)?;
-            let mut n = 0;
-            while let Some((seq, raw)) = inflight.pop_first()?.map(|(k, v)| (k.value(), v.value().to_string())) {
-                queue.insert(seq, raw.as_str())?;
-                n += 1;
-            }
-            Ok(n)
+        let n = self
+            .write_queueing(|tx| {
+                let mut inflight = tx.open_table(INFLIGHT)?;
+                let mut n = 0;
+                while let Some((seq, raw)) = inflight.pop_first()?.map(|(k, v)| (k.value(), v.value().to_string())) {
+                    tx.open_table(queue_of_entry(&raw))?.insert(seq, raw.as_str())?;
+                    n += 1;
+                }
+                Ok(n)
+            })
+            .await?;
+        self.busy.lock().expect("busy set lock").clear();
+        Ok(n)
+    }
+
+    async fn depth(&self) -> Result<QueueDepth> {
+        self.read(|tx| {
+            Ok(QueueDepth {
+                high: tx.open_table(QUEUE_HIGH)?.len()?,
+                normal: tx.open_table(QUEUE)?.len()?,
+                low: tx.open_table(QUEUE_LOW)?.len()?,
+                delayed: tx.open_table(DELAYED)?.len()?,
+            })
         })
         .await
     }
+}
 
-    async fn depth(&self) -> Result<u64> {
-        self.read(|tx| Ok(tx.open_table(QUEUE)?.len()?)).await
+impl EmbeddedStore {
+    fn release(&self, claims: &[Claimed]) {
+        let mut busy = self.busy.lock().expect("busy set lock");
+        for c in claims {
+            busy.remove(c.op.cid());
+        }
     }
 }

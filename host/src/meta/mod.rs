@@ -51,6 +51,15 @@ impl PinOp {
             Self::Pin { cid, .. } | Self::Unpin { cid } => cid,
         }
     }
+
+    /// The queue an operation waits in. Unpins go with `normal`: they free space but nobody
+    /// waits for them.
+    pub fn priority(&self) -> PinPriority {
+        match self {
+            Self::Pin { priority, .. } => *priority,
+            Self::Unpin { .. } => PinPriority::Normal,
+        }
+    }
 }
 
 /// What the gateway last learned from the cluster about a CID's pin.
@@ -61,14 +70,73 @@ pub struct PinState {
     pub replication_count: u32,
     /// When the cluster was last asked (ms since the epoch).
     pub checked_ms: i64,
+    /// The IPFS error code of the last failed attempt while the pin is being retried
+    /// (`PinTimeout`, `InsufficientReplicas`, `ClusterSplit`, `IPFSNodeUnavailable`); `None` once
+    /// an attempt succeeds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
-/// A queued operation handed to a worker; give it back with [`PinQueue::ack`] once carried out.
-#[derive(Debug, Clone)]
+/// A queued operation handed to a worker by [`PinQueue::claim`]; give it back with
+/// [`PinQueue::ack`] once carried out, or [`PinQueue::retry_later`] when it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
     pub op: PinOp,
-    /// The exact queued payload, used to remove it from the in-flight list.
+    /// How many times the operation failed before this claim (0 on its first run).
+    pub attempts: u32,
+    /// The queue's own handle of the entry (for Redis, the exact queued payload).
     pub raw: String,
+}
+
+/// A queue entry as stored: the operation plus how often it failed (absent in fresh entries, so
+/// entries queued by store scripts are plain [`PinOp`] JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    #[serde(flatten)]
+    pub op: PinOp,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+impl QueueEntry {
+    /// Reads a stored entry into a claim of it.
+    pub fn claimed(raw: String) -> std::result::Result<Claimed, serde_json::Error> {
+        let e: QueueEntry = serde_json::from_str(&raw)?;
+        Ok(Claimed { op: e.op, attempts: e.attempts, raw })
+    }
+
+    /// The entry to queue again after `claimed` failed.
+    pub fn retry_of(claimed: &Claimed) -> std::result::Result<String, serde_json::Error> {
+        serde_json::to_string(&QueueEntry { op: claimed.op.clone(), attempts: claimed.attempts.saturating_add(1) })
+    }
+}
+
+/// Operations waiting in the queue, per priority, plus those waiting out a retry delay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    pub high: u64,
+    pub normal: u64,
+    pub low: u64,
+    /// Failed operations waiting for their backoff to pass (counted in no priority above).
+    pub delayed: u64,
+}
+
+impl QueueDepth {
+    pub fn total(&self) -> u64 {
+        self.high + self.normal + self.low + self.delayed
+    }
+
+    pub fn of(&self, priority: PinPriority) -> u64 {
+        match priority {
+            PinPriority::High => self.high,
+            PinPriority::Normal => self.normal,
+            PinPriority::Low => self.low,
+        }
+    }
 }
 
 /// Buckets and mappings.
@@ -110,16 +178,34 @@ pub trait MetadataStore: Send + Sync {
     async fn clear_pin_state(&self, cid: &str) -> Result<()>;
 }
 
-/// The durable queue of pin work the store fills.
+/// The durable priority queue of pin work the store fills (the store queues a pin with every
+/// mapping it writes and an unpin when a CID's last reference goes).
+///
+/// Contract, for every implementation:
+/// - `high` operations are claimed before `normal` ones, `normal` before `low`; within one
+///   priority in the order they were queued.
+/// - An operation on a CID that is claimed and not yet acknowledged or given back (by any worker
+///   of any host instance sharing the queue) is not claimed again: operations on one CID never
+///   run concurrently. One claim may return several operations of the same CID (in queue order);
+///   the caller carries them out together and acknowledges or gives back all of them.
+/// - Nothing is lost: an accepted operation stays queued (or in flight, recovered by
+///   [`PinQueue::recover`] after a crash) until acknowledged.
+///
+/// Operations may still run in another order than they were queued (priorities, retries), so the
+/// pin manager decides at execution time from the CID's reference count what to do.
 #[async_trait]
 pub trait PinQueue: Send + Sync {
-    /// Waits up to `wait` for the next operation and moves it to this instance's in-flight list.
-    async fn claim(&self, wait: std::time::Duration) -> Result<Option<Claimed>>;
-    /// The operation is done: forget it.
-    async fn ack(&self, claimed: &Claimed) -> Result<()>;
-    /// The operation failed for now: put it back at the end of the queue.
-    async fn retry_later(&self, claimed: &Claimed) -> Result<()>;
-    /// Puts every in-flight operation of this instance back in the queue (after a restart).
+    /// Waits up to `wait` for claimable work, then claims up to `max` operations (the design's
+    /// PinBatch) into this instance's in-flight list. Empty when nothing became claimable.
+    async fn claim(&self, max: usize, wait: std::time::Duration) -> Result<Vec<Claimed>>;
+    /// The operations are done: forget them and release their CIDs.
+    async fn ack(&self, done: &[Claimed]) -> Result<()>;
+    /// The operations failed for now: queue them again, with `attempts` one higher, claimable
+    /// once `delay` has passed; release their CIDs.
+    async fn retry_later(&self, failed: &[Claimed], delay: std::time::Duration) -> Result<()>;
+    /// Puts every in-flight operation of this instance back in the queue and releases its CIDs
+    /// (at start-up, after a crash). Returns how many were requeued.
     async fn recover(&self) -> Result<usize>;
-    async fn depth(&self) -> Result<u64>;
+    /// Operations waiting, per priority.
+    async fn depth(&self) -> Result<QueueDepth>;
 }

@@ -6,8 +6,12 @@
 //! - `idx:{bucket}`       sorted set of keys, all scored 0, so `ZRANGEBYLEX` lists in byte order
 //! - `refs`               hash: CID -> number of mappings that reference it
 //! - `pins`               hash: CID -> [`PinState`] JSON
-//! - `pinq`               list of queued [`PinOp`] JSON (pushed left, taken right)
+//! - `pinq:{priority}`    one list per priority (`high`, `normal`, `low`) of queued [`PinOp`]
+//!   JSON, with an `attempts` field once it has failed (pushed left, taken right)
+//! - `pinq:delayed`       sorted set: failed operation JSON -> time (ms) it may run again
 //! - `pinq:inflight:{id}` list of operations a host instance has taken and not finished
+//! - `pinq:busy`          hash: CID -> instance holding claimed work on it (one CID is never
+//!   worked on by two workers at once)
 //!
 //! Mapping writes and deletes are Lua scripts, so the mapping, the index, the reference counts
 //! and the pin queue change in one atomic step. A batch of writes pipelines those scripts, a batch
@@ -16,15 +20,16 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ipfs_s3_common::record::ObjectRecord;
+use ipfs_s3_common::record::{ObjectRecord, PinPriority};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
+use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key};
 use crate::error::{Error, Result};
 
 /// Atomically: check the bucket, swap the mapping, adjust reference counts, queue pin work.
-/// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq. ARGV: bucket, key, record JSON, cid, pin op JSON.
+/// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq:{priority of the pin}, pinq:normal (unpins).
+/// ARGV: bucket, key, record JSON, cid, pin op JSON.
 /// Returns {"ok", old record or false} or {"nobucket"}.
 const STORE_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'nobucket'} end
@@ -37,14 +42,14 @@ if old then
   local oldcid = cjson.decode(old)['cid']
   if redis.call('HINCRBY', KEYS[4], oldcid, -1) <= 0 then
     redis.call('HDEL', KEYS[4], oldcid)
-    redis.call('LPUSH', KEYS[5], cjson.encode({op = 'unpin', cid = oldcid}))
+    redis.call('LPUSH', KEYS[6], cjson.encode({op = 'unpin', cid = oldcid}))
   end
 end
 return {'ok', old}
 "#;
 
 /// Atomically: remove the mapping, drop the reference, queue the unpin of an unreferenced CID.
-/// KEYS: obj:{b}, idx:{b}, refs, pinq. ARGV: key. Returns the removed record or false.
+/// KEYS: obj:{b}, idx:{b}, refs, pinq:normal. ARGV: key. Returns the removed record or false.
 const DELETE_LUA: &str = r#"
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return false end
@@ -68,11 +73,74 @@ redis.call('DEL', KEYS[2], KEYS[3])
 return 'ok'
 "#;
 
+/// Atomically: move retries whose delay passed to the back of their priority lists, then claim up to
+/// `max` operations, highest priority first and oldest first, skipping CIDs held by a claim not
+/// yet finished. Only the `scan` oldest entries of each list are looked at, which bounds the work
+/// when the oldest entries all wait for busy CIDs.
+/// KEYS: pinq:high, pinq:normal, pinq:low, pinq:delayed, pinq:inflight:{id}, pinq:busy.
+/// ARGV: max, now (ms), instance, scan. Returns the claimed entries.
+const CLAIM_LUA: &str = r#"
+local function list_of(entry)
+  local p = cjson.decode(entry)['priority']
+  if p == 'high' then return KEYS[1] elseif p == 'low' then return KEYS[3] end
+  return KEYS[2]
+end
+for _, e in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[2], 'LIMIT', 0, 1000)) do
+  redis.call('ZREM', KEYS[4], e)
+  -- queued again now, behind what is waiting
+  redis.call('LPUSH', list_of(e), e)
+end
+local max, scan = tonumber(ARGV[1]), tonumber(ARGV[4])
+local out, mine = {}, {}
+for i = 1, 3 do
+  if #out >= max then break end
+  local items = redis.call('LRANGE', KEYS[i], -scan, -1)
+  for j = #items, 1, -1 do
+    if #out >= max then break end
+    local e = items[j]
+    local cid = cjson.decode(e)['cid']
+    if mine[cid] or redis.call('HSETNX', KEYS[6], cid, ARGV[3]) == 1 then
+      mine[cid] = true
+      redis.call('LREM', KEYS[i], -1, e)
+      redis.call('LPUSH', KEYS[5], e)
+      out[#out + 1] = e
+    end
+  end
+end
+return out
+"#;
+
+/// Atomically put every in-flight entry of an instance back at the taking end of its priority
+/// list (the oldest claimed ends up taken first), release the CIDs the instance held, and move
+/// entries of the single list older versions queued into (`pinq`) to `pinq:normal`.
+/// KEYS: pinq:high, pinq:normal, pinq:low, pinq:inflight:{id}, pinq:busy, pinq (old).
+/// ARGV: instance. Returns the number of entries requeued.
+const RECOVER_LUA: &str = r#"
+local n = 0
+for _, e in ipairs(redis.call('LRANGE', KEYS[4], 0, -1)) do
+  local p = cjson.decode(e)['priority']
+  local k = KEYS[2]
+  if p == 'high' then k = KEYS[1] elseif p == 'low' then k = KEYS[3] end
+  redis.call('RPUSH', k, e)
+  n = n + 1
+end
+redis.call('DEL', KEYS[4])
+local busy = redis.call('HGETALL', KEYS[5])
+for i = 1, #busy, 2 do
+  if busy[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[5], busy[i]) end
+end
+while redis.call('LMOVE', KEYS[6], KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end
+return n
+"#;
+
+/// How often an idle `claim` looks at the queue again. Writes through this store wake waiting
+/// claims at once; this bounds the delay for writes by other host instances and due retries.
+const CLAIM_POLL: Duration = Duration::from_millis(200);
+
 pub struct RedisStore {
     con: ConnectionManager,
-    /// For the queue's blocking pop only: a blocked connection delays every command queued
-    /// behind it, and must not be cut by the response timeout that protects ordinary calls.
-    blocking: ConnectionManager,
+    /// Rung by every write that queues pin work, so that waiting claims look at once.
+    queued: tokio::sync::Notify,
     prefix: String,
     /// Names this host instance's in-flight list, so that instances sharing a Redis recover only
     /// their own unfinished work.
@@ -80,23 +148,24 @@ pub struct RedisStore {
     store: Script,
     delete: Script,
     delete_bucket: Script,
+    claim: Script,
+    recover: Script,
 }
 
 impl RedisStore {
     pub async fn connect(url: &str, prefix: &str, instance: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
         let con = client.get_connection_manager().await?;
-        let blocking = client
-            .get_connection_manager_with_config(redis::aio::ConnectionManagerConfig::new().set_response_timeout(None))
-            .await?;
         Ok(Self {
             con,
-            blocking,
+            queued: tokio::sync::Notify::new(),
             prefix: prefix.to_string(),
             instance: instance.to_string(),
             store: Script::new(STORE_LUA),
             delete: Script::new(DELETE_LUA),
             delete_bucket: Script::new(DELETE_BUCKET_LUA),
+            claim: Script::new(CLAIM_LUA),
+            recover: Script::new(RECOVER_LUA),
         })
     }
 
@@ -112,6 +181,9 @@ impl RedisStore {
     fn inflight(&self) -> String {
         format!("{}pinq:inflight:{}", self.prefix, self.instance)
     }
+    fn queue(&self, priority: PinPriority) -> String {
+        format!("{}pinq:{}", self.prefix, priority.as_str())
+    }
 
     fn store_invocation<'a>(&'a self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<redis::ScriptInvocation<'a>> {
         let op = PinOp::Pin {
@@ -125,7 +197,8 @@ impl RedisStore {
             .key(self.obj(bucket))
             .key(self.idx(bucket))
             .key(self.k("refs"))
-            .key(self.k("pinq"))
+            .key(self.queue(record.pin_priority))
+            .key(self.queue(PinPriority::Normal))
             .arg(bucket)
             .arg(key)
             .arg(serde_json::to_string(record)?)
@@ -207,6 +280,7 @@ impl MetadataStore for RedisStore {
     async fn store_mapping(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
         let mut con = self.con.clone();
         let v: redis::Value = self.store_invocation(bucket, key, record)?.invoke_async(&mut con).await?;
+        self.queued.notify_waiters();
         store_outcome(v)
     }
 
@@ -223,10 +297,11 @@ impl MetadataStore for RedisStore {
             .key(self.obj(bucket))
             .key(self.idx(bucket))
             .key(self.k("refs"))
-            .key(self.k("pinq"))
+            .key(self.queue(PinPriority::Normal))
             .arg(key)
             .invoke_async(&mut con)
             .await?;
+        self.queued.notify_waiters();
         Ok(old.map(|s| serde_json::from_str(&s)).transpose()?)
     }
 
@@ -242,6 +317,7 @@ impl MetadataStore for RedisStore {
             pipe.invoke_script(&self.store_invocation(&m.bucket, &m.key, &m.record)?);
         }
         let answers: Vec<redis::Value> = pipe.query_async(&mut con).await?;
+        self.queued.notify_waiters();
         for a in answers {
             store_outcome(a)?;
         }
@@ -322,61 +398,127 @@ impl MetadataStore for RedisStore {
     }
 }
 
+impl RedisStore {
+    /// One pass of [`CLAIM_LUA`].
+    async fn claim_now(&self, max: usize) -> Result<Vec<Claimed>> {
+        let mut con = self.con.clone();
+        let raw: Vec<String> = self
+            .claim
+            .key(self.queue(PinPriority::High))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.queue(PinPriority::Low))
+            .key(self.k("pinq:delayed"))
+            .key(self.inflight())
+            .key(self.k("pinq:busy"))
+            .arg(max)
+            .arg(crate::clock::now_ms())
+            .arg(&self.instance)
+            .arg((max * 4).max(64))
+            .invoke_async(&mut con)
+            .await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for raw in raw {
+            match QueueEntry::claimed(raw.clone()) {
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    // The scripts read it (it has a `cid`), but nobody can carry it out: drop it
+                    // loudly rather than let it block its CID forever.
+                    tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
+                    let cid = serde_json::from_str::<serde_json::Value>(&raw)
+                        .ok()
+                        .and_then(|v| v.get("cid").and_then(|c| c.as_str()).map(str::to_string));
+                    let mut pipe = redis::pipe();
+                    pipe.lrem(self.inflight(), 1, &raw).ignore();
+                    if let Some(cid) = cid {
+                        pipe.hdel(self.k("pinq:busy"), cid).ignore();
+                    }
+                    let _: () = pipe.query_async(&mut con).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[async_trait]
 impl PinQueue for RedisStore {
-    async fn claim(&self, wait: Duration) -> Result<Option<Claimed>> {
-        let mut con = self.con.clone();
-        let raw: Option<String> = self
-            .blocking
-            .clone()
-            .blmove(self.k("pinq"), self.inflight(), redis::Direction::Right, redis::Direction::Left, wait.as_secs_f64())
-            .await?;
-        let Some(raw) = raw else { return Ok(None) };
-        match serde_json::from_str::<PinOp>(&raw) {
-            Ok(op) => Ok(Some(Claimed { op, raw })),
-            Err(e) => {
-                // A payload nobody can parse would block the queue forever: drop it loudly.
-                tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
-                let _: () = con.lrem(self.inflight(), 1, &raw).await?;
-                Err(Error::CorruptRecord(e))
+    async fn claim(&self, max: usize, wait: Duration) -> Result<Vec<Claimed>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Registered before looking, so a write between the look and the wait is not missed.
+            let rung = self.queued.notified();
+            tokio::pin!(rung);
+            rung.as_mut().enable();
+            let got = self.claim_now(max.max(1)).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            tokio::select! {
+                _ = rung => {}
+                _ = tokio::time::sleep(CLAIM_POLL.min(deadline - now)) => {}
             }
         }
     }
 
-    async fn ack(&self, claimed: &Claimed) -> Result<()> {
+    async fn ack(&self, done: &[Claimed]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
         let mut con = self.con.clone();
-        let _: () = con.lrem(self.inflight(), 1, &claimed.raw).await?;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for c in done {
+            pipe.lrem(self.inflight(), 1, &c.raw).ignore();
+            pipe.hdel(self.k("pinq:busy"), c.op.cid()).ignore();
+        }
+        let _: () = pipe.query_async(&mut con).await?;
         Ok(())
     }
 
-    async fn retry_later(&self, claimed: &Claimed) -> Result<()> {
+    async fn retry_later(&self, failed: &[Claimed], delay: Duration) -> Result<()> {
+        if failed.is_empty() {
+            return Ok(());
+        }
         let mut con = self.con.clone();
-        let _: () = redis::pipe()
-            .atomic()
-            .lrem(self.inflight(), 1, &claimed.raw)
-            .ignore()
-            .lpush(self.k("pinq"), &claimed.raw)
-            .ignore()
-            .query_async(&mut con)
-            .await?;
+        let due = crate::clock::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for c in failed {
+            let again = QueueEntry::retry_of(c)?;
+            pipe.lrem(self.inflight(), 1, &c.raw).ignore();
+            pipe.zadd(self.k("pinq:delayed"), again, due).ignore();
+            pipe.hdel(self.k("pinq:busy"), c.op.cid()).ignore();
+        }
+        let _: () = pipe.query_async(&mut con).await?;
         Ok(())
     }
 
     async fn recover(&self) -> Result<usize> {
         let mut con = self.con.clone();
-        let mut n = 0;
-        // Oldest in-flight entries sit at the right; move them back to the taking end of the queue.
-        while let Some(_moved) = con
-            .lmove::<_, _, Option<String>>(self.inflight(), self.k("pinq"), redis::Direction::Left, redis::Direction::Right)
-            .await?
-        {
-            n += 1;
-        }
+        let n: usize = self
+            .recover
+            .key(self.queue(PinPriority::High))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.queue(PinPriority::Low))
+            .key(self.inflight())
+            .key(self.k("pinq:busy"))
+            .key(self.k("pinq"))
+            .arg(&self.instance)
+            .invoke_async(&mut con)
+            .await?;
         Ok(n)
     }
 
-    async fn depth(&self) -> Result<u64> {
+    async fn depth(&self) -> Result<QueueDepth> {
         let mut con = self.con.clone();
-        Ok(con.llen(self.k("pinq")).await?)
+        let (high, normal, low, delayed): (u64, u64, u64, u64) = redis::pipe()
+            .llen(self.queue(PinPriority::High))
+            .llen(self.queue(PinPriority::Normal))
+            .llen(self.queue(PinPriority::Low))
+            .zcard(self.k("pinq:delayed"))
+            .query_async(&mut con)
+            .await?;
+        Ok(QueueDepth { high, normal, low, delayed })
     }
 }

@@ -1,37 +1,96 @@
-//! The design's PinManager: drains the durable pin queue into the [`PinBackend`] in the
-//! background, and answers GetPinStatus from the cluster's own per-peer view.
+//! The design's PinManager: a pool of workers drains the durable priority queue into the
+//! [`PinBackend`] in the background, and GetPinStatus answers from the cluster's own per-peer
+//! view.
 //!
-//! One worker carries operations out in queue order. Order matters: a CID unpinned because its
-//! last key was deleted and pinned again by a new PUT must see the unpin before the pin. A failed
-//! operation goes back to the queue and the worker backs off; nothing is dropped. After a crash,
-//! [`PinQueue::recover`] puts whatever was in flight back in the queue.
+//! Each worker claims a batch (the design's PinBatch: up to `batch_size` operations, highest
+//! priority first) and carries its CIDs out concurrently. The queue never hands one CID to two
+//! workers at once, and what an operation does is decided when it runs, from the CID's reference
+//! count: a pin runs only while some key references the CID, an unpin only while none does. So
+//! operations that run in another order than they were queued (priorities, retries) still leave
+//! the cluster matching the mappings. A pin counts as done when the cluster reports it pinned on
+//! the peers it asked for; a failed or timed-out operation goes back to the queue with an
+//! exponential backoff and its error (`PinTimeout`, `InsufficientReplicas`, …) is recorded in the
+//! pin state; nothing is dropped. After a crash, [`PinQueue::recover`] puts whatever this
+//! instance had in flight back in the queue.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipfs_s3_common::record::PinStatus;
+use ipfs_s3_common::record::{PinPriority, PinStatus};
 use tokio::sync::watch;
 
-use super::PinBackend;
-use crate::error::Result;
+use super::{PeerPin, PinBackend};
+use crate::error::{Error, Result};
 use crate::meta::{Claimed, MetadataStore, PinOp, PinQueue, PinState};
 use crate::metrics::Metrics;
 
 /// How long a `pinned` answer is trusted before the cluster is asked again.
 const PINNED_FRESH_MS: i64 = 10_000;
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long a read waits for the cluster's view of a pin before using the last one known.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
+/// How often a worker asks the cluster whether a pin it sent is complete.
+const PIN_POLL: Duration = Duration::from_millis(100);
+const PIN_POLL_MAX: Duration = Duration::from_secs(1);
+
+/// How the workers run (from the host configuration).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Concurrent workers draining the queue.
+    pub workers: usize,
+    /// Operations one worker claims and carries out together.
+    pub batch_size: usize,
+    /// How long the cluster may take to report a pin complete before it counts as `PinTimeout`.
+    pub pin_timeout: Duration,
+    /// Delay before the first retry of a failed operation; doubled per further failure.
+    pub retry_base: Duration,
+    /// Longest delay between retries.
+    pub retry_max: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            batch_size: 16,
+            pin_timeout: Duration::from_secs(60),
+            retry_base: Duration::from_millis(500),
+            retry_max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl Settings {
+    /// The backoff before retry number `attempts + 1`.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempts.min(20));
+        self.retry_base.saturating_mul(factor).min(self.retry_max)
+    }
+}
 
 pub struct PinManager {
     store: Arc<dyn MetadataStore>,
     queue: Arc<dyn PinQueue>,
     backend: Arc<dyn PinBackend>,
     metrics: Arc<Metrics>,
+    settings: Settings,
 }
 
 fn now_ms() -> i64 {
     crate::clock::now_ms()
+}
+
+/// What the cluster's per-peer view says about a pin: the status and how many peers hold it.
+pub fn summarize(peers: &[PeerPin]) -> (PinStatus, u32) {
+    let pinned = peers.iter().filter(|p| p.status == "pinned").count() as u32;
+    let errors = peers.iter().filter(|p| p.status.ends_with("error")).count();
+    let status = if pinned > 0 {
+        PinStatus::Pinned
+    } else if errors > 0 && peers.iter().all(|p| p.status.ends_with("error") || p.status == "remote") {
+        PinStatus::Failed
+    } else {
+        PinStatus::Pending
+    };
+    (status, pinned)
 }
 
 impl PinManager {
@@ -40,109 +99,194 @@ impl PinManager {
         queue: Arc<dyn PinQueue>,
         backend: Arc<dyn PinBackend>,
         metrics: Arc<Metrics>,
+        settings: Settings,
     ) -> Self {
-        Self { store, queue, backend, metrics }
+        Self { store, queue, backend, metrics, settings }
     }
 
-    /// Drains the queue until `shutdown` turns true. The operation in hand is finished first.
-    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Recovers this instance's unfinished work, then runs the workers until `shutdown` turns
+    /// true. Each worker finishes the batch in hand first.
+    pub async fn run(self: Arc<Self>, shutdown: watch::Receiver<bool>) {
         match self.queue.recover().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(operations = n, "requeued pin work left in flight by a previous run"),
             Err(e) => tracing::error!(error = %e, "could not recover in-flight pin work"),
         }
-        let mut backoff = Duration::from_millis(100);
-        while !*shutdown.borrow() {
-            if let Ok(d) = self.queue.depth().await {
-                self.metrics.pin_queue_depth.set(d as i64);
-            }
-            let claimed = tokio::select! {
-                c = self.queue.claim(Duration::from_secs(1)) => c,
-                _ = shutdown.changed() => break,
-            };
-            let claimed = match claimed {
-                Ok(Some(c)) => c,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "pin queue unavailable");
-                    Self::pause(&mut shutdown, &mut backoff).await;
-                    continue;
-                }
-            };
-            match self.execute(&claimed.op).await {
-                Ok(()) => {
-                    backoff = Duration::from_millis(100);
-                    if let Err(e) = self.queue.ack(&claimed).await {
-                        tracing::warn!(error = %e, "could not acknowledge finished pin work; it will run again");
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(op = ?claimed.op, error = %e, retry_in = ?backoff, "pin operation failed; queued again");
-                    self.give_back(&claimed).await;
-                    Self::pause(&mut shutdown, &mut backoff).await;
-                }
-            }
+        let mut tasks = tokio::task::JoinSet::new();
+        for id in 0..self.settings.workers.max(1) {
+            tasks.spawn(self.clone().worker(id, shutdown.clone()));
         }
+        tasks.spawn(self.clone().gauge(shutdown));
+        while tasks.join_next().await.is_some() {}
         tracing::info!("pin manager stopped");
     }
 
-    async fn give_back(&self, claimed: &Claimed) {
-        if let Err(e) = self.queue.retry_later(claimed).await {
-            tracing::warn!(error = %e, "could not requeue; the operation stays in flight and is recovered at restart");
-        }
-    }
-
-    async fn pause(shutdown: &mut watch::Receiver<bool>, backoff: &mut Duration) {
-        tokio::select! {
-            _ = tokio::time::sleep(*backoff) => {}
-            _ = shutdown.changed() => {}
-        }
-        *backoff = (*backoff * 2).min(MAX_BACKOFF);
-    }
-
-    /// Carries out one operation against the cluster.
-    pub async fn execute(&self, op: &PinOp) -> Result<()> {
-        let started = Instant::now();
-        let (name, result) = match op {
-            PinOp::Pin { cid, replication_factor, priority, name } => {
-                // Retries can reorder the queue: a pin whose keys were all deleted meanwhile must
-                // not run after the unpin that released it, or the CID stays pinned for good.
-                if self.store.cid_refs(cid).await? == 0 {
-                    tracing::debug!(cid, "pin skipped: no longer referenced");
-                    return Ok(());
+    /// Keeps `ipfs_pin_queue_depth` current.
+    async fn gauge(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            if let Ok(d) = self.queue.depth().await {
+                for p in [PinPriority::High, PinPriority::Normal, PinPriority::Low] {
+                    self.metrics.pin_queue_depth.with_label_values(&[p.as_str()]).set(d.of(p) as i64);
                 }
-                self.metrics.replication_factor.with_label_values(&[priority.as_str()]).observe(f64::from(*replication_factor));
-                let r = self.backend.pin(cid, 1, *replication_factor, name).await;
-                if r.is_ok() && !matches!(self.store.pin_state(cid).await?, Some(PinState { status: PinStatus::Pinned, .. })) {
-                    self.store
-                        .set_pin_state(cid, &PinState { status: PinStatus::Pending, replication_count: 0, checked_ms: now_ms() })
-                        .await?;
-                }
-                ("pin", r)
+                self.metrics.pin_queue_depth.with_label_values(&["retry"]).set(d.delayed as i64);
             }
-            PinOp::Unpin { cid } => {
-                // A PUT may have referenced the CID again since the unpin was queued; its pin
-                // follows in the queue, but unpinning now would leave a gap. Skip instead.
-                if self.store.cid_refs(cid).await? > 0 {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn worker(self: Arc<Self>, id: usize, mut shutdown: watch::Receiver<bool>) {
+        let mut trouble = Duration::from_millis(100);
+        while !*shutdown.borrow() {
+            let claimed = tokio::select! {
+                c = self.queue.claim(self.settings.batch_size, Duration::from_secs(1)) => c,
+                _ = shutdown.changed() => break,
+            };
+            match claimed {
+                Ok(batch) if batch.is_empty() => {}
+                Ok(batch) => {
+                    trouble = Duration::from_millis(100);
+                    tracing::debug!(worker = id, operations = batch.len(), "batch claimed");
+                    self.carry_out(batch).await;
+                }
+                Err(e) => {
+                    tracing::warn!(worker = id, error = %e, retry_in = ?trouble, "pin queue unavailable");
+                    tokio::select! {
+                        _ = tokio::time::sleep(trouble) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    trouble = (trouble * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Carries out one claimed batch: its CIDs concurrently, each CID's operations together.
+    /// Finished work is acknowledged; failed work goes back to the queue with its backoff.
+    pub async fn carry_out(&self, batch: Vec<Claimed>) {
+        let mut groups: Vec<Vec<Claimed>> = Vec::new();
+        for c in batch {
+            match groups.iter_mut().find(|g| g[0].op.cid() == c.op.cid()) {
+                Some(g) => g.push(c),
+                None => groups.push(vec![c]),
+            }
+        }
+        let results = futures::future::join_all(groups.iter().map(|g| self.execute(g))).await;
+        let mut done = Vec::new();
+        for (group, result) in groups.into_iter().zip(results) {
+            match result {
+                Ok(()) => done.extend(group),
+                Err(e) => {
+                    let attempts = group.iter().map(|c| c.attempts).max().unwrap_or(0);
+                    let delay = self.settings.retry_delay(attempts);
+                    tracing::warn!(cid = group[0].op.cid(), attempts = attempts + 1, error = %e, retry_in = ?delay, "pin work failed; queued again");
+                    if let Err(e) = self.queue.retry_later(&group, delay).await {
+                        tracing::warn!(error = %e, "could not requeue; the work stays in flight and is recovered at restart");
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.queue.ack(&done).await {
+            tracing::warn!(error = %e, "could not acknowledge finished pin work; it will run again");
+        }
+    }
+
+    /// Carries out the operations of one CID. What happens depends on the CID's reference count
+    /// now, not on what was queued: referenced → the newest queued pin runs; unreferenced → an
+    /// unpin runs if one was queued. Anything else is stale and finishes without a cluster call.
+    pub async fn execute(&self, ops: &[Claimed]) -> Result<()> {
+        let Some(first) = ops.first() else { return Ok(()) };
+        let cid = first.op.cid();
+        let referenced = self.store.cid_refs(cid).await? > 0;
+        if referenced {
+            let newest_pin = ops.iter().rev().find_map(|c| match &c.op {
+                PinOp::Pin { replication_factor, priority, name, .. } => Some((*replication_factor, *priority, name.as_str())),
+                PinOp::Unpin { .. } => None,
+            });
+            match newest_pin {
+                Some((factor, priority, name)) => self.measured("pin", self.pin(cid, factor, priority, name)).await,
+                None => {
                     tracing::debug!(cid, "unpin skipped: referenced again");
-                    return Ok(());
+                    Ok(())
                 }
-                let r = self.backend.unpin(cid).await;
-                if r.is_ok() {
-                    self.store.clear_pin_state(cid).await?;
-                }
-                ("unpin", r)
             }
-        };
-        self.metrics.pin_duration.with_label_values(&[name]).observe(started.elapsed().as_secs_f64());
+        } else if ops.iter().any(|c| matches!(c.op, PinOp::Unpin { .. })) {
+            self.measured("unpin", self.unpin(cid)).await
+        } else {
+            tracing::debug!(cid, "pin skipped: no longer referenced");
+            Ok(())
+        }
+    }
+
+    async fn measured(&self, op: &str, work: impl Future<Output = Result<()>>) -> Result<()> {
+        let started = Instant::now();
+        let result = work.await;
+        self.metrics.pin_duration.with_label_values(&[op]).observe(started.elapsed().as_secs_f64());
         self.metrics
             .pin_operations
-            .with_label_values(&[name, if result.is_ok() { "ok" } else { "error" }])
+            .with_label_values(&[op, if result.is_ok() { "ok" } else { "error" }])
             .inc();
-        if result.is_ok() {
-            tracing::debug!(cid = op.cid(), op = name, "cluster accepted");
-        }
         result
+    }
+
+    /// Pins `cid` on up to `factor` peers and waits (up to the pin timeout) until the cluster
+    /// reports it pinned on at least one. Records the outcome in the pin state either way.
+    async fn pin(&self, cid: &str, factor: u32, priority: PinPriority, name: &str) -> Result<()> {
+        self.metrics.replication_factor.with_label_values(&[priority.as_str()]).observe(f64::from(factor));
+        let result = match self.backend.pin(cid, 1, factor, name).await {
+            Ok(()) => self.wait_pinned(cid, 1).await,
+            Err(e) => Err(e),
+        };
+        let state = match &result {
+            Ok(count) => PinState { status: PinStatus::Pinned, replication_count: *count, checked_ms: now_ms(), error: None },
+            Err(e) => {
+                let last = self.store.pin_state(cid).await.ok().flatten();
+                PinState {
+                    status: last.as_ref().map_or(PinStatus::Pending, |s| s.status),
+                    replication_count: last.as_ref().map_or(0, |s| s.replication_count),
+                    checked_ms: now_ms(),
+                    error: Some(e.code().as_str().to_string()),
+                }
+            }
+        };
+        self.store.set_pin_state(cid, &state).await?;
+        result.map(|_| ())
+    }
+
+    /// Polls the cluster until `factor` peers report `cid` pinned; `PinTimeout` after the pin
+    /// timeout, with what the cluster last said. Returns the number of peers holding it.
+    async fn wait_pinned(&self, cid: &str, factor: u32) -> Result<u32> {
+        let deadline = Instant::now() + self.settings.pin_timeout;
+        let mut pause = PIN_POLL;
+        let mut last = String::from("no answer yet");
+        loop {
+            match tokio::time::timeout_at(deadline.into(), self.backend.status(cid)).await {
+                Ok(Ok(peers)) => {
+                    let (_, pinned) = summarize(&peers);
+                    if pinned >= factor {
+                        return Ok(pinned);
+                    }
+                    last = peers.iter().map(|p| format!("{}={}", p.peer, p.status)).collect::<Vec<_>>().join(", ");
+                }
+                Ok(Err(e)) => last = e.to_string(),
+                Err(_) => {}
+            }
+            if Instant::now() + pause >= deadline {
+                return Err(Error::PinTimeout(format!(
+                    "{cid} not pinned on {factor} peer(s) within {:?}; cluster: {last}",
+                    self.settings.pin_timeout
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(PIN_POLL_MAX);
+        }
+    }
+
+    async fn unpin(&self, cid: &str) -> Result<()> {
+        self.backend.unpin(cid).await?;
+        self.store.clear_pin_state(cid).await
     }
 
     /// The design's GetPinStatus: `pending` until the cluster holds the CID pinned on at least one
@@ -168,17 +312,9 @@ impl PinManager {
                 return Ok((known.status, known.replication_count));
             }
         };
-        let pinned = peers.iter().filter(|p| p.status == "pinned").count() as u32;
-        let errors = peers.iter().filter(|p| p.status.ends_with("error")).count();
-        let status = if pinned > 0 {
-            PinStatus::Pinned
-        } else if errors > 0 && peers.iter().all(|p| p.status.ends_with("error") || p.status == "remote") {
-            PinStatus::Failed
-        } else {
-            PinStatus::Pending
-        };
-        let state = PinState { status, replication_count: pinned, checked_ms: now_ms() };
-        if state.status != known.status || state.replication_count != known.replication_count || status == PinStatus::Pinned {
+        let (status, pinned) = summarize(&peers);
+        if status != known.status || pinned != known.replication_count || status == PinStatus::Pinned {
+            let state = PinState { status, replication_count: pinned, checked_ms: now_ms(), error: known.error };
             self.store.set_pin_state(cid, &state).await?;
         }
         Ok((status, pinned))

@@ -47,3 +47,19 @@ impl Drop for Redis {
     }
 }
 
+
+/// A small record of `cid` asking for `factor` replicas at `priority` (not every test file uses it).
+#[allow(dead_code)]
+pub fn record(cid: &str, factor: u32, priority: ipfs_s3_common::record::PinPriority) -> ipfs_s3_common::record::ObjectRecord {
+    ipfs_s3_common::record::ObjectRecord {
+        cid: cid.into(),
+        size: 1,
+        etag: "e".into(),
+        content_type: "t".into(),
+        last_modified_ms: 0,
+        user_metadata: Default::default(),
+        replication_factor: factor,
+        pin_priority: priority,
+        ..Default::default()
+    }
+}
