@@ -83,6 +83,16 @@ pub fn evaluate(c: &Conditions, etag: &str, last_modified: i64) -> Verdict {
     Verdict::Proceed
 }
 
+/// Whether `If-Range` lets a range apply: it must name the current ETag (unquoted `etag`), or a
+/// date not older than the object's Last-Modified (Unix seconds).
+pub fn if_range_holds(value: &str, etag: &str, last_modified: i64) -> bool {
+    let v = value.trim();
+    if v.starts_with('"') || v.starts_with("W/") {
+        return v.strip_prefix('"').and_then(|t| t.strip_suffix('"')) == Some(etag);
+    }
+    parse_http_date(v).is_some_and(|t| last_modified <= t)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +115,15 @@ mod tests {
     }
 
     const Q: &str = "\"5d41402abc4b2a76b9719d911017c592\"";
+
+    #[test]
+    fn if_range() {
+        assert!(if_range_holds(Q, ETAG, LM));
+        assert!(!if_range_holds("\"other\"", ETAG, LM));
+        assert!(!if_range_holds("W/\"5d41402abc4b2a76b9719d911017c592\"", ETAG, LM));
+        assert!(if_range_holds(SAME, ETAG, LM) && if_range_holds(AFTER, ETAG, LM));
+        assert!(!if_range_holds(BEFORE, ETAG, LM) && !if_range_holds("junk", ETAG, LM));
+    }
 
     #[test]
     fn no_conditions_proceed() {

@@ -45,6 +45,19 @@ impl ObjectRecord {
         format!("\"{}\"", self.etag)
     }
 
+    /// The stored headers a GET or HEAD returns besides ETag, Content-Type, Last-Modified and
+    /// metadata: Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
+    /// and — when the client asked with `x-amz-checksum-mode: ENABLED` and reads the whole
+    /// object — the checksum with its type (a part of an object has no checksum of its own here).
+    pub fn stored_headers(&self, with_checksum: bool) -> Vec<(&'static str, String)> {
+        let mut out: Vec<(&'static str, String)> = self.headers.pairs().map(|(n, v)| (n, v.to_owned())).collect();
+        if with_checksum && let Some(c) = &self.checksum {
+            out.push((c.algorithm.header(), c.value.clone()));
+            out.push(("x-amz-checksum-type", c.kind.as_str().to_owned()));
+        }
+        out
+    }
+
     /// Last-Modified as an HTTP date (RFC 7231 IMF-fixdate).
     pub fn http_last_modified(&self) -> String {
         let secs = u64::try_from(self.last_modified_ms.max(0) / 1000).unwrap_or(0);
@@ -142,6 +155,15 @@ pub enum ChecksumType {
     #[default]
     FullObject,
     Composite,
+}
+
+impl ChecksumType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::FullObject => "FULL_OBJECT",
+            Self::Composite => "COMPOSITE",
+        }
+    }
 }
 
 /// One stored checksum: algorithm, base64 value as S3 returns it, and its type.
@@ -280,6 +302,20 @@ mod tests {
         assert_eq!(pairs, [("content-language", "de"), ("expires", "Thu, 01 Dec 2050 16:00:00 GMT")]);
         assert_eq!(ChecksumAlgorithm::parse("crc32c"), Some(ChecksumAlgorithm::Crc32c));
         assert_eq!(ChecksumAlgorithm::Sha256.header(), "x-amz-checksum-sha256");
+    }
+
+    #[test]
+    fn stored_headers_carry_the_checksum_only_when_asked() {
+        let r = sample();
+        assert_eq!(r.stored_headers(false), [("cache-control", "max-age=60".to_owned())]);
+        assert_eq!(
+            r.stored_headers(true),
+            [
+                ("cache-control", "max-age=60".to_owned()),
+                ("x-amz-checksum-crc32c", "yZRlqg==".to_owned()),
+                ("x-amz-checksum-type", "FULL_OBJECT".to_owned()),
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use ipfs_s3_common::internal::{RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, Resolv
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
-use ipfs_s3_common::sigv4::{self, canonical::uri_encode, parse_http_date};
+use ipfs_s3_common::sigv4::{self, canonical::uri_encode};
 
 use crate::conditional::{self, Conditions, Verdict};
 use crate::config::Config;
@@ -41,6 +41,8 @@ pub struct ServeCtx {
     pub if_range: Option<String>,
     pub conditions: Conditions,
     pub overrides: Vec<(&'static str, String)>,
+    /// `x-amz-checksum-mode: ENABLED`: the stored checksum goes back with a whole object.
+    pub checksum_mode: bool,
 }
 
 fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
@@ -99,6 +101,7 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
         if_range: first(headers, "if-range").map(str::to_owned),
         conditions: Conditions::from_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
         overrides: request::response_overrides(query),
+        checksum_mode: first(headers, "x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED")),
     }))
 }
 
@@ -183,16 +186,6 @@ pub fn is_dropped_on_rewrite(name: &str) -> bool {
     ) || n.starts_with("x-amz-")
 }
 
-/// Whether `If-Range` lets the range apply: it must name the current ETag or a date not older
-/// than the object.
-fn if_range_holds(value: &str, resolved: &Resolved) -> bool {
-    let v = value.trim();
-    if v.starts_with('"') || v.starts_with("W/") {
-        return v == resolved.record.quoted_etag();
-    }
-    parse_http_date(v).is_some_and(|t| resolved.record.last_modified_ms / 1000 <= t)
-}
-
 /// With the record in hand: answer the conditions, resolve the range, or rewrite to the gateway.
 pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
     let record = &resolved.record;
@@ -211,7 +204,7 @@ pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> 
     }
 
     let range_header = match (&ctx.range, &ctx.if_range) {
-        (Some(_), Some(cond)) if !if_range_holds(cond, &resolved) => None,
+        (Some(_), Some(cond)) if !conditional::if_range_holds(cond, &record.etag, record.last_modified_ms / 1000) => None,
         (r, _) => r.as_deref(),
     };
     let outcome = range::resolve_header(range_header, record.size);
@@ -243,6 +236,7 @@ pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> 
             outcome,
             head: ctx.head,
             overrides: ctx.overrides,
+            checksum_mode: ctx.checksum_mode,
             resource: ctx.resource,
             request_id: ctx.request_id,
             resolved,

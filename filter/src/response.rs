@@ -76,6 +76,8 @@ pub struct ServedObject {
     pub head: bool,
     /// `response-*` overrides, as (header, value).
     pub overrides: Vec<(&'static str, String)>,
+    /// The client sent `x-amz-checksum-mode: ENABLED`.
+    pub checksum_mode: bool,
     pub resource: String,
     pub request_id: String,
 }
@@ -133,6 +135,12 @@ pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
     put("content-type", r.record.content_type.clone());
     put("last-modified", r.record.http_last_modified());
     put("accept-ranges", "bytes".to_owned());
+    let whole = obj.outcome == RangeOutcome::Full;
+    for (name, value) in r.record.stored_headers(obj.checksum_mode && whole) {
+        if usable_header_value(&value) {
+            put(name, value);
+        }
+    }
     for (k, v) in &r.record.user_metadata {
         if usable_header_value(v) && !k.is_empty() {
             put(&format!("x-amz-meta-{k}"), v.clone());
@@ -179,6 +187,7 @@ mod tests {
             outcome,
             head,
             overrides: vec![],
+            checksum_mode: false,
             resource: "/b/k".into(),
             request_id: "rid".into(),
         }
@@ -255,6 +264,34 @@ mod tests {
             panic!()
         };
         assert_eq!((reply.status, reply.body), (503, None));
+    }
+
+    #[test]
+    fn stored_headers_and_checksum_go_back() {
+        use ipfs_s3_common::record::{ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectHeaders};
+        let mut o = obj(RangeOutcome::Full, false);
+        o.resolved.record.headers = ObjectHeaders {
+            cache_control: Some("no-cache".into()),
+            content_encoding: Some("gzip".into()),
+            expires: Some("Thu, 01 Dec 2050 16:00:00 GMT".into()),
+            ..Default::default()
+        };
+        o.resolved.record.checksum =
+            Some(ObjectChecksum { algorithm: ChecksumAlgorithm::Crc32, value: "NhCmhg==".into(), kind: ChecksumType::FullObject });
+        let GatewayVerdict::Rewrite(set) = gateway_response(&o, 200) else { panic!() };
+        assert_eq!(get(&set, "cache-control"), Some("no-cache"));
+        assert_eq!(get(&set, "content-encoding"), Some("gzip"));
+        assert_eq!(get(&set, "expires"), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
+        assert_eq!(get(&set, "x-amz-checksum-crc32"), None, "only when asked");
+        o.checksum_mode = true;
+        let GatewayVerdict::Rewrite(set) = gateway_response(&o, 200) else { panic!() };
+        assert_eq!(get(&set, "x-amz-checksum-crc32"), Some("NhCmhg=="));
+        assert_eq!(get(&set, "x-amz-checksum-type"), Some("FULL_OBJECT"));
+        // A range is not the object its checksum describes.
+        o.outcome = RangeOutcome::Partial { start: 0, end: 1 };
+        let GatewayVerdict::Rewrite(set) = gateway_response(&o, 206) else { panic!() };
+        assert_eq!(get(&set, "x-amz-checksum-crc32"), None);
+        assert_eq!(get(&set, "cache-control"), Some("no-cache"));
     }
 
     #[test]

@@ -4,13 +4,15 @@
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
+use ipfs_s3_common::conditional::{self, Conditions, Verdict};
 use ipfs_s3_common::names;
-use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
+use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
+use crate::checksum::{self, Hasher};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ipfs;
@@ -60,9 +62,11 @@ fn etag(record: &ObjectRecord) -> ETag {
     ETag::Strong(record.etag.clone())
 }
 
-/// What HEAD answers about an object; GET says the same plus the body.
-fn describe(record: &ObjectRecord) -> HeadObjectOutput {
-    HeadObjectOutput {
+/// What HEAD answers about an object; GET says the same plus the body. The stored headers and
+/// (when asked for, on a whole object) the checksum are the ones the filter returns too
+/// ([`ObjectRecord::stored_headers`]).
+fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
+    let mut out = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
         content_length: Some(record.size as i64),
         content_type: Some(record.content_type.clone()),
@@ -70,6 +74,65 @@ fn describe(record: &ObjectRecord) -> HeadObjectOutput {
         last_modified: Some(clock::timestamp(record.last_modified_ms)),
         metadata: Some(record.user_metadata.clone().into_iter().collect()),
         ..Default::default()
+    };
+    for (name, value) in record.stored_headers(with_checksum) {
+        let slot = match name {
+            "cache-control" => &mut out.cache_control,
+            "content-disposition" => &mut out.content_disposition,
+            "content-encoding" => &mut out.content_encoding,
+            "content-language" => &mut out.content_language,
+            "expires" => {
+                out.expires = Timestamp::parse(TimestampFormat::HttpDate, &value).ok();
+                continue;
+            }
+            "x-amz-checksum-crc32" => &mut out.checksum_crc32,
+            "x-amz-checksum-crc32c" => &mut out.checksum_crc32c,
+            "x-amz-checksum-crc64nvme" => &mut out.checksum_crc64nvme,
+            "x-amz-checksum-sha1" => &mut out.checksum_sha1,
+            "x-amz-checksum-sha256" => &mut out.checksum_sha256,
+            "x-amz-checksum-type" => {
+                out.checksum_type = Some(ChecksumType::from(value));
+                continue;
+            }
+            _ => continue,
+        };
+        *slot = Some(value);
+    }
+    out
+}
+
+/// The standard headers a PUT stores. `aws-chunked` is how the body travelled, not how the
+/// object is encoded: S3 drops it from Content-Encoding (and keeps any other coding).
+fn stored_headers(input: &PutObjectInput, headers: &http::HeaderMap) -> ObjectHeaders {
+    let non_empty = |s: Option<&str>| s.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let encoding = input.content_encoding.as_deref().map(|e| {
+        e.split(',').map(str::trim).filter(|c| !c.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(", ")
+    });
+    ObjectHeaders {
+        cache_control: non_empty(input.cache_control.as_deref()),
+        content_disposition: non_empty(input.content_disposition.as_deref()),
+        content_encoding: non_empty(encoding.as_deref()),
+        content_language: non_empty(input.content_language.as_deref()),
+        // As sent (s3s has already refused a value that is not a date).
+        expires: non_empty(headers.get(http::header::EXPIRES).and_then(|v| v.to_str().ok())),
+    }
+}
+
+/// Answers a read's `If-*` headers against the record, exactly as the filter does.
+fn check_conditions(headers: &http::HeaderMap, record: &ObjectRecord) -> Result<()> {
+    let conditions = Conditions::from_headers(headers.iter().filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))));
+    match conditional::evaluate(&conditions, &record.etag, record.last_modified_ms / 1000) {
+        Verdict::Proceed => Ok(()),
+        Verdict::Failed => Err(Error::PreconditionFailed),
+        Verdict::NotModified => {
+            let mut h = http::HeaderMap::new();
+            for (name, value) in [("etag", record.quoted_etag()), ("last-modified", record.http_last_modified())] {
+                if let Ok(v) = http::HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+            Err(Error::NotModified(h))
+        }
     }
 }
 
@@ -124,28 +187,33 @@ impl Gateway {
         let pin_priority = pin_priority(&req.headers)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
         check_metadata_size(input.metadata.as_ref())?;
+        let declared = checksum::declared(&req.headers)?;
+        let algorithm = declared.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |d| d.algorithm);
+        let headers = stored_headers(&input, &req.headers);
         if !self.store.bucket_exists(&input.bucket).await? {
             return Err(Error::NoSuchBucket.into());
         }
 
         // Stream the body into IPFS, hashing and counting on the way.
-        let seen = Arc::new(Mutex::new((Md5::new(), 0u64)));
+        let seen = Arc::new(Mutex::new((Md5::new(), Hasher::new(algorithm), 0u64)));
         let tapped = {
             let seen = seen.clone();
             let body: ipfs::ByteStream = match input.body {
                 Some(b) => ipfs::tap(b, move |chunk| {
                     let mut s = seen.lock().expect("hasher lock");
                     s.0.update(chunk);
-                    s.1 += chunk.len() as u64;
+                    s.1.update(chunk);
+                    s.2 += chunk.len() as u64;
                 }),
                 None => Box::pin(futures::stream::empty()),
             };
             body
         };
         let added = self.ipfs.add(tapped).await?;
-        let (md5, size) = {
-            let s = seen.lock().expect("hasher lock");
-            (s.0.clone().finalize(), s.1)
+        let (md5, computed, size) = {
+            let mut s = seen.lock().expect("hasher lock");
+            let hasher = std::mem::replace(&mut s.1, Hasher::new(algorithm));
+            (s.0.clone().finalize(), hasher.finish(), s.2)
         };
         if let Some(len) = input.content_length
             && u64::try_from(len).ok() != Some(size)
@@ -157,6 +225,11 @@ impl Gateway {
         {
             // The content sits unpinned in the node's blockstore; no mapping points at it.
             return Err(Error::BadDigest.into());
+        }
+        // A trailer is readable once the body has been consumed.
+        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+        if let Some(expected) = declared.as_ref().map(|d| d.expected(trailers.as_ref())).transpose()?.flatten() {
+            checksum::verify(algorithm, &expected, &computed)?;
         }
 
         let record = ObjectRecord {
@@ -173,41 +246,61 @@ impl Gateway {
                 .collect(),
             replication_factor,
             pin_priority,
+            headers,
+            checksum: Some(checksum::full_object(algorithm, computed)),
             ..Default::default()
         };
         self.store.store_mapping(&input.bucket, &input.key, &record).await?;
         self.resolver.forget(&input.bucket, &input.key).await;
         tracing::info!(bucket = %input.bucket, key = %input.key, cid = %record.cid, size, replication_factor, "object stored");
-        let mut resp = S3Response::new(PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() });
+        let mut out = PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() };
+        if let Some(c) = &record.checksum {
+            // PutObject answers the checksum it stored, in every case.
+            let d = describe(&record, true);
+            (out.checksum_crc32, out.checksum_crc32c, out.checksum_crc64nvme, out.checksum_sha1, out.checksum_sha256) =
+                (d.checksum_crc32, d.checksum_crc32c, d.checksum_crc64nvme, d.checksum_sha1, d.checksum_sha256);
+            out.checksum_type = Some(ChecksumType::from(c.kind.as_str().to_owned()));
+        }
+        let mut resp = S3Response::new(out);
         resp.headers = ipfs_headers(&record, None);
         Ok(resp)
     }
 
     /// The record a GET or HEAD reads, with its pin state for the `X-IPFS-*` headers.
+    /// Answers the read's conditions (`304`, `412`) before anything is read.
     async fn readable(
         &self,
         bucket: &str,
         key: &str,
         version_id: Option<&str>,
         part_number: Option<i32>,
+        headers: &http::HeaderMap,
     ) -> Result<(ObjectRecord, Option<(PinStatus, u32)>)> {
         check_version_and_part(version_id, part_number)?;
         let resolved = self.resolver.resolve(bucket, key).await?;
+        check_conditions(headers, &resolved.record)?;
         Ok((resolved.record, Some((resolved.pin_status, resolved.replication_count))))
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        let (record, pin) =
-            self.readable(&req.input.bucket, &req.input.key, req.input.version_id.as_deref(), req.input.part_number).await?;
-        let mut resp = S3Response::new(describe(&record));
+        let i = &req.input;
+        let (record, pin) = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let checksum = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && i.range.is_none();
+        let mut resp = S3Response::new(describe(&record, checksum));
         resp.headers = ipfs_headers(&record, pin);
         Ok(resp)
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        let (record, pin) =
-            self.readable(&req.input.bucket, &req.input.key, req.input.version_id.as_deref(), req.input.part_number).await?;
-        let (range, content_range) = match &req.input.range {
+        let i = &req.input;
+        let (record, pin) = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        // An If-Range that no longer holds turns the ranged read into a whole one.
+        let if_range = req.headers.get(http::header::IF_RANGE).and_then(|v| v.to_str().ok());
+        let range = match (&i.range, if_range) {
+            (Some(_), Some(cond)) if !conditional::if_range_holds(cond, &record.etag, record.last_modified_ms / 1000) => None,
+            (r, _) => r.as_ref(),
+        };
+        let (range, content_range) = match range {
             None => (0..record.size, None),
             Some(r) => {
                 let span = r.check(record.size).map_err(|_| Error::InvalidRange)?;
@@ -217,7 +310,8 @@ impl Gateway {
         };
         let len = range.end - range.start;
         let body = self.ipfs.cat(&record.cid, range.start, Some(len)).await?;
-        let head = describe(&record);
+        let whole = content_range.is_none();
+        let head = describe(&record, whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())));
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
             content_length: Some(len as i64),
@@ -227,6 +321,17 @@ impl Gateway {
             e_tag: head.e_tag,
             last_modified: head.last_modified,
             metadata: head.metadata,
+            cache_control: head.cache_control,
+            content_disposition: head.content_disposition,
+            content_encoding: head.content_encoding,
+            content_language: head.content_language,
+            expires: head.expires,
+            checksum_crc32: head.checksum_crc32,
+            checksum_crc32c: head.checksum_crc32c,
+            checksum_crc64nvme: head.checksum_crc64nvme,
+            checksum_sha1: head.checksum_sha1,
+            checksum_sha256: head.checksum_sha256,
+            checksum_type: head.checksum_type,
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
@@ -306,6 +411,28 @@ mod tests {
         let over: Metadata = [("ab".to_string(), "v".repeat(2047))].into_iter().collect();
         assert!(matches!(check_metadata_size(Some(&over)), Err(Error::MetadataTooLarge(2049))));
         assert!(check_metadata_size(None).is_ok());
+    }
+
+    #[test]
+    fn aws_chunked_is_not_a_stored_content_encoding() {
+        let put = |enc: &str| PutObjectInput::builder().bucket("b".into()).key("k".into()).content_encoding(Some(enc.into())).build().unwrap();
+        let h = headers(&[("expires", "Thu, 01 Dec 2050 16:00:00 GMT")]);
+        assert_eq!(stored_headers(&put("aws-chunked,gzip"), &h).content_encoding.as_deref(), Some("gzip"));
+        assert_eq!(stored_headers(&put("gzip, br"), &h).content_encoding.as_deref(), Some("gzip, br"));
+        let only = stored_headers(&put("aws-chunked"), &h);
+        assert_eq!(only.content_encoding, None);
+        assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
+    }
+
+    #[test]
+    fn reads_answer_their_conditions() {
+        let record = ObjectRecord { etag: "abc".into(), last_modified_ms: 1_700_000_000_000, ..Default::default() };
+        assert!(check_conditions(&headers(&[("if-match", "\"abc\"")]), &record).is_ok());
+        assert!(matches!(check_conditions(&headers(&[("if-match", "\"x\"")]), &record), Err(Error::PreconditionFailed)));
+        match check_conditions(&headers(&[("if-none-match", "\"abc\"")]), &record) {
+            Err(Error::NotModified(h)) => assert_eq!(h.get("etag").unwrap(), "\"abc\""),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
