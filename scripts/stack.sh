@@ -13,6 +13,10 @@
 # .run/<profile>/. The `test` profile uses the dev ports + 10000 so both can run at once;
 # every port, the credentials and the timeouts can be overridden by environment variables
 # (listed in the configuration section below).
+#
+# IPFS_S3_METADATA_STORE=embedded runs the stack without Redis: the host keeps its metadata and
+# pin queue in a database file under the run dir (IPFS_S3_EMBEDDED_PATH). Give the same setting
+# to every command of a profile; the two stores do not share data.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -55,6 +59,13 @@ DEFAULT_SECRET_KEY="ipfs-s3-secret"
 : "${IPFS_S3_REGION:=us-east-1}"
 : "${IPFS_S3_LOG:=info}"
 : "${IPFS_S3_CACHE_TTL_MS:=1000}"
+# Where the host keeps metadata and the pin queue: `redis` (started here) or `embedded` (no Redis).
+: "${IPFS_S3_METADATA_STORE:=redis}"
+case "$IPFS_S3_METADATA_STORE" in
+  redis|embedded) ;;
+  *) echo "invalid IPFS_S3_METADATA_STORE: $IPFS_S3_METADATA_STORE (redis or embedded)" >&2; exit 2 ;;
+esac
+: "${IPFS_S3_EMBEDDED_PATH:=$RUN/metadata/ipfs-s3.redb}"
 # The filter's timeout for a resolve callout to the host.
 : "${IPFS_S3_RESOLVE_TIMEOUT_MS:=5000}"
 : "${IPFS_S3_ENVOY_TEMPLATE:=$ROOT/envoy/gateway.yaml}"
@@ -92,8 +103,13 @@ BUILT_FILTER_WASM="${IPFS_S3_FILTER_WASM_SRC:-$ROOT/target/wasm32-wasip1/release
 # Kubo's telemetry plugin would otherwise report to a remote endpoint.
 export IPFS_TELEMETRY=off
 
-# Start order; `down` goes in reverse.
-COMPONENTS=(redis kubo cluster host envoy)
+# Start order; `down` goes in reverse and stops every one of them that runs.
+ALL_COMPONENTS=(redis kubo cluster host envoy)
+if [ "$IPFS_S3_METADATA_STORE" = embedded ]; then
+  COMPONENTS=(kubo cluster host envoy)
+else
+  COMPONENTS=("${ALL_COMPONENTS[@]}")
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -281,6 +297,7 @@ STACK_ENV_KEYS=(
   IPFS_S3_REDIS_URL IPFS_S3_KUBO_API_URL IPFS_S3_GATEWAY_URL IPFS_S3_CLUSTER_API_URL
   IPFS_S3_ADMIN_URL IPFS_S3_HEALTH_URL IPFS_S3_METRICS_URL IPFS_S3_HOST_URL IPFS_S3_ENVOY_ADMIN_URL
   IPFS_S3_CACHE_TTL_MS IPFS_PATH IPFS_CLUSTER_PATH IPFS_S3_TOOLS_BIN
+  IPFS_S3_METADATA_STORE IPFS_S3_EMBEDDED_PATH
 )
 
 write_stack_env() {
@@ -445,7 +462,9 @@ start_host() {
   start_detached host env \
     IPFS_S3_LISTEN="127.0.0.1:$IPFS_S3_HOST_PORT" \
     IPFS_S3_ADMIN_LISTEN="127.0.0.1:$IPFS_S3_ADMIN_PORT" \
+    IPFS_S3_METADATA_STORE="$IPFS_S3_METADATA_STORE" \
     IPFS_S3_REDIS_URL="$IPFS_S3_REDIS_URL" \
+    IPFS_S3_EMBEDDED_PATH="$IPFS_S3_EMBEDDED_PATH" \
     IPFS_S3_KUBO_API_URL="$IPFS_S3_KUBO_API_URL" \
     IPFS_S3_GATEWAY_URL="$IPFS_S3_GATEWAY_URL" \
     IPFS_S3_CLUSTER_API_URL="$IPFS_S3_CLUSTER_API_URL" \
@@ -593,6 +612,14 @@ cmd_up() {
   print_summary
 }
 
+metadata_summary() {
+  if [ "$IPFS_S3_METADATA_STORE" = embedded ]; then
+    printf 'embedded  %s' "${IPFS_S3_EMBEDDED_PATH#"$ROOT"/}"
+  else
+    printf 'redis  %s' "$IPFS_S3_REDIS_URL"
+  fi
+}
+
 print_summary() {
   local secret_shown="$IPFS_S3_SECRET_KEY" secret_example="$IPFS_S3_SECRET_KEY"
   # The defaults are development credentials and are meant to be shown; a real one is not.
@@ -607,6 +634,7 @@ ipfs-s3 stack '$IPFS_S3_PROFILE' is up
   region       $IPFS_S3_REGION
   access key   $IPFS_S3_ACCESS_KEY
   secret key   $secret_shown
+  metadata     $(metadata_summary)
   health       $IPFS_S3_HEALTH_URL
   metrics      $IPFS_S3_METRICS_URL
   env file     ${STACK_ENV#"$ROOT"/}   (scripts/stack.sh env)
@@ -619,16 +647,18 @@ cmd_down() {
   local i
   [ -d "$RUN" ] || { say "nothing to stop (no ${RUN#"$ROOT"/})"; return 0; }
   lock_profile
-  for ((i = ${#COMPONENTS[@]} - 1; i >= 0; i--)); do
-    stop_component "${COMPONENTS[$i]}"
+  for ((i = ${#ALL_COMPONENTS[@]} - 1; i >= 0; i--)); do
+    stop_component "${ALL_COMPONENTS[$i]}"
   done
 }
 
 cmd_status() {
   local name pid all_up=0
-  for name in "${COMPONENTS[@]}"; do
+  for name in "${ALL_COMPONENTS[@]}"; do
     if pid="$(live_pid "$name")"; then
       printf '%-8s running  pid %-7s %s\n' "$name" "$pid" "$(component_address "$name")"
+    elif [[ " ${COMPONENTS[*]} " != *" $name "* ]]; then
+      printf '%-8s not used (IPFS_S3_METADATA_STORE=%s)\n' "$name" "$IPFS_S3_METADATA_STORE"
     elif [ -e "$(pidfile "$name")" ]; then
       printf '%-8s DEAD     (stale pidfile; see %s)\n' "$name" "$(logfile "$name" | sed "s|^$ROOT/||")"
       all_up=3
@@ -651,7 +681,7 @@ cmd_clean() {
   say "removed ${RUN#"$ROOT"/}"
 }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   case "${1:-}" in

@@ -3,7 +3,7 @@
 //! that names the field.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
@@ -18,8 +18,15 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin listener: `/health`, `/metrics` and the internal API the filter calls.
     pub admin_listen: SocketAddr,
-    /// Redis holding the metadata (bucket/key -> CID) and the durable pin queue.
+    /// Where the metadata (bucket/key -> CID) and the durable pin queue live: `redis`, or
+    /// `embedded` (a database file at `embedded_path`, no external service). An empty
+    /// `redis_url` selects `embedded` too.
+    pub metadata_store: MetadataStoreKind,
+    /// Redis of the `redis` metadata store.
     pub redis_url: String,
+    /// Database file of the `embedded` metadata store (created if missing, parent directories
+    /// included); one host process at a time can hold it.
+    pub embedded_path: PathBuf,
     /// Kubo RPC API (`/api/v0/...`).
     pub kubo_api_url: String,
     /// IPFS gateway Envoy streams reads from; the host only checks it in `/health`.
@@ -57,7 +64,9 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:9101".parse().expect("valid literal"),
             admin_listen: "127.0.0.1:9100".parse().expect("valid literal"),
+            metadata_store: MetadataStoreKind::Redis,
             redis_url: "redis://127.0.0.1:6390/".into(),
+            embedded_path: PathBuf::from("ipfs-s3-metadata.redb"),
             kubo_api_url: "http://127.0.0.1:5001".into(),
             gateway_url: "http://127.0.0.1:8080".into(),
             cluster_api_url: "http://127.0.0.1:9094".into(),
@@ -73,6 +82,23 @@ impl Default for Config {
             pin_timeout_secs: 60,
             resolve_cache_ttl_ms: 1000,
             log: "info".into(),
+        }
+    }
+}
+
+/// The metadata store implementations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetadataStoreKind {
+    Redis,
+    Embedded,
+}
+
+impl MetadataStoreKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Redis => "redis",
+            Self::Embedded => "embedded",
         }
     }
 }
@@ -106,11 +132,27 @@ impl Config {
         Ok(cfg)
     }
 
+    /// The metadata store to run: `metadata_store`, except that no Redis URL means no Redis.
+    pub fn metadata_store(&self) -> MetadataStoreKind {
+        if self.redis_url.trim().is_empty() { MetadataStoreKind::Embedded } else { self.metadata_store }
+    }
+
     /// Checks the values that would otherwise fail later and far from their cause.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
+        match self.metadata_store() {
+            MetadataStoreKind::Redis if !self.redis_url.contains("://") => {
+                return invalid("redis_url", "must be a URL with a scheme (or empty, for the embedded metadata store)");
+            }
+            MetadataStoreKind::Embedded if self.embedded_path.as_os_str().is_empty() => {
+                return invalid("embedded_path", "must name the database file of the embedded metadata store");
+            }
+            MetadataStoreKind::Embedded if self.embedded_path.is_dir() => {
+                return invalid("embedded_path", "is a directory; it must name the database file");
+            }
+            _ => {}
+        }
         for (field, url) in [
-            ("redis_url", &self.redis_url),
             ("kubo_api_url", &self.kubo_api_url),
             ("gateway_url", &self.gateway_url),
             ("cluster_api_url", &self.cluster_api_url),
@@ -151,10 +193,12 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 18] = [
+const FIELDS: [&str; 20] = [
     "listen",
     "admin_listen",
+    "metadata_store",
     "redis_url",
+    "embedded_path",
     "kubo_api_url",
     "gateway_url",
     "cluster_api_url",
@@ -217,6 +261,35 @@ mod tests {
         assert!(e.contains("default_replication_factor"), "{e}");
         let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_LISTEN", "nonsense")])).unwrap_err().to_string();
         assert!(e.contains("listen"), "{e}");
+    }
+
+    #[test]
+    fn metadata_store_choice() {
+        let c = Config::load(None, &env(&[TOKEN])).unwrap();
+        assert_eq!(c.metadata_store(), MetadataStoreKind::Redis);
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_METADATA_STORE", "embedded"), ("IPFS_S3_EMBEDDED_PATH", "/var/lib/x.redb")])).unwrap();
+        assert_eq!(c.metadata_store(), MetadataStoreKind::Embedded);
+        assert_eq!(c.embedded_path, PathBuf::from("/var/lib/x.redb"));
+        // No Redis configured: the embedded store, at its default path.
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_URL", "")])).unwrap();
+        assert_eq!(c.metadata_store(), MetadataStoreKind::Embedded);
+        assert_eq!(c.embedded_path, PathBuf::from("ipfs-s3-metadata.redb"));
+        // With the embedded store, the Redis URL is not used and not checked.
+        assert!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_METADATA_STORE", "embedded"), ("IPFS_S3_REDIS_URL", "nonsense")])).is_ok());
+
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_METADATA_STORE", "sqlite")])).unwrap_err().to_string();
+        assert!(e.contains("metadata_store"), "{e}");
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_URL", "localhost:6379")])).unwrap_err().to_string();
+        assert!(e.contains("redis_url"), "{e}");
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_METADATA_STORE", "embedded"), ("IPFS_S3_EMBEDDED_PATH", "")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("embedded_path"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, format!("metadata_store = \"embedded\"\nembedded_path = {:?}\n", dir.path())).unwrap();
+        let e = Config::load(Some(&f), &env(&[TOKEN])).unwrap_err().to_string();
+        assert!(e.contains("embedded_path") && e.contains("directory"), "{e}");
     }
 
     #[test]

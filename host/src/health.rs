@@ -1,15 +1,17 @@
-//! The design's HealthCheck: Redis, Kubo (RPC and gateway) and every cluster peer, with a verdict per component.
+//! The design's HealthCheck: the metadata store (Redis or the embedded file), Kubo (RPC and
+//! gateway) and every cluster peer, with a verdict per component.
 //!
 //! `healthy` when everything answers; `degraded` (still HTTP 200) when writes work but the
 //! cluster is unreachable or some of its peers report errors, so pins wait in the queue;
-//! `unhealthy` (HTTP 503) when Redis, the IPFS node or its gateway is down and objects can be
-//! neither stored nor read.
+//! `unhealthy` (HTTP 503) when the metadata store, the IPFS node or its gateway is down and
+//! objects can be neither stored nor read.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::config::MetadataStoreKind;
 use crate::ipfs::IpfsClient;
 use crate::meta::MetadataStore;
 use crate::metrics::Metrics;
@@ -33,7 +35,9 @@ pub struct Component {
 pub struct Report {
     pub status: Status,
     pub message: String,
-    pub redis: Component,
+    /// Which metadata store the host runs (`redis` or `embedded`).
+    pub metadata_store: &'static str,
+    pub metadata: Component,
     pub ipfs: Component,
     /// The IPFS gateway Envoy streams object reads from.
     pub gateway: Component,
@@ -44,6 +48,7 @@ pub struct Report {
 
 pub struct Checker {
     pub store: Arc<dyn MetadataStore>,
+    pub store_kind: MetadataStoreKind,
     pub ipfs: Arc<dyn IpfsClient>,
     pub cluster: Arc<dyn PinBackend>,
     pub metrics: Arc<Metrics>,
@@ -64,7 +69,7 @@ fn up(message: String) -> Component {
 
 impl Checker {
     pub async fn check(&self) -> Report {
-        let (redis, ipfs, peers, gateway) = tokio::join!(
+        let (metadata, ipfs, peers, gateway) = tokio::join!(
             tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()),
             tokio::time::timeout(CHECK_TIMEOUT, self.ipfs.version()),
             tokio::time::timeout(CHECK_TIMEOUT, self.cluster.peers()),
@@ -76,8 +81,8 @@ impl Checker {
             Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
             Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
         };
-        let redis = match redis {
-            Ok(Ok(())) => up("reachable".into()),
+        let metadata = match metadata {
+            Ok(Ok(())) => up(format!("{} answers", self.store_kind.as_str())),
             Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
             Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
         };
@@ -105,7 +110,7 @@ impl Checker {
             Err(_) => (Component { status: Status::Degraded, message: "no answer within 3s".into() }, 0, 0),
         };
         self.metrics.cluster_nodes_available.set(available as f64);
-        let worst = [redis.status, ipfs.status, gateway.status, cluster.status]
+        let worst = [metadata.status, ipfs.status, gateway.status, cluster.status]
             .into_iter()
             .max_by_key(|s| match s {
                 Status::Healthy => 0,
@@ -115,13 +120,23 @@ impl Checker {
             .unwrap_or(Status::Healthy);
         let message = match worst {
             Status::Healthy => "all components answer".to_string(),
-            _ => [("redis", &redis), ("ipfs", &ipfs), ("gateway", &gateway), ("cluster", &cluster)]
+            _ => [("metadata", &metadata), ("ipfs", &ipfs), ("gateway", &gateway), ("cluster", &cluster)]
                 .iter()
                 .filter(|(_, c)| c.status != Status::Healthy)
                 .map(|(n, c)| format!("{n}: {}", c.message))
                 .collect::<Vec<_>>()
                 .join("; "),
         };
-        Report { status: worst, message, redis, ipfs, gateway, cluster, cluster_peers_total: total, cluster_peers_available: available }
+        Report {
+            status: worst,
+            message,
+            metadata_store: self.store_kind.as_str(),
+            metadata,
+            ipfs,
+            gateway,
+            cluster,
+            cluster_peers_total: total,
+            cluster_peers_available: available,
+        }
     }
 }

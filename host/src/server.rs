@@ -12,9 +12,10 @@ use tokio::sync::watch;
 
 use crate::admin::Admin;
 use crate::auth::StaticCredentials;
-use crate::config::Config;
+use crate::config::{Config, MetadataStoreKind};
 use crate::health::Checker;
 use crate::ipfs::{IpfsClient, Kubo};
+use crate::meta::embedded::EmbeddedStore;
 use crate::meta::redis::RedisStore;
 use crate::meta::{MetadataStore, PinQueue};
 use crate::metrics::Metrics;
@@ -29,10 +30,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
     let timeout = Duration::from_secs(cfg.ipfs_timeout_secs);
-    let instance = format!("{}", cfg.listen);
-    let redis = Arc::new(RedisStore::connect(&cfg.redis_url, "ipfs-s3:", &instance).await?);
-    let store: Arc<dyn MetadataStore> = redis.clone();
-    let queue: Arc<dyn PinQueue> = redis;
+    let (store, queue) = open_metadata_store(&cfg).await?;
     let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, timeout)?);
     let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, timeout)?);
     let settings = crate::pin::manager::Settings {
@@ -58,6 +56,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let admin = Arc::new(Admin {
         health: Checker {
             store,
+            store_kind: cfg.metadata_store(),
             ipfs,
             cluster,
             metrics: metrics.clone(),
@@ -83,6 +82,23 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task);
     tracing::info!("host stopped");
     Ok(())
+}
+
+/// The configured metadata store, as the store and the pin queue it holds.
+async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn PinQueue>)> {
+    match cfg.metadata_store() {
+        MetadataStoreKind::Redis => {
+            // The instance names this host's in-flight pin work among hosts sharing the Redis.
+            let redis = Arc::new(RedisStore::connect(&cfg.redis_url, "ipfs-s3:", &cfg.listen.to_string()).await?);
+            tracing::info!(url = %cfg.redis_url, "metadata store: redis");
+            Ok((redis.clone(), redis))
+        }
+        MetadataStoreKind::Embedded => {
+            let embedded = Arc::new(EmbeddedStore::open(&cfg.embedded_path).await?);
+            tracing::info!(path = %cfg.embedded_path.display(), "metadata store: embedded");
+            Ok((embedded.clone(), embedded))
+        }
+    }
 }
 
 /// Refreshes the cluster view (and `ipfs_cluster_nodes_available`) every few seconds, so the

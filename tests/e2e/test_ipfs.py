@@ -181,7 +181,8 @@ def test_health_is_healthy(stack):
     assert status == 200, (status, body[:1000])
     doc = json.loads(body)
     assert doc.get("status") == "healthy", doc
-    for component in ("redis", "ipfs", "gateway", "cluster"):
+    assert doc.get("metadata_store") == stack.env.get("IPFS_S3_METADATA_STORE", "redis"), doc
+    for component in ("metadata", "ipfs", "gateway", "cluster"):
         assert doc[component]["status"] == "healthy", (component, doc)
     assert doc["cluster_peers_available"] >= 1, doc
 
