@@ -100,12 +100,26 @@ def clean_aws_env(env: dict) -> dict:
     return {k: v for k, v in env.items() if not k.startswith("AWS_")}
 
 
-def _stack_cmd(verb: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, IPFS_S3_PROFILE=PROFILE)
+def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs `scripts/stack.sh <verb>`, by default on the suite's profile with the caller's settings."""
+    env = env if env is not None else dict(os.environ, IPFS_S3_PROFILE=PROFILE)
     return subprocess.run(
         [str(REPO / "scripts" / "stack.sh"), verb],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,
     )
+
+
+def stack_up_or_fail(env: dict | None = None) -> subprocess.CompletedProcess:
+    """`stack.sh up`; when it fails, `down` and fail the tests with what `up` printed."""
+    up = stack_cmd("up", env)
+    if up.returncode != 0:
+        down = stack_cmd("down", env)
+        pytest.fail(
+            f"scripts/stack.sh up failed (exit {up.returncode})\n--- stdout\n{up.stdout[-4000:]}"
+            f"\n--- stderr\n{up.stderr[-4000:]}\n--- down: exit {down.returncode}",
+            pytrace=False,
+        )
+    return up
 
 
 @pytest.fixture(scope="session")
@@ -131,19 +145,12 @@ def stack(aws_isolation):
     started = False
     if not keep:
         started = True
-        up = _stack_cmd("up")
-        if up.returncode != 0:
-            down = _stack_cmd("down")
-            pytest.fail(
-                f"scripts/stack.sh up failed (exit {up.returncode})\n--- stdout\n{up.stdout[-4000:]}"
-                f"\n--- stderr\n{up.stderr[-4000:]}\n--- down: exit {down.returncode}",
-                pytrace=False,
-            )
+        stack_up_or_fail()
     if not STACK_ENV.exists():
         pytest.fail(f"{STACK_ENV.relative_to(REPO)} does not exist after `stack.sh up`", pytrace=False)
     yield Stack(parse_env_file(STACK_ENV))
     if started:
-        down = _stack_cmd("down")
+        down = stack_cmd("down")
         if down.returncode != 0:
             warnings.warn(f"scripts/stack.sh down failed: {down.stdout[-2000:]}{down.stderr[-2000:]}")
 

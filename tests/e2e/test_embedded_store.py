@@ -8,14 +8,13 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import uuid
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REPO, STACK_TIMEOUT_S, Stack, client_config, parse_env_file
+from conftest import REPO, Stack, client_config, parse_env_file, stack_cmd, stack_up_or_fail
 from s3http import wait_until
 from test_ipfs import http, wait_pinned
 
@@ -27,33 +26,18 @@ RUN = REPO / ".run" / PROFILE
 PASSED = {"IPFS_S3_HOST_BIN", "IPFS_S3_FILTER_WASM_SRC", "IPFS_S3_START_TIMEOUT", "IPFS_S3_STOP_TIMEOUT", "IPFS_S3_LOG"}
 
 
-def stack_cmd(verb: str) -> subprocess.CompletedProcess:
+def stack_env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("IPFS_S3_") or k in PASSED}
     env.update(IPFS_S3_PROFILE=PROFILE, IPFS_S3_PORT_OFFSET=PORT_OFFSET, IPFS_S3_METADATA_STORE="embedded")
-    return subprocess.run(
-        [str(REPO / "scripts" / "stack.sh"), verb],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,
-    )
-
-
-def up_or_fail():
-    up = stack_cmd("up")
-    if up.returncode != 0:
-        down = stack_cmd("down")
-        pytest.fail(
-            f"embedded stack: scripts/stack.sh up failed (exit {up.returncode})\n--- stdout\n{up.stdout[-4000:]}"
-            f"\n--- stderr\n{up.stderr[-4000:]}\n--- down: exit {down.returncode}",
-            pytrace=False,
-        )
-    return up
+    return env
 
 
 @pytest.fixture(scope="module")
 def estack(aws_isolation):
-    up_or_fail()
+    stack_up_or_fail(stack_env())
     yield Stack(parse_env_file(RUN / "stack.env"))
     if os.environ.get("IPFS_S3_E2E_KEEP_STACK") != "1":
-        down = stack_cmd("down")
+        down = stack_cmd("down", stack_env())
         assert down.returncode == 0, down.stdout + down.stderr
 
 
@@ -97,7 +81,7 @@ def restart_host(estack):
     pid = int((RUN / "host.pid").read_text().strip())
     os.kill(pid, signal.SIGTERM)
     wait_until(lambda: (process_gone(pid), pid), 30, f"host pid {pid} to exit")
-    up = up_or_fail()
+    up = stack_up_or_fail(stack_env())
     assert "starting host" in up.stdout and "starting envoy" not in up.stdout, up.stdout
     status, _ = http(f"{estack.admin_url}/health")
     assert status == 200
@@ -113,7 +97,7 @@ def test_runs_without_redis(estack):
     assert estack.env["IPFS_S3_METADATA_STORE"] == "embedded"
     assert os.path.isfile(estack.env["IPFS_S3_EMBEDDED_PATH"]), estack.env["IPFS_S3_EMBEDDED_PATH"]
     assert not (RUN / "redis.pid").exists()
-    status_out = stack_cmd("status").stdout
+    status_out = stack_cmd("status", stack_env()).stdout
     assert any(line.startswith("redis") and "not used" in line for line in status_out.splitlines()), status_out
     with socket.socket() as s:
         s.settimeout(2)
