@@ -76,10 +76,11 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-def restart_host(estack):
-    """Stops the host service alone (TERM, as a service manager would) and starts it again."""
+def restart_host(estack, sig):
+    """Stops the host service alone with `sig` (TERM as a service manager would, KILL as a crash
+    would) and starts it again."""
     pid = int((RUN / "host.pid").read_text().strip())
-    os.kill(pid, signal.SIGTERM)
+    os.kill(pid, sig)
     wait_until(lambda: (process_gone(pid), pid), 30, f"host pid {pid} to exit")
     up = stack_up_or_fail(stack_env())
     assert "starting host" in up.stdout and "starting envoy" not in up.stdout, up.stdout
@@ -128,7 +129,8 @@ def test_put_get_list_delete(es3, ebucket):
     assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
 
 
-def test_data_survives_a_host_restart(estack, es3, ebucket):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["restart", "crash"])
+def test_data_survives_a_host_restart(estack, es3, ebucket, sig):
     body = os.urandom(64 * 1024)
     es3.put_object(Bucket=ebucket, Key="kept/big.bin", Body=body)
     es3.put_object(Bucket=ebucket, Key="kept/small.txt", Body=b"small", Metadata={"colour": "blue"})
@@ -136,7 +138,7 @@ def test_data_survives_a_host_restart(estack, es3, ebucket):
     es3.delete_object(Bucket=ebucket, Key="gone.txt")
     cid = es3.head_object(Bucket=ebucket, Key="kept/big.bin")["ResponseMetadata"]["HTTPHeaders"]["x-ipfs-cid"]
 
-    restart_host(estack)
+    restart_host(estack, sig)
 
     assert ebucket in [b["Name"] for b in es3.list_buckets()["Buckets"]]
     assert listed(es3, ebucket) == ["kept/big.bin", "kept/small.txt"]
