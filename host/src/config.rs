@@ -127,7 +127,9 @@ impl Config {
                 }
             }
         }
-        let cfg: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        // Said once here, so that what `check-config` prints is the store that runs.
+        cfg.metadata_store = cfg.metadata_store();
         cfg.validate()?;
         Ok(cfg)
     }
@@ -272,7 +274,7 @@ mod tests {
         assert_eq!(c.embedded_path, PathBuf::from("/var/lib/x.redb"));
         // No Redis configured: the embedded store, at its default path.
         let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_URL", "")])).unwrap();
-        assert_eq!(c.metadata_store(), MetadataStoreKind::Embedded);
+        assert_eq!((c.metadata_store, c.metadata_store()), (MetadataStoreKind::Embedded, MetadataStoreKind::Embedded));
         assert_eq!(c.embedded_path, PathBuf::from("ipfs-s3-metadata.redb"));
         // With the embedded store, the Redis URL is not used and not checked.
         assert!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_METADATA_STORE", "embedded"), ("IPFS_S3_REDIS_URL", "nonsense")])).is_ok());
