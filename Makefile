@@ -58,6 +58,7 @@ test: setup ## setup, then unit tests, then the end-to-end suite
 clean: ## stop the dev and test stacks, delete their data (.run) and the cargo build output
 	IPFS_S3_PROFILE=dev scripts/stack.sh clean
 	IPFS_S3_PROFILE=test scripts/stack.sh clean
+	IPFS_S3_PROFILE=embedded scripts/stack.sh clean
 	rm -rf .run
 	cargo clean
 

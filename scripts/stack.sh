@@ -32,9 +32,11 @@ IPFS_S3_PROFILE="${IPFS_S3_PROFILE:-dev}"
 RUN="$ROOT/.run/$IPFS_S3_PROFILE"
 LOGS="$RUN/logs"
 
-# `test` is shifted by 10000 so that a dev stack and the test suite's stack do not collide.
+# `test` is shifted by 10000 so that a dev stack and the test suite's stack do not collide, and
+# `embedded` (the suite's stack without Redis) by 30000.
 case "$IPFS_S3_PROFILE" in
   test) default_offset=10000 ;;
+  embedded) default_offset=30000 ;;
   *)    default_offset=0 ;;
 esac
 IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"
