@@ -31,6 +31,8 @@ pub enum Error {
     ChecksumMismatch(ChecksumAlgorithm),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    NotImplemented(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
     PreconditionFailed,
     /// A conditional read whose object did not change: `304` with these headers, no body.
@@ -82,6 +84,7 @@ impl Error {
             Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
             Self::InvalidRequest(_) => S3Code::InvalidRequest,
             Self::PreconditionFailed => S3Code::PreconditionFailed,
+            Self::NotImplemented(_) => S3Code::NotImplemented,
             Self::NotModified(_) => S3Code::NotModified,
             Self::KeyTooLong => S3Code::KeyTooLongError,
             Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,

@@ -12,7 +12,7 @@ use std::time::Duration;
 use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
 use ipfs_s3_host::error::Error;
 use ipfs_s3_host::meta::embedded::EmbeddedStore;
-use ipfs_s3_host::meta::{Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key};
+use ipfs_s3_host::meta::{Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key, WriteCondition};
 mod common;
 use common::Redis;
 
@@ -81,6 +81,7 @@ conformance!(
     buckets_lifecycle,
     delete_bucket_looks_at_its_own_keys_only,
     mapping_round_trip_and_missing_bucket,
+    conditional_writes_check_the_current_mapping_atomically,
     reference_counts_decide_unpins,
     references_are_shared_across_buckets,
     batch_operations,
@@ -194,6 +195,34 @@ async fn mapping_round_trip_and_missing_bucket(h: &impl Harness) {
     assert_eq!(s.delete_mapping("b", "dir/ä k").await.unwrap(), None);
     assert_eq!(s.get_mapping("b", "dir/ä k").await.unwrap(), None);
     assert!(s.scan_keys("b", "", None, 10).await.unwrap().is_empty());
+}
+
+async fn conditional_writes_check_the_current_mapping_atomically(h: &impl Harness) {
+    let s = h.open("i").await;
+    s.create_bucket("b", 1).await.unwrap();
+    let absent = WriteCondition::Absent;
+    assert!(matches!(s.store_mapping_if("nope", "k", &record("c0", 1), &absent).await, Err(Error::NoSuchBucket)));
+    // Create-if-absent: the first wins, the second changes nothing.
+    assert_eq!(s.store_mapping_if("b", "k", &record("c1", 1), &absent).await.unwrap(), None);
+    assert!(matches!(s.store_mapping_if("b", "k", &record("c2", 1), &absent).await, Err(Error::PreconditionFailed)));
+    assert_eq!(s.get_mapping("b", "k").await.unwrap().unwrap().cid, "c1");
+    assert_eq!((s.cid_refs("c1").await.unwrap(), s.cid_refs("c2").await.unwrap()), (1, 0));
+    // If-Match: the current ETag replaces, another is refused, a missing key is NoSuchKey.
+    let wrong = WriteCondition::EtagIs("etag-other".into());
+    assert!(matches!(s.store_mapping_if("b", "k", &record("c2", 1), &wrong).await, Err(Error::PreconditionFailed)));
+    let missing = s.store_mapping_if("b", "gone", &record("c2", 1), &WriteCondition::EtagIs("etag-c1".into())).await;
+    assert!(matches!(missing, Err(Error::NoSuchKey)), "{missing:?}");
+    assert_eq!(s.get_mapping("b", "gone").await.unwrap(), None);
+    let old = s.store_mapping_if("b", "k", &record("c2", 1), &WriteCondition::EtagIs("etag-c1".into())).await.unwrap();
+    assert_eq!(old.unwrap().cid, "c1");
+    assert_eq!(s.get_mapping("b", "k").await.unwrap().unwrap().cid, "c2");
+    assert_eq!((s.cid_refs("c1").await.unwrap(), s.cid_refs("c2").await.unwrap()), (0, 1));
+    // Only the successful writes queued pin work (c1, c2) and the unpin of the replaced c1.
+    let ops = drain(&s).await;
+    assert_eq!(ops.iter().filter(|o| is_pin(o, "c1")).count(), 1, "{ops:?}");
+    assert_eq!(ops.iter().filter(|o| is_pin(o, "c2")).count(), 1, "{ops:?}");
+    assert!(ops.iter().any(|o| matches!(o, PinOp::Unpin { cid } if cid == "c1")), "{ops:?}");
+    assert_eq!(ops.len(), 3, "{ops:?}");
 }
 
 async fn reference_counts_decide_unpins(h: &impl Harness) {

@@ -33,7 +33,9 @@ use ipfs_s3_common::record::{ObjectRecord, PinPriority};
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 use tokio::sync::Notify;
 
-use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key};
+use super::{
+    BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key, WriteCondition,
+};
 use crate::error::{Error, Result};
 
 const BUCKETS: TableDefinition<&str, i64> = TableDefinition::new("buckets");
@@ -167,10 +169,21 @@ fn release(tx: &WriteTransaction, cid: &str) -> Result<()> {
 }
 
 /// Swaps the mapping, adjusts reference counts and queues the pin work, in the caller's
-/// transaction. Returns the replaced record.
-fn store_in(tx: &WriteTransaction, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
+/// transaction, if `condition` holds of the current mapping (checked before anything changes).
+/// Returns the replaced record.
+fn store_in(
+    tx: &WriteTransaction,
+    bucket: &str,
+    key: &str,
+    record: &ObjectRecord,
+    condition: Option<&WriteCondition>,
+) -> Result<Option<ObjectRecord>> {
     if tx.open_table(BUCKETS)?.get(bucket)?.is_none() {
         return Err(Error::NoSuchBucket);
+    }
+    if let Some(condition) = condition {
+        let current: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.get((bucket, key))?)?;
+        condition.check(current.as_ref())?;
     }
     let json = serde_json::to_string(record)?;
     let old = tx.open_table(OBJECTS)?.insert((bucket, key), json.as_str())?.map(|v| v.value().to_string());
@@ -258,7 +271,18 @@ impl MetadataStore for EmbeddedStore {
 
     async fn store_mapping(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
         let (bucket, key, record) = (bucket.to_string(), key.to_string(), record.clone());
-        self.write_queueing(move |tx| store_in(tx, &bucket, &key, &record)).await
+        self.write_queueing(move |tx| store_in(tx, &bucket, &key, &record, None)).await
+    }
+
+    async fn store_mapping_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>> {
+        let (bucket, key, record, condition) = (bucket.to_string(), key.to_string(), record.clone(), condition.clone());
+        self.write_queueing(move |tx| store_in(tx, &bucket, &key, &record, Some(&condition))).await
     }
 
     async fn get_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -288,7 +312,7 @@ impl MetadataStore for EmbeddedStore {
         self.write_queueing(move |tx| {
             let mut refused = None;
             for m in &mappings {
-                match store_in(tx, &m.bucket, &m.key, &m.record) {
+                match store_in(tx, &m.bucket, &m.key, &m.record, None) {
                     Ok(_) => {}
                     Err(Error::NoSuchBucket) => refused = Some(Error::NoSuchBucket),
                     Err(e) => return Err(e),

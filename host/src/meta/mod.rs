@@ -139,6 +139,29 @@ impl QueueDepth {
     }
 }
 
+/// What a conditional write (`If-None-Match: *`, `If-Match: <etag>`) requires of the mapping it
+/// replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteCondition {
+    /// No mapping exists (S3's conditional create).
+    Absent,
+    /// A mapping exists and has this ETag (unquoted).
+    EtagIs(String),
+}
+
+impl WriteCondition {
+    /// Checks the condition against the current record (the stores' shared rule).
+    pub fn check(&self, current: Option<&ObjectRecord>) -> Result<()> {
+        match (self, current) {
+            (Self::Absent, None) => Ok(()),
+            (Self::Absent, Some(_)) => Err(crate::error::Error::PreconditionFailed),
+            (Self::EtagIs(_), None) => Err(crate::error::Error::NoSuchKey),
+            (Self::EtagIs(e), Some(r)) if *e == r.etag => Ok(()),
+            (Self::EtagIs(_), Some(_)) => Err(crate::error::Error::PreconditionFailed),
+        }
+    }
+}
+
 /// Buckets and mappings.
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
@@ -157,6 +180,16 @@ pub trait MetadataStore: Send + Sync {
     /// unpin of the replaced CID if nothing references it any more. `NoSuchBucket` if the bucket
     /// is gone. Returns the replaced record.
     async fn store_mapping(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>>;
+    /// [`Self::store_mapping`] only if `condition` holds of the current mapping, checked in the
+    /// same atomic step as the write: `PreconditionFailed` if it does not (`NoSuchKey` when an
+    /// ETag was required and there is no mapping); nothing changes then.
+    async fn store_mapping_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>>;
     /// The mapping of `bucket/key`, if any.
     async fn get_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>>;
     /// Removes the mapping and queues the unpin of its CID if nothing references it any more.

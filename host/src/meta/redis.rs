@@ -24,16 +24,25 @@ use ipfs_s3_common::record::{ObjectRecord, PinPriority};
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
-use super::{BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key};
+use super::{
+    BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key, WriteCondition,
+};
 use crate::error::{Error, Result};
 
 /// Atomically: check the bucket, swap the mapping, adjust reference counts, queue pin work.
 /// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq:{priority of the pin}, pinq:normal (unpins).
-/// ARGV: bucket, key, record JSON, cid, pin op JSON.
-/// Returns {"ok", old record or false} or {"nobucket"}.
+/// ARGV: bucket, key, record JSON, cid, pin op JSON, condition ("" none, "absent", or
+/// "etag:<etag>" that the current mapping must have).
+/// Returns {"ok", old record or false}, {"nobucket"}, or {"failed", old record or false} when the
+/// condition does not hold (nothing written).
 const STORE_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'nobucket'} end
 local old = redis.call('HGET', KEYS[2], ARGV[2])
+local cond = ARGV[6]
+if cond == 'absent' and old then return {'failed', old} end
+if string.sub(cond, 1, 5) == 'etag:' then
+  if not old or cjson.decode(old)['etag'] ~= string.sub(cond, 6) then return {'failed', old} end
+end
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
 redis.call('ZADD', KEYS[3], 0, ARGV[2])
 redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
@@ -185,7 +194,13 @@ impl RedisStore {
         format!("{}pinq:{}", self.prefix, priority.as_str())
     }
 
-    fn store_invocation<'a>(&'a self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<redis::ScriptInvocation<'a>> {
+    fn store_invocation<'a>(
+        &'a self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: Option<&WriteCondition>,
+    ) -> Result<redis::ScriptInvocation<'a>> {
         let op = PinOp::Pin {
             cid: record.cid.clone(),
             replication_factor: record.replication_factor,
@@ -203,20 +218,32 @@ impl RedisStore {
             .arg(key)
             .arg(serde_json::to_string(record)?)
             .arg(&record.cid)
-            .arg(serde_json::to_string(&op)?);
+            .arg(serde_json::to_string(&op)?)
+            .arg(match condition {
+                None => String::new(),
+                Some(WriteCondition::Absent) => "absent".to_string(),
+                Some(WriteCondition::EtagIs(e)) => format!("etag:{e}"),
+            });
         Ok(inv)
     }
 }
 
-/// Reads the `{"ok", old}` / `{"nobucket"}` answer of [`STORE_LUA`].
-fn store_outcome(v: redis::Value) -> Result<Option<ObjectRecord>> {
+/// Reads the `{"ok", old}` / `{"nobucket"}` / `{"failed", old}` answer of [`STORE_LUA`].
+fn store_outcome(v: redis::Value, condition: Option<&WriteCondition>) -> Result<Option<ObjectRecord>> {
     let parts: Vec<Option<String>> = redis::from_redis_value(v).map_err(redis::RedisError::from)?;
+    let old = || -> Result<Option<ObjectRecord>> {
+        Ok(parts.get(1).cloned().flatten().map(|o| serde_json::from_str(&o)).transpose()?)
+    };
     match parts.first().and_then(|s| s.as_deref()) {
-        Some("ok") => match parts.get(1).cloned().flatten() {
-            Some(old) => Ok(Some(serde_json::from_str(&old)?)),
-            None => Ok(None),
-        },
+        Some("ok") => old(),
         Some("nobucket") => Err(Error::NoSuchBucket),
+        // The script saw the condition fail; the shared rule says how.
+        Some("failed") => {
+            if let Some(c) = condition {
+                c.check(old()?.as_ref())?;
+            }
+            Err(Error::PreconditionFailed)
+        }
         other => Err(Error::Metadata(redis::RedisError::from((
             redis::ErrorKind::Client,
             "unexpected answer from the store script",
@@ -279,9 +306,22 @@ impl MetadataStore for RedisStore {
 
     async fn store_mapping(&self, bucket: &str, key: &str, record: &ObjectRecord) -> Result<Option<ObjectRecord>> {
         let mut con = self.con.clone();
-        let v: redis::Value = self.store_invocation(bucket, key, record)?.invoke_async(&mut con).await?;
+        let v: redis::Value = self.store_invocation(bucket, key, record, None)?.invoke_async(&mut con).await?;
         self.queued.notify_waiters();
-        store_outcome(v)
+        store_outcome(v, None)
+    }
+
+    async fn store_mapping_if(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: &ObjectRecord,
+        condition: &WriteCondition,
+    ) -> Result<Option<ObjectRecord>> {
+        let mut con = self.con.clone();
+        let v: redis::Value = self.store_invocation(bucket, key, record, Some(condition))?.invoke_async(&mut con).await?;
+        self.queued.notify_waiters();
+        store_outcome(v, Some(condition))
     }
 
     async fn get_mapping(&self, bucket: &str, key: &str) -> Result<Option<ObjectRecord>> {
@@ -314,12 +354,12 @@ impl MetadataStore for RedisStore {
         let mut pipe = redis::pipe();
         pipe.load_script(&self.store).ignore();
         for m in mappings {
-            pipe.invoke_script(&self.store_invocation(&m.bucket, &m.key, &m.record)?);
+            pipe.invoke_script(&self.store_invocation(&m.bucket, &m.key, &m.record, None)?);
         }
         let answers: Vec<redis::Value> = pipe.query_async(&mut con).await?;
         self.queued.notify_waiters();
         for a in answers {
-            store_outcome(a)?;
+            store_outcome(a, None)?;
         }
         Ok(())
     }

@@ -16,6 +16,7 @@ use crate::checksum::{self, Hasher};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ipfs;
+use crate::meta::WriteCondition;
 
 /// S3's Content-Type for objects uploaded without one.
 const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
@@ -118,6 +119,19 @@ fn stored_headers(input: &PutObjectInput, headers: &http::HeaderMap) -> ObjectHe
     }
 }
 
+/// A PutObject's condition: `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only
+/// that version). S3 accepts no other form.
+fn write_condition(input: &PutObjectInput) -> Result<Option<WriteCondition>> {
+    match (&input.if_none_match, &input.if_match) {
+        (None, None) => Ok(None),
+        (Some(ETagCondition::Any), None) => Ok(Some(WriteCondition::Absent)),
+        (None, Some(ETagCondition::ETag(e))) => Ok(Some(WriteCondition::EtagIs(e.value().to_owned()))),
+        (Some(_), None) => Err(Error::NotImplemented("If-None-Match on PutObject supports only `*`".into())),
+        (None, Some(_)) => Err(Error::NotImplemented("If-Match on PutObject needs an ETag".into())),
+        (Some(_), Some(_)) => Err(Error::NotImplemented("If-Match and If-None-Match cannot be combined".into())),
+    }
+}
+
 /// Answers a read's `If-*` headers against the record, exactly as the filter does.
 fn check_conditions(headers: &http::HeaderMap, record: &ObjectRecord) -> Result<()> {
     let conditions = Conditions::from_headers(headers.iter().filter_map(|(n, v)| Some((n.as_str(), v.to_str().ok()?))));
@@ -190,8 +204,14 @@ impl Gateway {
         let declared = checksum::declared(&req.headers)?;
         let algorithm = declared.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |d| d.algorithm);
         let headers = stored_headers(&input, &req.headers);
+        let condition = write_condition(&input)?;
         if !self.store.bucket_exists(&input.bucket).await? {
             return Err(Error::NoSuchBucket.into());
+        }
+        if let Some(c) = &condition {
+            // Refuse early when the condition already fails; the store checks it again,
+            // atomically with the write.
+            c.check(self.store.get_mapping(&input.bucket, &input.key).await?.as_ref())?;
         }
 
         // Stream the body into IPFS, hashing and counting on the way.
@@ -250,7 +270,10 @@ impl Gateway {
             checksum: Some(checksum::full_object(algorithm, computed)),
             ..Default::default()
         };
-        self.store.store_mapping(&input.bucket, &input.key, &record).await?;
+        match &condition {
+            None => self.store.store_mapping(&input.bucket, &input.key, &record).await?,
+            Some(c) => self.store.store_mapping_if(&input.bucket, &input.key, &record, c).await?,
+        };
         self.resolver.forget(&input.bucket, &input.key).await;
         tracing::info!(bucket = %input.bucket, key = %input.key, cid = %record.cid, size, replication_factor, "object stored");
         let mut out = PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() };
@@ -422,6 +445,19 @@ mod tests {
         let only = stored_headers(&put("aws-chunked"), &h);
         assert_eq!(only.content_encoding, None);
         assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
+    }
+
+    #[test]
+    fn put_conditions_are_create_only_or_one_etag() {
+        let put = |inm: Option<ETagCondition>, im: Option<ETagCondition>| {
+            PutObjectInput::builder().bucket("b".into()).key("k".into()).if_none_match(inm).if_match(im).build().unwrap()
+        };
+        let tag = || Some(ETagCondition::ETag(ETag::Strong("abc".into())));
+        assert_eq!(write_condition(&put(None, None)).unwrap(), None);
+        assert_eq!(write_condition(&put(Some(ETagCondition::Any), None)).unwrap(), Some(WriteCondition::Absent));
+        assert_eq!(write_condition(&put(None, tag())).unwrap(), Some(WriteCondition::EtagIs("abc".into())));
+        assert!(matches!(write_condition(&put(tag(), None)), Err(Error::NotImplemented(_))));
+        assert!(matches!(write_condition(&put(Some(ETagCondition::Any), tag())), Err(Error::NotImplemented(_))));
     }
 
     #[test]
