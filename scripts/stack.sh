@@ -59,6 +59,9 @@ DEFAULT_SECRET_KEY="ipfs-s3-secret"
 : "${IPFS_S3_ACCESS_KEY:=$DEFAULT_ACCESS_KEY}"
 : "${IPFS_S3_SECRET_KEY:=$DEFAULT_SECRET_KEY}"
 : "${IPFS_S3_REGION:=us-east-1}"
+# Virtual-hosted-style requests (`Host: <bucket>.$IPFS_S3_DOMAIN`) are recognised by the filter and
+# the host alike; set it empty for path style only.
+: "${IPFS_S3_DOMAIN=s3.localhost}"
 : "${IPFS_S3_LOG:=info}"
 : "${IPFS_S3_CACHE_TTL_MS:=1000}"
 # Where the host keeps metadata and the pin queue: `redis` (started here) or `embedded` (no Redis).
@@ -292,7 +295,7 @@ env_line() {
 
 STACK_ENV_KEYS=(
   IPFS_S3_PROFILE IPFS_S3_RUN_DIR
-  IPFS_S3_ENDPOINT IPFS_S3_REGION IPFS_S3_ACCESS_KEY IPFS_S3_SECRET_KEY IPFS_S3_INTERNAL_TOKEN
+  IPFS_S3_ENDPOINT IPFS_S3_REGION IPFS_S3_DOMAIN IPFS_S3_ACCESS_KEY IPFS_S3_SECRET_KEY IPFS_S3_INTERNAL_TOKEN
   IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_ADMIN_PORT IPFS_S3_HOST_PORT
   IPFS_S3_REDIS_PORT IPFS_S3_KUBO_API_PORT IPFS_S3_GATEWAY_PORT IPFS_S3_KUBO_SWARM_PORT
   IPFS_S3_CLUSTER_API_PORT IPFS_S3_CLUSTER_PROXY_PORT IPFS_S3_CLUSTER_SWARM_PORT IPFS_S3_CLUSTER_PINSVC_PORT
@@ -473,6 +476,7 @@ start_host() {
     IPFS_S3_ACCESS_KEY="$IPFS_S3_ACCESS_KEY" \
     IPFS_S3_SECRET_KEY="$IPFS_S3_SECRET_KEY" \
     IPFS_S3_REGION="$IPFS_S3_REGION" \
+    IPFS_S3_DOMAIN="$IPFS_S3_DOMAIN" \
     IPFS_S3_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" \
     IPFS_S3_LOG="$IPFS_S3_LOG" \
     NO_COLOR=1 \
@@ -494,11 +498,12 @@ filter_config_json() {
     --arg access_key "$IPFS_S3_ACCESS_KEY" \
     --arg secret_key "$IPFS_S3_SECRET_KEY" \
     --arg region "$IPFS_S3_REGION" \
+    --arg domain "$IPFS_S3_DOMAIN" \
     --arg internal_token "$IPFS_S3_INTERNAL_TOKEN" \
     --arg authority "127.0.0.1:$IPFS_S3_ADMIN_PORT" \
     --argjson cache_ttl_ms "$IPFS_S3_CACHE_TTL_MS" \
     --argjson resolve_timeout_ms "$IPFS_S3_RESOLVE_TIMEOUT_MS" \
-    '{access_key: $access_key, secret_key: $secret_key, region: $region,
+    '{access_key: $access_key, secret_key: $secret_key, region: $region, domain: $domain,
       internal_token: $internal_token,
       host_admin_cluster: "host_admin", host_admin_authority: $authority,
       cache_ttl_ms: $cache_ttl_ms, resolve_timeout_ms: $resolve_timeout_ms}'

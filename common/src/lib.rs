@@ -8,9 +8,11 @@
 //! - [`names`]: bucket-name and key rules.
 //! - [`range`]: HTTP `Range` parsing and resolution against an object size.
 //! - [`sigv4`]: AWS Signature Version 4 verification (header and presigned query).
+//! - [`addressing`]: virtual-hosted-style (`<bucket>.<domain>`) or path-style requests.
 //! - [`conditional`]: `If-Match`/`If-None-Match`/`If-*-Since` of reads, evaluated as S3 does.
 //! - [`internal`]: the contract of the host's internal API that only Envoy calls.
 
+pub mod addressing;
 pub mod conditional;
 pub mod internal;
 pub mod names;

@@ -15,6 +15,10 @@ pub struct Config {
     /// Region clients must sign for.
     #[serde(default = "default_region")]
     pub region: String,
+    /// Domain of virtual-hosted-style requests (`Host: <bucket>.<domain>`); absent or empty: path
+    /// style only. Must be the host's `domain` too.
+    #[serde(default)]
+    pub domain: Option<String>,
     /// Shared secret sent to the host's internal API ([`ipfs_s3_common::internal::TOKEN_HEADER`]).
     pub internal_token: String,
     /// Envoy cluster of the host's admin listener (resolve calls go there).

@@ -3,6 +3,7 @@
 //! around the call to the host, [`on_resolved`] once the record is known, and
 //! [`response::gateway_response`] when the gateway answers.
 
+use ipfs_s3_common::addressing;
 use ipfs_s3_common::internal::{RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ResolveError, TOKEN_HEADER};
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::Resolved;
@@ -58,7 +59,9 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
     let (path, query) = request::split_path(first(headers, ":path").unwrap_or_default());
     let request_id = first(headers, "x-request-id").unwrap_or("-").to_owned();
     let head = method == "HEAD";
-    let target = match request::classify(method, path, query) {
+    let authority = first(headers, ":authority").unwrap_or_default();
+    let host_bucket = addressing::virtual_host_bucket(authority, config.domain.as_deref());
+    let target = match request::classify(method, host_bucket, path, query) {
         Route::Pass => return Decision::Continue,
         Route::Write(target) => return Decision::Watch(target),
         Route::Forbidden => {

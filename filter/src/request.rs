@@ -1,5 +1,6 @@
-//! Reading a request: where it is addressed (path-style `/bucket/key`) and whether the filter
-//! serves it itself or leaves it to the host.
+//! Reading a request: where it is addressed (path style `/bucket/key`, or virtual-hosted style
+//! `Host: <bucket>.<domain>` with the path as the key, by the rule the host shares:
+//! [`ipfs_s3_common::addressing`]) and whether the filter serves it itself or leaves it to the host.
 //!
 //! The filter serves plain object reads — `GET`/`HEAD` of a key with no sub-resource
 //! (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html>); every other S3 call
@@ -40,15 +41,19 @@ fn decode(s: &str) -> String {
     percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
-/// `/bucket/key…` → the pair; `None` unless both parts are non-empty.
+/// `/bucket/key…` (or `/key…` when `host_bucket` names the bucket of a virtual-hosted request)
+/// → the pair; `None` unless both parts are non-empty.
 ///
 /// The whole path is decoded before it is split, exactly as the host (s3s) does, so `/b%2Fk`
 /// names `b/k` on both sides and a write there drops the right cache entry. A path that does not
 /// decode to UTF-8 is left to the host, which refuses it.
-pub fn object_target(raw_path: &str) -> Option<Target> {
+pub fn object_target(host_bucket: Option<&str>, raw_path: &str) -> Option<Target> {
     let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
     let rest = decoded.strip_prefix('/')?;
-    let (bucket, key) = rest.split_once('/')?;
+    let (bucket, key) = match host_bucket {
+        Some(bucket) => (bucket, rest),
+        None => rest.split_once('/')?,
+    };
     if bucket.is_empty() || key.is_empty() {
         return None;
     }
@@ -70,13 +75,13 @@ fn servable_param(p: &QueryParam) -> bool {
         || (name == "versionId" && (p.value.is_empty() || p.value == "null"))
 }
 
-/// Decides the route of a request.
-pub fn classify(method: &str, raw_path: &str, raw_query: &str) -> Route {
+/// Decides the route of a request; `host_bucket` is the bucket its Host names, if virtual-hosted.
+pub fn classify(method: &str, host_bucket: Option<&str>, raw_path: &str, raw_query: &str) -> Route {
     // Checked on the decoded path too, so `%5Finternal` does not slip by.
     if raw_path.starts_with(INTERNAL_PREFIX) || decode(raw_path).starts_with(INTERNAL_PREFIX) {
         return Route::Forbidden;
     }
-    let Some(target) = object_target(raw_path) else {
+    let Some(target) = object_target(host_bucket, raw_path) else {
         return Route::Pass;
     };
     match method {
@@ -120,17 +125,29 @@ mod tests {
 
     #[test]
     fn targets_are_decoded() {
-        assert_eq!(object_target("/b/k"), Some(t("b", "k")));
-        assert_eq!(object_target("/b/dir/sub/file.txt"), Some(t("b", "dir/sub/file.txt")));
-        assert_eq!(object_target("/b/a%20b%2Bc+d"), Some(t("b", "a b+c+d")));
-        assert_eq!(object_target("/b/%E1%88%B4"), Some(t("b", "ሴ")));
+        assert_eq!(object_target(None, "/b/k"), Some(t("b", "k")));
+        assert_eq!(object_target(None, "/b/dir/sub/file.txt"), Some(t("b", "dir/sub/file.txt")));
+        assert_eq!(object_target(None, "/b/a%20b%2Bc+d"), Some(t("b", "a b+c+d")));
+        assert_eq!(object_target(None, "/b/%E1%88%B4"), Some(t("b", "ሴ")));
         // Decoded before splitting, as the host does.
-        assert_eq!(object_target("/b%2Fk"), Some(t("b", "k")));
-        assert_eq!(object_target("/b/%FF"), None);
-        assert_eq!(object_target("/b//k"), Some(t("b", "/k")));
+        assert_eq!(object_target(None, "/b%2Fk"), Some(t("b", "k")));
+        assert_eq!(object_target(None, "/b/%FF"), None);
+        assert_eq!(object_target(None, "/b//k"), Some(t("b", "/k")));
         for none in ["/", "/b", "/b/", "", "b/k", "//k"] {
-            assert_eq!(object_target(none), None, "{none}");
+            assert_eq!(object_target(None, none), None, "{none}");
         }
+    }
+
+    #[test]
+    fn virtual_hosted_requests_take_the_bucket_from_the_host() {
+        let vh = Some("photos");
+        assert_eq!(object_target(vh, "/cat.jpg"), Some(t("photos", "cat.jpg")));
+        assert_eq!(object_target(vh, "/dir/a%20b/"), Some(t("photos", "dir/a b/")));
+        assert_eq!(object_target(vh, "/"), None);
+        assert_eq!(classify("GET", vh, "/k", ""), Route::Serve(t("photos", "k")));
+        assert_eq!(classify("PUT", vh, "/k", ""), Route::Write(t("photos", "k")));
+        assert_eq!(classify("GET", vh, "/", "list-type=2"), Route::Pass);
+        assert_eq!(classify("GET", vh, "/_internal/v1/resolve", ""), Route::Forbidden);
     }
 
     #[test]
@@ -143,8 +160,8 @@ mod tests {
             "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a&X-Amz-Date=d&X-Amz-Expires=1&X-Amz-SignedHeaders=host&X-Amz-Signature=s",
             "AWSAccessKeyId=a&Signature=s&Expires=1",
         ] {
-            assert_eq!(classify("GET", "/b/k", q), Route::Serve(t("b", "k")), "{q}");
-            assert_eq!(classify("HEAD", "/b/k", q), Route::Serve(t("b", "k")), "{q}");
+            assert_eq!(classify("GET", None, "/b/k", q), Route::Serve(t("b", "k")), "{q}");
+            assert_eq!(classify("HEAD", None, "/b/k", q), Route::Serve(t("b", "k")), "{q}");
         }
     }
 
@@ -161,22 +178,22 @@ mod tests {
             "retention",
             "x-amzé=1",
         ] {
-            assert_eq!(classify("GET", "/b/k", q), Route::Pass, "{q}");
+            assert_eq!(classify("GET", None, "/b/k", q), Route::Pass, "{q}");
         }
-        assert_eq!(classify("GET", "/b", ""), Route::Pass);
-        assert_eq!(classify("GET", "/b/", "list-type=2"), Route::Pass);
-        assert_eq!(classify("GET", "/", ""), Route::Pass);
-        assert_eq!(classify("OPTIONS", "/b/k", ""), Route::Pass);
-        assert_eq!(classify("PUT", "/b", ""), Route::Pass);
+        assert_eq!(classify("GET", None, "/b", ""), Route::Pass);
+        assert_eq!(classify("GET", None, "/b/", "list-type=2"), Route::Pass);
+        assert_eq!(classify("GET", None, "/", ""), Route::Pass);
+        assert_eq!(classify("OPTIONS", None, "/b/k", ""), Route::Pass);
+        assert_eq!(classify("PUT", None, "/b", ""), Route::Pass);
     }
 
     #[test]
     fn writes_to_objects_are_watched() {
-        assert_eq!(classify("PUT", "/b/k", ""), Route::Write(t("b", "k")));
-        assert_eq!(classify("DELETE", "/b/k", ""), Route::Write(t("b", "k")));
-        assert_eq!(classify("POST", "/b/k", "uploads"), Route::Write(t("b", "k")));
+        assert_eq!(classify("PUT", None, "/b/k", ""), Route::Write(t("b", "k")));
+        assert_eq!(classify("DELETE", None, "/b/k", ""), Route::Write(t("b", "k")));
+        assert_eq!(classify("POST", None, "/b/k", "uploads"), Route::Write(t("b", "k")));
         assert_eq!(
-            classify("PUT", "/b/k", "partNumber=1&uploadId=u"),
+            classify("PUT", None, "/b/k", "partNumber=1&uploadId=u"),
             Route::Write(t("b", "k"))
         );
     }
@@ -189,10 +206,10 @@ mod tests {
             "/%5Finternal/v1/resolve",
             "/_internalx",
         ] {
-            assert_eq!(classify("GET", p, ""), Route::Forbidden, "{p}");
-            assert_eq!(classify("PUT", p, ""), Route::Forbidden, "{p}");
+            assert_eq!(classify("GET", None, p, ""), Route::Forbidden, "{p}");
+            assert_eq!(classify("PUT", None, p, ""), Route::Forbidden, "{p}");
         }
-        assert_eq!(classify("GET", "/b/_internal", ""), Route::Serve(t("b", "_internal")));
+        assert_eq!(classify("GET", None, "/b/_internal", ""), Route::Serve(t("b", "_internal")));
     }
 
     #[test]

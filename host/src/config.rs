@@ -38,6 +38,9 @@ pub struct Config {
     pub secret_key: String,
     /// Region reported by the gateway and expected in signatures' credential scope.
     pub region: String,
+    /// Domain of virtual-hosted-style requests (`Host: <bucket>.<domain>`); unset or empty: path
+    /// style only. Must be the filter's `domain` too.
+    pub domain: Option<String>,
     /// Shared secret the filter sends on internal calls.
     pub internal_token: String,
     /// Replication factor when a PUT does not ask for one (the design's default: 3).
@@ -73,6 +76,7 @@ impl Default for Config {
             access_key: "ipfs-s3-admin".into(),
             secret_key: "ipfs-s3-secret".into(),
             region: "us-east-1".into(),
+            domain: None,
             internal_token: String::new(),
             default_replication_factor: 3,
             max_replication_factor: 10,
@@ -139,6 +143,11 @@ impl Config {
         if self.redis_url.trim().is_empty() { MetadataStoreKind::Embedded } else { self.metadata_store }
     }
 
+    /// The domain of virtual-hosted-style requests, if one is configured (empty means none).
+    pub fn virtual_host_domain(&self) -> Option<&str> {
+        self.domain.as_deref().map(str::trim).filter(|d| !d.is_empty())
+    }
+
     /// Checks the values that would otherwise fail later and far from their cause.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
@@ -169,6 +178,11 @@ impl Config {
         if self.secret_key.is_empty() {
             return invalid("secret_key", "must not be empty");
         }
+        if let Some(d) = self.virtual_host_domain()
+            && !d.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        {
+            return invalid("domain", "must be a DNS name (letters, digits, `-`, dots between labels)");
+        }
         if self.internal_token.len() < 16 {
             return invalid("internal_token", "must be set to at least 16 characters (shared with the Envoy filter)");
         }
@@ -195,7 +209,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 20] = [
+const FIELDS: [&str; 21] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -207,6 +221,7 @@ const FIELDS: [&str; 20] = [
     "access_key",
     "secret_key",
     "region",
+    "domain",
     "internal_token",
     "default_replication_factor",
     "max_replication_factor",
@@ -242,6 +257,16 @@ mod tests {
         assert_eq!(c.redis_url, "redis://10.0.0.1:7000/");
         assert_eq!(c.default_replication_factor, 3);
         assert_eq!(c.listen.port(), 9101);
+    }
+
+    #[test]
+    fn the_virtual_host_domain_is_optional_and_checked() {
+        assert_eq!(Config::load(None, &env(&[TOKEN])).unwrap().virtual_host_domain(), None);
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_DOMAIN", "s3.example.com")])).unwrap();
+        assert_eq!(c.virtual_host_domain(), Some("s3.example.com"));
+        assert_eq!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_DOMAIN", "")])).unwrap().virtual_host_domain(), None);
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_DOMAIN", "bad_domain..x")])).unwrap_err();
+        assert!(e.to_string().contains("domain"), "{e}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::pin::PinBackend;
 use crate::pin::cluster::Cluster;
 use crate::pin::manager::PinManager;
 use crate::resolve::Resolver;
-use crate::s3::{Gateway, NameRules};
+use crate::s3::{Addressing, Gateway, NameRules};
 
 /// Runs the host until `shutdown` turns true.
 pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
@@ -51,6 +51,9 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
     builder.set_validation(NameRules);
+    if let Some(domain) = cfg.virtual_host_domain() {
+        builder.set_host(Addressing { domain: Some(domain.to_owned()) });
+    }
     let s3 = builder.build();
 
     let admin = Arc::new(Admin {

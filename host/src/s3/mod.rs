@@ -41,6 +41,24 @@ impl s3s::validation::NameValidation for NameRules {
     }
 }
 
+/// Virtual-hosted-style addressing by the shared rule
+/// ([`ipfs_s3_common::addressing::virtual_host_bucket`]), so the host and the filter read a
+/// request alike. s3s's own `SingleDomain` takes a Host with a port, or any other name, for a
+/// bucket, which would turn every path-style request to `127.0.0.1:9000` into a bucket named so.
+pub struct Addressing {
+    pub domain: Option<String>,
+}
+
+impl s3s::host::S3Host for Addressing {
+    fn parse_host_header<'a>(&'a self, host: &'a str) -> S3Result<s3s::host::VirtualHost<'a>> {
+        let vh = s3s::host::VirtualHost::new(host);
+        Ok(match ipfs_s3_common::addressing::virtual_host_bucket(host, self.domain.as_deref()) {
+            Some(bucket) => vh.with_bucket(bucket),
+            None => vh,
+        })
+    }
+}
+
 /// Counts the request by operation and outcome, then hands the result on.
 fn counted<T>(m: &Metrics, op: &str, r: S3Result<T>) -> S3Result<T> {
     let status = match &r {
@@ -88,5 +106,22 @@ impl S3 for Gateway {
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
         counted(&self.metrics, "ListObjectsV2", self.list_objects_v2_op(req).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3s::host::S3Host;
+
+    #[test]
+    fn addressing_reads_the_host_like_the_filter() {
+        let a = Addressing { domain: Some("s3.localhost".into()) };
+        assert_eq!(a.parse_host_header("photos.s3.localhost:9000").unwrap().bucket(), Some("photos"));
+        // Path style for the domain itself and for addresses: s3s's SingleDomain would take
+        // `127.0.0.1:9000` for a bucket.
+        for host in ["s3.localhost:9000", "127.0.0.1:9000", "localhost:9000", "other.example"] {
+            assert_eq!(a.parse_host_header(host).unwrap().bucket(), None, "{host}");
+        }
     }
 }
