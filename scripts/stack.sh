@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Run the ipfs-s3 stack on this machine: Redis, Kubo, an IPFS Cluster peer, the host service
-# and Envoy with the filter, all on loopback.
+# Run the ipfs-s3 stack on this machine: Redis, Kubo + IPFS Cluster peers (one by default), the
+# host service and Envoy with the filter, all on loopback.
 #
 #   scripts/stack.sh up       start every component that is not already running, wait until each
 #                             answers, print the endpoint and write <run dir>/stack.env
@@ -17,6 +17,12 @@
 # IPFS_S3_METADATA_STORE=embedded runs the stack without Redis: the host keeps its metadata and
 # pin queue in a database file under the run dir (IPFS_S3_EMBEDDED_PATH). Give the same setting
 # to every command of a profile; the two stores do not share data.
+#
+# IPFS_S3_CLUSTER_PEERS=N (1..8, default 1) runs N IPFS Cluster peers, each with its own Kubo
+# (own repo, API, gateway and swarm ports), joined into one cluster (CRDT consensus, shared
+# secret, every peer bootstrapping to the others); peer i's ports are peer 0's plus
+# i * IPFS_S3_PEER_PORT_STRIDE (default 100). The host talks to peer 0. The count is fixed when a
+# profile is first started: changing it needs `clean`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +59,10 @@ IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"
 : "${IPFS_S3_CLUSTER_PROXY_PORT:=$((9095 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_CLUSTER_SWARM_PORT:=$((9096 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_CLUSTER_PINSVC_PORT:=$((9097 + IPFS_S3_PORT_OFFSET))}"
+: "${IPFS_S3_CLUSTER_PEERS:=1}"
+: "${IPFS_S3_PEER_PORT_STRIDE:=100}"
+[[ "$IPFS_S3_CLUSTER_PEERS" =~ ^[1-8]$ ]] || { echo "IPFS_S3_CLUSTER_PEERS must be 1..8, got: $IPFS_S3_CLUSTER_PEERS" >&2; exit 2; }
+[[ "$IPFS_S3_PEER_PORT_STRIDE" =~ ^[1-9][0-9]*$ ]] || { echo "invalid IPFS_S3_PEER_PORT_STRIDE: $IPFS_S3_PEER_PORT_STRIDE" >&2; exit 2; }
 
 DEFAULT_ACCESS_KEY="ipfs-s3-admin"
 DEFAULT_SECRET_KEY="ipfs-s3-secret"
@@ -108,10 +118,33 @@ BUILT_FILTER_WASM="${IPFS_S3_FILTER_WASM_SRC:-$ROOT/target/wasm32-wasip1/release
 # Kubo's telemetry plugin would otherwise report to a remote endpoint.
 export IPFS_TELEMETRY=off
 
+# Peer i of the cluster: its component names (`kubo`/`cluster` for peer 0, `kubo<i>`/`cluster<i>`
+# for the others), data directories and ports.
+peer_suffix() { [ "$1" -eq 0 ] || printf '%s' "$1"; }
+peer_of() { local i="${1#kubo}"; i="${i#cluster}"; printf '%s' "${i:-0}"; }
+peer_port() { printf '%s' "$(($1 + IPFS_S3_PEER_PORT_STRIDE * $2))"; }
+ipfs_path() { printf '%s/ipfs%s' "$RUN" "$([ "$1" -eq 0 ] || printf -- '-%s' "$1")"; }
+cluster_path() { printf '%s/cluster%s' "$RUN" "$([ "$1" -eq 0 ] || printf -- '-%s' "$1")"; }
+kubo_api_url() { printf 'http://127.0.0.1:%s' "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$1")"; }
+gateway_url() { printf 'http://127.0.0.1:%s' "$(peer_port "$IPFS_S3_GATEWAY_PORT" "$1")"; }
+cluster_api_url() { printf 'http://127.0.0.1:%s' "$(peer_port "$IPFS_S3_CLUSTER_API_PORT" "$1")"; }
+
+# The peer count a profile was created with (recorded by `up`), so that `down`, `status` and
+# `clean` handle every peer whatever the caller's environment says.
+PEERS_FILE="$RUN/cluster-peers"
+recorded_peers() { [ -s "$PEERS_FILE" ] && tr -dc '0-9' <"$PEERS_FILE" || printf '0'; }
+
 # Start order; `down` goes in reverse and stops every one of them that runs.
-ALL_COMPONENTS=(redis kubo cluster host envoy)
+components() {
+  local n="$1" with_redis="$2" i
+  [ "$with_redis" = no ] || printf '%s\n' redis
+  for ((i = 0; i < n; i++)); do printf 'kubo%s\n' "$(peer_suffix "$i")"; done
+  for ((i = 0; i < n; i++)); do printf 'cluster%s\n' "$(peer_suffix "$i")"; done
+  printf '%s\n' host envoy
+}
+mapfile -t ALL_COMPONENTS < <(components "$IPFS_S3_CLUSTER_PEERS" yes)
 if [ "$IPFS_S3_METADATA_STORE" = embedded ]; then
-  COMPONENTS=(kubo cluster host envoy)
+  mapfile -t COMPONENTS < <(components "$IPFS_S3_CLUSTER_PEERS" no)
 else
   COMPONENTS=("${ALL_COMPONENTS[@]}")
 fi
@@ -142,8 +175,8 @@ read_pid() {
 cmdline_marker() {
   case "$1" in
     redis)   printf 'redis-server %s' "$RUN/redis" ;;   # via --proc-title-template
-    kubo)    printf -- '--repo-dir %s daemon' "$IPFS_PATH" ;;
-    cluster) printf -- '--config %s daemon' "$IPFS_CLUSTER_PATH" ;;
+    kubo*)    printf -- '--repo-dir %s daemon' "$(ipfs_path "$(peer_of "$1")")" ;;
+    cluster*) printf -- '--config %s daemon' "$(cluster_path "$(peer_of "$1")")" ;;
     host)    printf '%s serve' "$HOST_BIN" ;;
     envoy)   printf -- '-c %s' "$ENVOY_CONFIG" ;;
   esac
@@ -226,13 +259,28 @@ start_detached() {
   ' start-detached "$pf" "$@" >>"$log" 2>&1 </dev/null 9>&-
 }
 
-# Poll `check` (a function name) until it succeeds. Fails early when the component's process
-# dies, and after IPFS_S3_START_TIMEOUT seconds.
+# Peer components take their index as argument.
+start_component() {
+  case "$1" in
+    kubo*|cluster*) "start_${1%%[0-9]*}" "$(peer_of "$1")" ;;
+    *) "start_$1" ;;
+  esac
+}
+
+ready_component() {
+  case "$1" in
+    kubo*|cluster*) "ready_${1%%[0-9]*}" "$(peer_of "$1")" ;;
+    *) "ready_$1" ;;
+  esac
+}
+
+# Poll the component's readiness check until it succeeds. Fails early when the component's
+# process dies, and after IPFS_S3_START_TIMEOUT seconds.
 wait_ready() {
-  local name="$1" check="$2" started=$SECONDS
+  local name="$1" started=$SECONDS
   local deadline=$((SECONDS + IPFS_S3_START_TIMEOUT))
   while :; do
-    if "$check"; then
+    if ready_component "$name"; then
       say "$name ready ($((SECONDS - started))s)"
       return 0
     fi
@@ -303,6 +351,7 @@ STACK_ENV_KEYS=(
   IPFS_S3_ADMIN_URL IPFS_S3_HEALTH_URL IPFS_S3_METRICS_URL IPFS_S3_HOST_URL IPFS_S3_ENVOY_ADMIN_URL
   IPFS_S3_CACHE_TTL_MS IPFS_PATH IPFS_CLUSTER_PATH IPFS_S3_TOOLS_BIN
   IPFS_S3_METADATA_STORE IPFS_S3_EMBEDDED_PATH
+  IPFS_S3_CLUSTER_PEERS IPFS_S3_PEER_PORT_STRIDE
 )
 
 write_stack_env() {
@@ -345,25 +394,51 @@ ready_redis() { [ "$(redis-cli -p "$IPFS_S3_REDIS_PORT" ping 2>/dev/null)" = "PO
 
 ## Kubo ---------------------------------------------------------------------------------------
 
-ipfs_cmd() { "$TOOLS_BIN/ipfs" --repo-dir "$IPFS_PATH" "$@"; }
+# Kubo's peer ID, read from its repo (needs `ipfs init` done).
+kubo_peer_id() { jq -r '.Identity.PeerID' "$(ipfs_path "$1")/config"; }
+
+init_kubo() {
+  local i="$1" repo
+  repo="$(ipfs_path "$i")"
+  [ -f "$repo/config" ] && return 0
+  say "kubo$(peer_suffix "$i"): initialising repo"
+  # `test` profile: loopback addresses, no bootstrap, no mDNS, AutoConf/AutoTLS off.
+  # -e: no help files in a repo meant for data.
+  "$TOOLS_BIN/ipfs" --repo-dir "$repo" init --profile=test -e >>"$(logfile "kubo$(peer_suffix "$i")")" 2>&1 ||
+    { show_log_tail "kubo$(peer_suffix "$i")"; die "ipfs init failed"; }
+}
+
+# The other peers' Kubo nodes, for Peering: Kubo keeps these connections up and re-dials them
+# after a restart, so blocks move between the peers' nodes without any routing.
+kubo_peering_json() {
+  local self="$1" j out="[]"
+  for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do
+    [ "$j" -eq "$self" ] && continue
+    out="$(jq -c --arg id "$(kubo_peer_id "$j")" --arg addr "/ip4/127.0.0.1/tcp/$(peer_port "$IPFS_S3_KUBO_SWARM_PORT" "$j")" \
+      '. + [{ID: $id, Addrs: [$addr]}]' <<<"$out")"
+  done
+  printf '%s' "$out"
+}
 
 # Loopback only, and nothing that reaches out to the internet: no bootstrap peers, no mDNS, no
 # routing (DHT or delegated HTTP routers), no AutoConf fetch, no AutoTLS, no relays/NAT/hole
 # punching, no HTTP block retrieval, no DNSLink lookups, no telemetry. `localhost` is removed
 # from the public gateways, otherwise a request with `Host: localhost:…` gets a redirect to a
-# subdomain gateway instead of the content.
+# subdomain gateway instead of the content. The only peers are the stack's other Kubo nodes.
 # Applied on every start (cheap) so that changed ports take effect.
 configure_kubo() {
-  local cfg="$IPFS_PATH/config"
+  local i="$1" cfg
+  cfg="$(ipfs_path "$i")/config"
   jq \
-    --arg api "$IPFS_S3_KUBO_API_PORT" \
-    --arg gw "$IPFS_S3_GATEWAY_PORT" \
-    --arg swarm "$IPFS_S3_KUBO_SWARM_PORT" '
+    --arg api "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$i")" \
+    --arg gw "$(peer_port "$IPFS_S3_GATEWAY_PORT" "$i")" \
+    --arg swarm "$(peer_port "$IPFS_S3_KUBO_SWARM_PORT" "$i")" \
+    --argjson peering "$(kubo_peering_json "$i")" '
     .Addresses.API = "/ip4/127.0.0.1/tcp/\($api)" |
     .Addresses.Gateway = "/ip4/127.0.0.1/tcp/\($gw)" |
     .Addresses.Swarm = ["/ip4/127.0.0.1/tcp/\($swarm)"] |
     .Addresses.Announce = [] | .Addresses.AppendAnnounce = [] | .Addresses.NoAnnounce = [] |
-    .Bootstrap = [] | .Peering.Peers = null |
+    .Bootstrap = [] | .Peering.Peers = (if $peering == [] then null else $peering end) |
     .AutoConf.Enabled = false | .AutoTLS.Enabled = false |
     .Routing.Type = "none" | .Routing.DelegatedRouters = [] |
     .DNS.Resolvers = {} | .Ipns.DelegatedPublishers = [] |
@@ -382,71 +457,106 @@ configure_kubo() {
 }
 
 start_kubo() {
+  local i="$1" j
   [ -x "$TOOLS_BIN/ipfs" ] || die "kubo is not installed (run scripts/setup.sh)"
-  ensure_ports_free kubo "$IPFS_S3_KUBO_API_PORT" "$IPFS_S3_GATEWAY_PORT" "$IPFS_S3_KUBO_SWARM_PORT"
-  if [ ! -f "$IPFS_PATH/config" ]; then
-    say "kubo: initialising repo"
-    # `test` profile: loopback addresses, no bootstrap, no mDNS, AutoConf/AutoTLS off.
-    # -e: no help files in a repo meant for data.
-    ipfs_cmd init --profile=test -e >>"$(logfile kubo)" 2>&1 || { show_log_tail kubo; die "ipfs init failed"; }
-  fi
-  configure_kubo
-  start_detached kubo "$TOOLS_BIN/ipfs" --repo-dir "$IPFS_PATH" daemon
+  ensure_ports_free "kubo$(peer_suffix "$i")" "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$i")" \
+    "$(peer_port "$IPFS_S3_GATEWAY_PORT" "$i")" "$(peer_port "$IPFS_S3_KUBO_SWARM_PORT" "$i")"
+  # Every repo exists before any is configured: each lists the others' peer IDs.
+  for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do init_kubo "$j"; done
+  configure_kubo "$i"
+  start_detached "kubo$(peer_suffix "$i")" "$TOOLS_BIN/ipfs" --repo-dir "$(ipfs_path "$i")" daemon
 }
 
 ready_kubo() {
-  http_ok -X POST "$IPFS_S3_KUBO_API_URL/api/v0/id" &&
+  http_ok -X POST "$(kubo_api_url "$1")/api/v0/id" &&
     # the empty identity CID: served from the CID itself, never needs the network
-    http_ok "$IPFS_S3_GATEWAY_URL/ipfs/bafkqaaa"
+    http_ok "$(gateway_url "$1")/ipfs/bafkqaaa"
 }
 
 ## IPFS Cluster -------------------------------------------------------------------------------
 
-cluster_cmd() { "$TOOLS_BIN/ipfs-cluster-service" --config "$IPFS_CLUSTER_PATH" "$@"; }
+cluster_peer_id() { jq -r '.id' "$(cluster_path "$1")/identity.json"; }
+cluster_swarm_addr() {
+  printf '/ip4/127.0.0.1/tcp/%s/p2p/%s' "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$1")" "$(cluster_peer_id "$1")"
+}
 
-# One peer on loopback, talking to this profile's Kubo; no mDNS, no bootstrap peers, no relay.
+init_cluster() {
+  local i="$1" dir
+  dir="$(cluster_path "$i")"
+  [ -f "$dir/service.json" ] && return 0
+  say "cluster$(peer_suffix "$i"): initialising peer (crdt consensus$([ "$i" -eq 0 ] && printf ', new secret'))"
+  "$TOOLS_BIN/ipfs-cluster-service" --config "$dir" init --consensus crdt >>"$(logfile "cluster$(peer_suffix "$i")")" 2>&1 ||
+    { show_log_tail "cluster$(peer_suffix "$i")"; die "ipfs-cluster-service init failed"; }
+}
+
+# Peer i on loopback, talking to its own Kubo; no mDNS, no relay. Every peer shares peer 0's
+# secret and lists the other peers as bootstrap addresses (any one of them restarting finds the
+# rest). Peers announce themselves every 2 s and their metrics expire after 6 s, so a peer that
+# stops is noticed (and its allocations avoided) within seconds instead of the default half
+# minute. Repinning stays off (the default): a pin is not moved because a peer is down.
 configure_cluster() {
-  local cfg="$IPFS_CLUSTER_PATH/service.json"
+  local i="$1" j cfg peers="[]"
+  cfg="$(cluster_path "$i")/service.json"
+  for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do
+    [ "$j" -eq "$i" ] && continue
+    peers="$(jq -c --arg a "$(cluster_swarm_addr "$j")" '. + [$a]' <<<"$peers")"
+  done
   jq \
-    --arg name "ipfs-s3-$IPFS_S3_PROFILE" \
-    --arg swarm "$IPFS_S3_CLUSTER_SWARM_PORT" \
-    --arg api "$IPFS_S3_CLUSTER_API_PORT" \
-    --arg proxy "$IPFS_S3_CLUSTER_PROXY_PORT" \
-    --arg pinsvc "$IPFS_S3_CLUSTER_PINSVC_PORT" \
-    --arg kubo "$IPFS_S3_KUBO_API_PORT" '
+    --arg name "ipfs-s3-$IPFS_S3_PROFILE$([ "$i" -eq 0 ] || printf -- '-%s' "$i")" \
+    --arg secret "$(jq -r '.cluster.secret' "$(cluster_path 0)/service.json")" \
+    --argjson peers "$peers" \
+    --arg swarm "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$i")" \
+    --arg api "$(peer_port "$IPFS_S3_CLUSTER_API_PORT" "$i")" \
+    --arg proxy "$(peer_port "$IPFS_S3_CLUSTER_PROXY_PORT" "$i")" \
+    --arg pinsvc "$(peer_port "$IPFS_S3_CLUSTER_PINSVC_PORT" "$i")" \
+    --arg kubo "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$i")" '
     .cluster.peername = $name |
+    .cluster.secret = $secret |
     .cluster.listen_multiaddress = ["/ip4/127.0.0.1/tcp/\($swarm)"] |
-    .cluster.peer_addresses = [] |
+    .cluster.peer_addresses = $peers |
     .cluster.mdns_interval = "0s" |
     .cluster.enable_relay_hop = false |
+    .cluster.monitor_ping_interval = "2s" |
+    .cluster.pubsub.heartbeat_interval = "1s" |
+    .monitor.pubsubmon.check_interval = "2s" |
+    .informer.disk.metric_ttl = "6s" |
+    .informer.pinqueue.metric_ttl = "6s" |
+    .informer.tags.metric_ttl = "6s" |
     .api.restapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($api)" |
     .api.ipfsproxy.listen_multiaddress = "/ip4/127.0.0.1/tcp/\($proxy)" |
     .api.ipfsproxy.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)" |
     .api.pinsvcapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($pinsvc)" |
-    .ipfs_connector.ipfshttp.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)"
+    .ipfs_connector.ipfshttp.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)" |
+    .ipfs_connector.ipfshttp.connect_swarms_delay = "1s"
     ' "$cfg" >"$cfg.tmp"
   (umask 077 && mv -f "$cfg.tmp" "$cfg")   # service.json holds the cluster secret
   chmod 600 "$cfg"
 }
 
 start_cluster() {
+  local i="$1" j
   [ -x "$TOOLS_BIN/ipfs-cluster-service" ] || die "ipfs-cluster-service is not installed (run scripts/setup.sh)"
-  ensure_ports_free cluster "$IPFS_S3_CLUSTER_API_PORT" "$IPFS_S3_CLUSTER_PROXY_PORT" \
-    "$IPFS_S3_CLUSTER_SWARM_PORT" "$IPFS_S3_CLUSTER_PINSVC_PORT"
-  if [ ! -f "$IPFS_CLUSTER_PATH/service.json" ]; then
-    say "cluster: initialising peer (crdt consensus, new secret)"
-    cluster_cmd init --consensus crdt >>"$(logfile cluster)" 2>&1 || { show_log_tail cluster; die "ipfs-cluster-service init failed"; }
-  fi
-  configure_cluster
-  start_detached cluster "$TOOLS_BIN/ipfs-cluster-service" --config "$IPFS_CLUSTER_PATH" daemon
+  ensure_ports_free "cluster$(peer_suffix "$i")" "$(peer_port "$IPFS_S3_CLUSTER_API_PORT" "$i")" \
+    "$(peer_port "$IPFS_S3_CLUSTER_PROXY_PORT" "$i")" "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$i")" \
+    "$(peer_port "$IPFS_S3_CLUSTER_PINSVC_PORT" "$i")"
+  # Every peer has an identity before any is configured: each lists the others.
+  for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do init_cluster "$j"; done
+  configure_cluster "$i"
+  start_detached "cluster$(peer_suffix "$i")" "$TOOLS_BIN/ipfs-cluster-service" --config "$(cluster_path "$i")" daemon
 }
 
 # The REST API answers before the peer is fully up; ready means it lists itself, without error,
-# connected to its Kubo.
+# connected to its Kubo. Once the last peer is up, peer 0 must list every peer that way: the
+# cluster has formed.
 ready_cluster() {
-  http_ok "$IPFS_S3_CLUSTER_API_URL/id" || return 1
-  curl -sf --max-time 2 "$IPFS_S3_CLUSTER_API_URL/peers" 2>/dev/null |
-    jq -se '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= 1' >/dev/null 2>&1
+  local i="$1" want=1
+  http_ok "$(cluster_api_url "$i")/id" || return 1
+  curl -sf --max-time 2 "$(cluster_api_url "$i")/peers" 2>/dev/null |
+    jq -se '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= 1' >/dev/null 2>&1 || return 1
+  [ "$i" -eq $((IPFS_S3_CLUSTER_PEERS - 1)) ] && want="$IPFS_S3_CLUSTER_PEERS"
+  [ "$want" -eq 1 ] && return 0
+  curl -sf --max-time 2 "$(cluster_api_url 0)/peers" 2>/dev/null |
+    jq -se --argjson n "$want" '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= $n' >/dev/null 2>&1
 }
 
 ## Host service -------------------------------------------------------------------------------
@@ -595,8 +705,8 @@ stop_component() {
 component_address() {
   case "$1" in
     redis)   printf '%s' "$IPFS_S3_REDIS_URL" ;;
-    kubo)    printf 'api %s  gateway %s' "$IPFS_S3_KUBO_API_URL" "$IPFS_S3_GATEWAY_URL" ;;
-    cluster) printf 'api %s' "$IPFS_S3_CLUSTER_API_URL" ;;
+    kubo*)    printf 'api %s  gateway %s' "$(kubo_api_url "$(peer_of "$1")")" "$(gateway_url "$(peer_of "$1")")" ;;
+    cluster*) printf 'api %s' "$(cluster_api_url "$(peer_of "$1")")" ;;
     host)    printf 's3 %s  admin %s' "$IPFS_S3_HOST_URL" "$IPFS_S3_ADMIN_URL" ;;
     envoy)   printf 's3 %s  admin %s' "$IPFS_S3_ENDPOINT" "$IPFS_S3_ENVOY_ADMIN_URL" ;;
   esac
@@ -605,6 +715,12 @@ component_address() {
 cmd_up() {
   lock_profile
   prepare_run_dir
+  local recorded
+  recorded="$(recorded_peers)"
+  if [ "$recorded" -ne 0 ] && [ "$recorded" -ne "$IPFS_S3_CLUSTER_PEERS" ]; then
+    die "profile $IPFS_S3_PROFILE was created with $recorded cluster peer(s); set IPFS_S3_CLUSTER_PEERS=$recorded, or remove it first (scripts/stack.sh clean)"
+  fi
+  printf '%s\n' "$IPFS_S3_CLUSTER_PEERS" >"$PEERS_FILE"
   write_stack_env
   local name pid
   for name in "${COMPONENTS[@]}"; do
@@ -613,8 +729,8 @@ cmd_up() {
       continue
     fi
     say "starting $name"
-    "start_$name"
-    wait_ready "$name" "ready_$name"
+    start_component "$name"
+    wait_ready "$name"
   done
   print_summary
 }
@@ -650,10 +766,19 @@ ipfs-s3 stack '$IPFS_S3_PROFILE' is up
 EOF
 }
 
+# Every component of the profile: as many peers as recorded (or asked for, if more).
+all_components() {
+  local n
+  n="$(recorded_peers)"
+  [ "$n" -ge "$IPFS_S3_CLUSTER_PEERS" ] || n="$IPFS_S3_CLUSTER_PEERS"
+  mapfile -t ALL_COMPONENTS < <(components "$n" yes)
+}
+
 cmd_down() {
   local i
   [ -d "$RUN" ] || { say "nothing to stop (no ${RUN#"$ROOT"/})"; return 0; }
   lock_profile
+  all_components
   for ((i = ${#ALL_COMPONENTS[@]} - 1; i >= 0; i--)); do
     stop_component "${ALL_COMPONENTS[$i]}"
   done
@@ -661,10 +786,11 @@ cmd_down() {
 
 cmd_status() {
   local name pid all_up=0
+  all_components
   for name in "${ALL_COMPONENTS[@]}"; do
     if pid="$(live_pid "$name")"; then
       printf '%-8s running  pid %-7s %s\n' "$name" "$pid" "$(component_address "$name")"
-    elif [[ " ${COMPONENTS[*]} " != *" $name "* ]]; then
+    elif [ "$name" = redis ] && [[ " ${COMPONENTS[*]} " != *" redis "* ]]; then
       printf '%-8s not used (IPFS_S3_METADATA_STORE=%s)\n' "$name" "$IPFS_S3_METADATA_STORE"
     elif [ -e "$(pidfile "$name")" ]; then
       printf '%-8s DEAD     (stale pidfile; see %s)\n' "$name" "$(logfile "$name" | sed "s|^$ROOT/||")"
