@@ -2,7 +2,8 @@
 //! gateway) and every cluster peer, with a verdict per component.
 //!
 //! `healthy` when everything answers; `degraded` (still HTTP 200) when writes work but the
-//! cluster is unreachable or some of its peers report errors, so pins wait in the queue;
+//! cluster is unreachable, split, or some of its peers (or their IPFS nodes) do not answer, so
+//! pins wait in the queue (each peer's verdict and reason are listed under `peers`);
 //! `unhealthy` (HTTP 503) when the metadata store, the IPFS node or its gateway is down and
 //! objects can be neither stored nor read.
 
@@ -15,7 +16,7 @@ use crate::config::MetadataStoreKind;
 use crate::ipfs::IpfsClient;
 use crate::meta::MetadataStore;
 use crate::metrics::Metrics;
-use crate::pin::PinBackend;
+use crate::pin::peers::{ClusterView, ClusterWatch, PeerHealth};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -44,13 +45,18 @@ pub struct Report {
     pub cluster: Component,
     pub cluster_peers_total: usize,
     pub cluster_peers_available: usize,
+    /// Each cluster peer's verdict, as peer 0 sees the cluster.
+    pub peers: Vec<PeerHealth>,
+    /// What each group of peers sees when they disagree about the peer set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_split: Option<String>,
 }
 
 pub struct Checker {
     pub store: Arc<dyn MetadataStore>,
     pub store_kind: MetadataStoreKind,
     pub ipfs: Arc<dyn IpfsClient>,
-    pub cluster: Arc<dyn PinBackend>,
+    pub cluster: Arc<ClusterWatch>,
     pub metrics: Arc<Metrics>,
     /// `{gateway_url}/ipfs/{IDENTITY_CID}`: a CID whose content is inside the CID itself, so a
     /// working gateway answers it without touching the network or the blockstore.
@@ -72,7 +78,7 @@ impl Checker {
         let (metadata, ipfs, peers, gateway) = tokio::join!(
             tokio::time::timeout(CHECK_TIMEOUT, self.store.ping()),
             tokio::time::timeout(CHECK_TIMEOUT, self.ipfs.version()),
-            tokio::time::timeout(CHECK_TIMEOUT, self.cluster.peers()),
+            self.cluster.refresh(),
             tokio::time::timeout(CHECK_TIMEOUT, self.http.head(&self.gateway_probe).send()),
         );
         let gateway = match gateway {
@@ -91,25 +97,28 @@ impl Checker {
             Ok(Err(e)) => Component { status: Status::Unhealthy, message: e.to_string() },
             Err(_) => Component { status: Status::Unhealthy, message: "no answer within 3s".into() },
         };
-        let (cluster, total, available) = match peers {
-            Ok(Ok(peers)) => {
-                let ok = peers.iter().filter(|p| p.error.is_empty()).count();
-                let failing: Vec<String> =
-                    peers.iter().filter(|p| !p.error.is_empty()).map(|p| format!("{}: {}", p.id, p.error)).collect();
-                let c = if failing.is_empty() && ok > 0 {
-                    up(format!("{ok} peer(s) available"))
+        let (cluster, view) = match peers {
+            Ok(view) => {
+                let failing: Vec<String> = view
+                    .peers
+                    .iter()
+                    .filter(|p| p.status != Status::Healthy)
+                    .map(|p| format!("{}: {}", if p.name.is_empty() { &p.id } else { &p.name }, p.reason))
+                    .collect();
+                let c = if let Some(split) = &view.split {
+                    Component { status: Status::Degraded, message: format!("split: the peers disagree about the peer set ({split})") }
+                } else if failing.is_empty() && view.available > 0 {
+                    up(format!("{} peer(s) available", view.available))
                 } else {
                     Component {
                         status: Status::Degraded,
-                        message: format!("{ok} of {} peer(s) available; {}", peers.len(), failing.join("; ")),
+                        message: format!("{} of {} peer(s) available; {}", view.available, view.total, failing.join("; ")),
                     }
                 };
-                (c, peers.len(), ok)
+                (c, Some(view))
             }
-            Ok(Err(e)) => (Component { status: Status::Degraded, message: e.to_string() }, 0, 0),
-            Err(_) => (Component { status: Status::Degraded, message: "no answer within 3s".into() }, 0, 0),
+            Err(e) => (Component { status: Status::Degraded, message: e.to_string() }, None),
         };
-        self.metrics.cluster_nodes_available.set(available as f64);
         let worst = [metadata.status, ipfs.status, gateway.status, cluster.status]
             .into_iter()
             .max_by_key(|s| match s {
@@ -127,6 +136,7 @@ impl Checker {
                 .collect::<Vec<_>>()
                 .join("; "),
         };
+        let view = view.unwrap_or(ClusterView { peers: Vec::new(), total: 0, available: 0, split: None });
         Report {
             status: worst,
             message,
@@ -135,8 +145,10 @@ impl Checker {
             ipfs,
             gateway,
             cluster,
-            cluster_peers_total: total,
-            cluster_peers_available: available,
+            cluster_peers_total: view.total,
+            cluster_peers_available: view.available,
+            peers: view.peers,
+            cluster_split: view.split,
         }
     }
 }

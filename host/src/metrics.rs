@@ -5,7 +5,7 @@
 //! pin queue depth and per-operation S3 request counts.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -19,8 +19,12 @@ pub struct Metrics {
     cache_hit_ratio: GaugeVec,
     /// Replication factor asked for by each pin, by `priority`.
     pub replication_factor: HistogramVec,
-    /// Cluster peers answering without error, as last seen by the health check.
+    /// Cluster peers answering without error, with a working IPFS node, as last seen.
     pub cluster_nodes_available: Gauge,
+    /// Peers in the cluster's peer set, as last seen.
+    pub cluster_nodes_total: IntGauge,
+    /// 1 while the peers that answer disagree about the peer set.
+    pub cluster_split: IntGauge,
     /// Operations waiting in the durable pin queue, by `priority` (high|normal|low, and `retry`
     /// for failed operations waiting out their backoff).
     pub pin_queue_depth: IntGaugeVec,
@@ -55,6 +59,10 @@ impl Metrics {
         .expect("valid metric");
         let cluster_nodes_available =
             Gauge::new("ipfs_cluster_nodes_available", "IPFS Cluster peers answering without error").expect("valid metric");
+        let cluster_nodes_total =
+            IntGauge::new("ipfs_cluster_nodes_total", "Peers in the IPFS Cluster peer set").expect("valid metric");
+        let cluster_split = IntGauge::new("ipfs_cluster_split", "1 while IPFS Cluster peers disagree about the peer set")
+            .expect("valid metric");
         let pin_queue_depth = IntGaugeVec::new(
             Opts::new("ipfs_pin_queue_depth", "Pin and unpin operations waiting in the durable queue"),
             &["priority"],
@@ -71,6 +79,8 @@ impl Metrics {
             Box::new(cache_hit_ratio.clone()),
             Box::new(replication_factor.clone()),
             Box::new(cluster_nodes_available.clone()),
+            Box::new(cluster_nodes_total.clone()),
+            Box::new(cluster_split.clone()),
             Box::new(pin_queue_depth.clone()),
             Box::new(s3_requests.clone()),
         ] {
@@ -96,6 +106,8 @@ impl Metrics {
             cache_hit_ratio,
             replication_factor,
             cluster_nodes_available,
+            cluster_nodes_total,
+            cluster_split,
             pin_queue_depth,
             s3_requests,
             resolve_hits: AtomicU64::new(0),

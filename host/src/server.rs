@@ -22,6 +22,7 @@ use crate::metrics::Metrics;
 use crate::pin::PinBackend;
 use crate::pin::cluster::Cluster;
 use crate::pin::manager::PinManager;
+use crate::pin::peers::ClusterWatch;
 use crate::resolve::Resolver;
 use crate::s3::{Addressing, Gateway, NameRules};
 
@@ -39,7 +40,8 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         pin_timeout: Duration::from_secs(cfg.pin_timeout_secs),
         ..Default::default()
     };
-    let pins = Arc::new(PinManager::new(store.clone(), queue, cluster.clone(), metrics.clone(), settings));
+    let watch = Arc::new(ClusterWatch::new(cluster.clone(), metrics.clone()));
+    let pins = Arc::new(PinManager::new(store.clone(), queue, cluster, watch.clone(), metrics.clone(), settings));
     let resolver = Arc::new(Resolver::new(
         store.clone(),
         pins.clone(),
@@ -47,7 +49,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         Duration::from_millis(cfg.resolve_cache_ttl_ms),
     ));
 
-    let gateway = Gateway { store: store.clone(), ipfs: ipfs.clone(), resolver: resolver.clone(), metrics: metrics.clone(), cfg: cfg.clone() };
+    let gateway = Gateway { store: store.clone(), ipfs: ipfs.clone(), resolver: resolver.clone(), cluster: watch.clone(), metrics: metrics.clone(), cfg: cfg.clone() };
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
     builder.set_validation(NameRules);
@@ -61,7 +63,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
             store,
             store_kind: cfg.metadata_store(),
             ipfs,
-            cluster,
+            cluster: watch.clone(),
             metrics: metrics.clone(),
             gateway_probe: format!("{}/ipfs/{}", cfg.gateway_url.trim_end_matches('/'), crate::health::IDENTITY_CID),
             http: reqwest::Client::builder().connect_timeout(Duration::from_secs(2)).build()?,
@@ -104,14 +106,14 @@ async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataSt
     }
 }
 
-/// Refreshes the cluster view (and `ipfs_cluster_nodes_available`) every few seconds, so the
-/// metric is current even when nobody asks for `/health`.
+/// Refreshes the cluster view (and the `ipfs_cluster_*` metrics) every 5 s, so they are current
+/// even when nobody asks for `/health`.
 async fn watch_cluster(admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let report = admin.health.check().await;
         tracing::debug!(status = ?report.status, "health");
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = shutdown.changed() => return,
         }
     }

@@ -15,6 +15,7 @@ use ipfs_s3_host::error::{Error, Result};
 use ipfs_s3_host::meta::{Claimed, MetadataStore, PinOp, PinQueue, PinState};
 use ipfs_s3_host::metrics::Metrics;
 use ipfs_s3_host::pin::manager::{PinManager, Settings};
+use ipfs_s3_host::pin::peers::ClusterWatch;
 use ipfs_s3_host::pin::{PeerInfo, PeerPin, PinBackend};
 use tokio::sync::watch;
 
@@ -29,6 +30,8 @@ struct FakeCluster {
     fail_pins: AtomicU32,
     never_completes: bool,
     hang_status: bool,
+    /// What `peers` answers (an empty list: a cluster of unknown size).
+    peer_set: Mutex<Vec<PeerInfo>>,
 }
 
 impl Default for FakeCluster {
@@ -41,6 +44,7 @@ impl Default for FakeCluster {
             fail_pins: AtomicU32::new(0),
             never_completes: false,
             hang_status: false,
+            peer_set: Mutex::default(),
         }
     }
 }
@@ -91,8 +95,12 @@ impl PinBackend for FakeCluster {
             })
             .collect())
     }
+    async fn recover(&self, cid: &str) -> Result<()> {
+        self.calls.lock().unwrap().push(format!("recover {cid}"));
+        Ok(())
+    }
     async fn peers(&self) -> Result<Vec<PeerInfo>> {
-        Ok(vec![])
+        Ok(self.peer_set.lock().unwrap().clone())
     }
 }
 
@@ -117,7 +125,8 @@ async fn setup(redis: &Redis, cluster: Arc<FakeCluster>, settings: Settings) -> 
     let store = Arc::new(redis.store("m").await);
     store.create_bucket("b", 0).await.unwrap();
     let metrics = Arc::new(Metrics::new());
-    let manager = Arc::new(PinManager::new(store.clone(), store.clone(), cluster, metrics.clone(), settings));
+    let watch = Arc::new(ClusterWatch::new(cluster.clone(), metrics.clone()).without_split_grace());
+    let manager = Arc::new(PinManager::new(store.clone(), store.clone(), cluster, watch, metrics.clone(), settings));
     Setup { store: store.clone(), queue: store, manager, metrics }
 }
 
@@ -139,14 +148,14 @@ async fn eventually(what: &str, mut probe: impl AsyncFnMut() -> bool) {
 }
 
 #[tokio::test]
-async fn pins_up_to_the_requested_factor_and_records_the_peers() {
+async fn pins_on_exactly_the_requested_factor_and_records_the_peers() {
     let redis = Redis::start();
     let cluster = Arc::new(FakeCluster::default());
     let s = setup(&redis, cluster.clone(), fast()).await;
     s.store.store_mapping("b", "k", &record("c1", 2, PinPriority::Normal)).await.unwrap();
     let batch = s.queue.claim(8, Duration::from_millis(10)).await.unwrap();
     s.manager.carry_out(batch).await;
-    assert_eq!(cluster.calls(), vec!["pin c1 1..2"]);
+    assert_eq!(cluster.calls(), vec!["pin c1 2..2"]);
     let state = s.store.pin_state("c1").await.unwrap().unwrap();
     assert_eq!((state.status, state.replication_count, state.error), (PinStatus::Pinned, 2, None));
     assert_eq!(s.manager.status("c1").await.unwrap(), (PinStatus::Pinned, 2));
@@ -178,7 +187,7 @@ async fn unpin_of_a_cid_referenced_again_is_skipped() {
     assert!(cluster.calls().is_empty());
     // With the re-pin in the same batch, the pin runs (and only the pin).
     s.manager.execute(&[claimed(PinOp::Unpin { cid: "back".into() }), claimed(pin_op("back"))]).await.unwrap();
-    assert_eq!(cluster.calls(), vec!["pin back 1..3"]);
+    assert_eq!(cluster.calls(), vec!["pin back 3..3"]);
 }
 
 #[tokio::test]
@@ -218,7 +227,10 @@ async fn failed_pins_are_retried_with_backoff_until_they_succeed() {
     .await;
     stop.send(true).unwrap();
     running.await.unwrap();
-    assert_eq!(cluster.calls().len(), 4, "three failures, then success: {:?}", cluster.calls());
+    let calls = cluster.calls();
+    let pins = calls.iter().filter(|c| c.starts_with("pin ")).count();
+    assert_eq!(pins, 4, "three failures, then success: {calls:?}");
+    assert!(calls.contains(&"recover flaky".to_string()), "a retried pin asks the peers to recover: {calls:?}");
     assert_eq!(s.store.pin_state("flaky").await.unwrap().unwrap().error, None);
     assert_eq!(s.queue.depth().await.unwrap().total(), 0);
     let text = s.metrics.render();
@@ -292,4 +304,68 @@ async fn high_priority_work_overtakes_a_backlog() {
     stop.send(true).unwrap();
     running.await.unwrap();
     assert_eq!(cluster.calls().first().map(String::as_str), Some("pin urgent 1..1"), "{:?}", cluster.calls());
+}
+
+/// A peer set of `n` healthy peers that all agree.
+fn peer_set(n: usize) -> Vec<PeerInfo> {
+    let ids: Vec<String> = (0..n).map(|i| format!("peer{i}")).collect();
+    ids.iter().map(|id| PeerInfo { id: id.clone(), name: id.clone(), cluster_peers: ids.clone(), ..Default::default() }).collect()
+}
+
+#[tokio::test]
+async fn a_split_cluster_gets_no_pins_and_the_state_says_why() {
+    let redis = Redis::start();
+    let cluster = Arc::new(FakeCluster::default());
+    let mut split = peer_set(3);
+    split[2].cluster_peers = vec!["peer2".into()];
+    *cluster.peer_set.lock().unwrap() = split;
+    let s = setup(&redis, cluster.clone(), fast()).await;
+    s.store.store_mapping("b", "k", &record("c", 1, PinPriority::Normal)).await.unwrap();
+    s.manager.carry_out(s.queue.claim(8, Duration::from_millis(10)).await.unwrap()).await;
+    assert!(cluster.calls().is_empty(), "nothing goes to a split cluster: {:?}", cluster.calls());
+    let state = s.store.pin_state("c").await.unwrap().unwrap();
+    assert_eq!((state.status, state.error.as_deref()), (PinStatus::Pending, Some("ClusterSplit")));
+    assert_eq!(s.queue.depth().await.unwrap().delayed, 1, "kept for when the peers agree again");
+    assert!(s.metrics.render().contains("ipfs_cluster_split 1"));
+}
+
+#[tokio::test]
+async fn a_factor_larger_than_the_cluster_is_reported_not_dropped() {
+    let redis = Redis::start();
+    let cluster = Arc::new(FakeCluster::default());
+    *cluster.peer_set.lock().unwrap() = peer_set(2);
+    let s = setup(&redis, cluster.clone(), fast()).await;
+    // Queued while the cluster was larger.
+    s.store.store_mapping("b", "k", &record("c", 3, PinPriority::Normal)).await.unwrap();
+    s.manager.carry_out(s.queue.claim(8, Duration::from_millis(10)).await.unwrap()).await;
+    assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
+    let state = s.store.pin_state("c").await.unwrap().unwrap();
+    assert_eq!(state.error.as_deref(), Some("InsufficientReplicas"));
+    assert_eq!(s.queue.depth().await.unwrap().delayed, 1);
+}
+
+#[tokio::test]
+async fn a_put_gets_its_factor_checked_against_the_peer_set() {
+    let cluster = Arc::new(FakeCluster::default());
+    let watch = ClusterWatch::new(cluster.clone(), Arc::new(Metrics::new()));
+    // Size unknown (the cluster lists nobody): the factor stands, the pin waits in the queue.
+    assert_eq!(watch.replication_for(Some(5), 3).await.unwrap(), 5);
+    *cluster.peer_set.lock().unwrap() = peer_set(2);
+    watch.refresh().await.unwrap();
+    assert_eq!(watch.replication_for(None, 3).await.unwrap(), 2, "the default is capped at the cluster's size");
+    assert_eq!(watch.replication_for(Some(2), 3).await.unwrap(), 2);
+    assert!(matches!(watch.replication_for(Some(3), 3).await, Err(Error::InsufficientReplicas(_))));
+    // A peer that is down still counts: the factor can be met once it is back.
+    let mut one_down = peer_set(2);
+    one_down[1].error = "failed to dial".into();
+    *cluster.peer_set.lock().unwrap() = one_down;
+    watch.refresh().await.unwrap();
+    assert_eq!(watch.replication_for(Some(2), 3).await.unwrap(), 2);
+    // With CRDT consensus a stopped peer soon drops out of the list: it is remembered, as down.
+    *cluster.peer_set.lock().unwrap() = peer_set(1);
+    let view = watch.refresh().await.unwrap();
+    assert_eq!((view.total, view.available), (2, 1));
+    assert_eq!(view.peers[1].name, "peer1");
+    assert!(view.peers[1].reason.contains("left the peer set"), "{:?}", view.peers[1]);
+    assert_eq!(watch.replication_for(Some(2), 3).await.unwrap(), 2);
 }

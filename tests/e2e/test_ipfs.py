@@ -144,13 +144,22 @@ def test_invalid_ipfs_put_headers_are_invalid_argument(s3, make_s3, bucket, head
 
 
 def test_valid_replication_factor_and_priority_are_accepted(s3, make_s3, bucket):
-    client = with_headers(make_s3, {"X-IPFS-Replication-Factor": "2", "X-IPFS-Pin-Priority": "high"})
+    client = with_headers(make_s3, {"X-IPFS-Replication-Factor": "1", "X-IPFS-Pin-Priority": "high"})
     data = os.urandom(2048)
     put = client.put_object(Bucket=bucket, Key="replicated", Body=data)
     assert put["ResponseMetadata"]["HTTPStatusCode"] == 200, put
     get = s3.get_object(Bucket=bucket, Key="replicated")
     assert get["Body"].read() == data
     assert ipfs_headers(get).get("x-ipfs-cid", "").startswith("baf"), ipfs_headers(get)
+
+
+def test_a_factor_above_the_cluster_size_is_insufficient_replicas(s3, make_s3, stack, bucket):
+    status, body = http(f"{stack.admin_url}/health")
+    peers = json.loads(body)["cluster_peers_total"]
+    assert peers >= 1, body[:1000]
+    client = with_headers(make_s3, {"X-IPFS-Replication-Factor": str(peers + 1)})
+    assert_s3_error(lambda: client.put_object(Bucket=bucket, Key="too-many", Body=b"x"), "InsufficientReplicas", 400)
+    assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="too-many"), None, 404)
 
 
 def test_deleting_the_last_reference_unpins(s3, stack, bucket):

@@ -62,7 +62,20 @@ struct PeerLine {
     peername: String,
     #[serde(default)]
     error: String,
+    #[serde(default)]
+    cluster_peers: Option<Vec<String>>,
+    #[serde(default)]
+    ipfs: Option<IpfsLine>,
 }
+
+#[derive(Deserialize)]
+struct IpfsLine {
+    #[serde(default)]
+    error: String,
+}
+
+/// The cluster's answer when it cannot find enough peers for a pin's replication minimum.
+const NOT_ENOUGH_PEERS: &str = "not enough peers to allocate";
 
 /// The cluster streams lists as one JSON object per line (or as one array, in older versions).
 fn parse_lines<T: for<'de> Deserialize<'de>>(text: &str) -> Result<Vec<T>> {
@@ -84,7 +97,15 @@ impl PinBackend for Cluster {
             ("replication-max", max.to_string()),
             ("name", name.to_string()),
         ]);
-        self.send(req, false).await.map(|_| ())
+        match self.send(req, false).await {
+            Ok(_) => Ok(()),
+            Err(Error::ClusterProtocol(m)) if m.contains(NOT_ENOUGH_PEERS) => Err(Error::InsufficientReplicas(m)),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn recover(&self, cid: &str) -> Result<()> {
+        self.send(self.http.post(format!("{}/pins/{cid}/recover", self.base)), true).await.map(|_| ())
     }
 
     async fn unpin(&self, cid: &str) -> Result<()> {
@@ -108,7 +129,13 @@ impl PinBackend for Cluster {
         let text = resp.text().await.map_err(|e| Error::ClusterUnavailable(e.to_string()))?;
         Ok(parse_lines::<PeerLine>(&text)?
             .into_iter()
-            .map(|p| PeerInfo { id: p.id, name: p.peername, error: p.error })
+            .map(|p| PeerInfo {
+                id: p.id,
+                name: p.peername,
+                error: p.error,
+                ipfs_error: p.ipfs.map(|i| i.error).unwrap_or_default(),
+                cluster_peers: p.cluster_peers.unwrap_or_default(),
+            })
             .collect())
     }
 }
@@ -119,10 +146,12 @@ mod tests {
 
     #[test]
     fn peers_parse_as_ndjson_and_as_array() {
-        let nd = "{\"id\":\"12D3a\",\"peername\":\"p0\",\"error\":\"\"}\n{\"id\":\"12D3b\",\"peername\":\"p1\",\"error\":\"down\"}\n";
+        let nd = "{\"id\":\"12D3a\",\"peername\":\"p0\",\"error\":\"\",\"cluster_peers\":[\"12D3a\",\"12D3b\"],\"ipfs\":{\"id\":\"x\",\"error\":\"refused\"}}\n{\"id\":\"12D3b\",\"peername\":\"p1\",\"error\":\"down\",\"cluster_peers\":null}\n";
         let v: Vec<PeerLine> = parse_lines(nd).unwrap();
         assert_eq!(v.len(), 2);
         assert_eq!(v[1].error, "down");
+        assert_eq!(v[0].cluster_peers.as_deref().map(<[String]>::len), Some(2));
+        assert_eq!(v[0].ipfs.as_ref().map(|i| i.error.as_str()), Some("refused"));
         let arr = "[{\"id\":\"12D3a\",\"peername\":\"p0\"}]";
         assert_eq!(parse_lines::<PeerLine>(arr).unwrap()[0].peername, "p0");
     }

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use ipfs_s3_common::record::{PinPriority, PinStatus};
 use tokio::sync::watch;
 
+use super::peers::ClusterWatch;
 use super::{PeerPin, PinBackend};
 use crate::error::{Error, Result};
 use crate::meta::{Claimed, MetadataStore, PinOp, PinQueue, PinState};
@@ -71,6 +72,7 @@ pub struct PinManager {
     store: Arc<dyn MetadataStore>,
     queue: Arc<dyn PinQueue>,
     backend: Arc<dyn PinBackend>,
+    cluster: Arc<ClusterWatch>,
     metrics: Arc<Metrics>,
     settings: Settings,
 }
@@ -98,10 +100,11 @@ impl PinManager {
         store: Arc<dyn MetadataStore>,
         queue: Arc<dyn PinQueue>,
         backend: Arc<dyn PinBackend>,
+        cluster: Arc<ClusterWatch>,
         metrics: Arc<Metrics>,
         settings: Settings,
     ) -> Self {
-        Self { store, queue, backend, metrics, settings }
+        Self { store, queue, backend, cluster, metrics, settings }
     }
 
     /// Recovers this instance's unfinished work, then runs the workers until `shutdown` turns
@@ -205,8 +208,9 @@ impl PinManager {
                 PinOp::Pin { replication_factor, priority, name, .. } => Some((*replication_factor, *priority, name.as_str())),
                 PinOp::Unpin { .. } => None,
             });
+            let retry = ops.iter().any(|c| c.attempts > 0);
             match newest_pin {
-                Some((factor, priority, name)) => self.measured("pin", self.pin(cid, factor, priority, name)).await,
+                Some((factor, priority, name)) => self.measured("pin", self.pin(cid, factor, priority, name, retry)).await,
                 None => {
                     tracing::debug!(cid, "unpin skipped: referenced again");
                     Ok(())
@@ -231,14 +235,11 @@ impl PinManager {
         result
     }
 
-    /// Pins `cid` on up to `factor` peers and waits (up to the pin timeout) until the cluster
-    /// reports it pinned on at least one. Records the outcome in the pin state either way.
-    async fn pin(&self, cid: &str, factor: u32, priority: PinPriority, name: &str) -> Result<()> {
+    /// Pins `cid` on exactly `factor` peers and waits (up to the pin timeout) until the cluster
+    /// reports it pinned on all of them. Records the outcome in the pin state either way.
+    async fn pin(&self, cid: &str, factor: u32, priority: PinPriority, name: &str, retry: bool) -> Result<()> {
         self.metrics.replication_factor.with_label_values(&[priority.as_str()]).observe(f64::from(factor));
-        let result = match self.backend.pin(cid, 1, factor, name).await {
-            Ok(()) => self.wait_pinned(cid, 1).await,
-            Err(e) => Err(e),
-        };
+        let result = self.pin_on_cluster(cid, factor, name, retry).await;
         let state = match &result {
             Ok(count) => PinState { status: PinStatus::Pinned, replication_count: *count, checked_ms: now_ms(), error: None },
             Err(e) => {
@@ -253,6 +254,25 @@ impl PinManager {
         };
         self.store.set_pin_state(cid, &state).await?;
         result.map(|_| ())
+    }
+
+    async fn pin_on_cluster(&self, cid: &str, factor: u32, name: &str, retry: bool) -> Result<u32> {
+        self.cluster.check_pinnable().await?;
+        if let Some(view) = self.cluster.current().await
+            && view.total > 0
+            && factor as usize > view.total
+        {
+            return Err(Error::InsufficientReplicas(format!("{factor} replicas asked, the cluster has {} peer(s)", view.total)));
+        }
+        self.backend.pin(cid, factor, factor, name).await?;
+        if retry {
+            // Peers that failed before, or came back since, try again now rather than at the
+            // cluster's next recovery round.
+            if let Err(e) = self.backend.recover(cid).await {
+                tracing::debug!(cid, error = %e, "cluster recover failed");
+            }
+        }
+        self.wait_pinned(cid, factor).await
     }
 
     /// Polls the cluster until `factor` peers report `cid` pinned; `PinTimeout` after the pin

@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::ipfs::IpfsClient;
 use crate::meta::MetadataStore;
 use crate::metrics::Metrics;
+use crate::pin::peers::ClusterWatch;
 use crate::resolve::Resolver;
 
 /// The S3 side of the host. Cheap to clone: everything inside is shared.
@@ -28,6 +29,8 @@ pub struct Gateway {
     pub store: Arc<dyn MetadataStore>,
     pub ipfs: Arc<dyn IpfsClient>,
     pub resolver: Arc<Resolver>,
+    /// The cluster's peer set: a PUT's replication factor is checked against it.
+    pub cluster: Arc<ClusterWatch>,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<Config>,
 }

@@ -23,14 +23,15 @@ const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 pub const REPLICATION_FACTOR_HEADER: &str = "x-ipfs-replication-factor";
 pub const PIN_PRIORITY_HEADER: &str = "x-ipfs-pin-priority";
 
-/// Reads `X-IPFS-Replication-Factor`: a positive integer no larger than `max`.
-pub fn replication_factor(headers: &http::HeaderMap, default: u32, max: u32) -> Result<u32> {
-    let Some(v) = headers.get(REPLICATION_FACTOR_HEADER) else { return Ok(default) };
+/// Reads `X-IPFS-Replication-Factor`: a positive integer no larger than `max`; `None` without
+/// the header.
+pub fn replication_factor(headers: &http::HeaderMap, max: u32) -> Result<Option<u32>> {
+    let Some(v) = headers.get(REPLICATION_FACTOR_HEADER) else { return Ok(None) };
     let s = v.to_str().unwrap_or("").trim();
     // Digits only: Rust's parser would also take `+3`.
     let digits = if s.bytes().all(|b| b.is_ascii_digit()) { s } else { "" };
     match digits.parse::<u32>() {
-        Ok(n) if n >= 1 && n <= max => Ok(n),
+        Ok(n) if n >= 1 && n <= max => Ok(Some(n)),
         Ok(n) if n > max => Err(Error::InvalidArgument(format!(
             "X-IPFS-Replication-Factor {n} exceeds the permitted maximum of {max}"
         ))),
@@ -196,8 +197,7 @@ impl Gateway {
         let input = req.input;
         check_key(&input.key)?;
         // Refuse bad input before a single byte goes to IPFS.
-        let replication_factor =
-            replication_factor(&req.headers, self.cfg.default_replication_factor, self.cfg.max_replication_factor)?;
+        let requested_factor = replication_factor(&req.headers, self.cfg.max_replication_factor)?;
         let pin_priority = pin_priority(&req.headers)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
         check_metadata_size(input.metadata.as_ref())?;
@@ -213,6 +213,7 @@ impl Gateway {
             // atomically with the write.
             c.check(self.store.get_mapping(&input.bucket, &input.key).await?.as_ref())?;
         }
+        let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
 
         // Stream the body into IPFS, hashing and counting on the way.
         let seen = Arc::new(Mutex::new((Md5::new(), Hasher::new(algorithm), 0u64)));
@@ -391,15 +392,15 @@ mod tests {
 
     #[test]
     fn replication_factor_rules() {
-        assert_eq!(replication_factor(&headers(&[]), 3, 10).unwrap(), 3);
-        assert_eq!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, " 2 ")]), 3, 10).unwrap(), 2);
+        assert_eq!(replication_factor(&headers(&[]), 10).unwrap(), None);
+        assert_eq!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, " 2 ")]), 10).unwrap(), Some(2));
         for bad in ["0", "-1", "abc", "1.5", "", "+3"] {
             assert!(
-                matches!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, bad)]), 3, 10), Err(Error::InvalidArgument(_))),
+                matches!(replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, bad)]), 10), Err(Error::InvalidArgument(_))),
                 "{bad}"
             );
         }
-        let e = replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, "11")]), 3, 10).unwrap_err();
+        let e = replication_factor(&headers(&[(REPLICATION_FACTOR_HEADER, "11")]), 10).unwrap_err();
         assert!(e.to_string().contains("maximum"), "{e}");
     }
 
