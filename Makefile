@@ -11,7 +11,7 @@ export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup build up down status env unit-test e2e test bench bench-store clean distclean
+.PHONY: help setup build up down status env unit-test e2e test bench bench-pins bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -47,6 +47,9 @@ e2e: ## end-to-end suite against a real stack (it starts and stops the `test` pr
 bench: up ## latency and throughput of the running dev stack through Envoy (prints figures)
 	.venv/bin/python tests/bench/gateway.py
 
+bench-pins: up ## pin queue throughput (pins/s) of 500 small objects on the running dev stack (prints figures)
+	.venv/bin/python tests/bench/pins.py
+
 bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the embedded store (prints figures)
 	cargo bench -p ipfs-s3-host --bench meta_store
 
@@ -55,10 +58,11 @@ test: setup ## setup, then unit tests, then the end-to-end suite
 	time $(MAKE) --no-print-directory unit-test
 	time $(MAKE) --no-print-directory e2e
 
-clean: ## stop the dev and test stacks, delete their data (.run) and the cargo build output
+clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.run) and the cargo build output
 	IPFS_S3_PROFILE=dev scripts/stack.sh clean
 	IPFS_S3_PROFILE=test scripts/stack.sh clean
 	IPFS_S3_PROFILE=embedded scripts/stack.sh clean
+	IPFS_S3_PROFILE=cluster scripts/stack.sh clean
 	rm -rf .run
 	cargo clean
 

@@ -1,0 +1,310 @@
+"""Replication and faults against a real 3-peer IPFS Cluster: three Kubo nodes, three cluster
+peers, Redis, the host and Envoy, started by this module on its own profile (`cluster`, ports
+shifted by 20000 unless IPFS_S3_E2E_CLUSTER_PROFILE / IPFS_S3_E2E_CLUSTER_OFFSET say otherwise)
+and removed afterwards (`IPFS_S3_E2E_KEEP_STACK=1` keeps it).
+
+What is checked is what the cluster itself says: the peer map of `GET /pins/<cid>`, the pin's
+replication bounds in `GET /allocations/<cid>`, each peer's Kubo pin list, and the host's
+`/health` and `/metrics`. Faults are real: peers' processes are killed with SIGKILL and started
+again with `scripts/stack.sh up`; so are the host and Redis while pins are queued.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+
+import boto3
+import pytest
+
+from conftest import REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, parse_env_file
+from s3http import assert_s3_error, wait_until
+from test_ipfs import http, ipfs_headers, metric_samples
+
+PROFILE = os.environ.get("IPFS_S3_E2E_CLUSTER_PROFILE", "cluster")
+OFFSET = os.environ.get("IPFS_S3_E2E_CLUSTER_OFFSET", "20000")
+PEERS = 3
+RUN = REPO / ".run" / PROFILE
+KEEP = os.environ.get("IPFS_S3_E2E_KEEP_STACK") == "1"
+# Long enough for a pin to replicate to three local peers on a loaded machine; the host's own
+# pin timeout is lowered so that a pin stuck on a dead peer is retried within the test.
+PIN_DEADLINE_S = 90
+HOST_PIN_TIMEOUT_S = "8"
+
+
+def stack_cmd(*verb):
+    env = dict(
+        os.environ,
+        IPFS_S3_PROFILE=PROFILE,
+        IPFS_S3_PORT_OFFSET=OFFSET,
+        IPFS_S3_CLUSTER_PEERS=str(PEERS),
+        IPFS_S3_PIN_TIMEOUT_SECS=HOST_PIN_TIMEOUT_S,
+    )
+    proc = subprocess.run([str(REPO / "scripts" / "stack.sh"), *verb], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"stack.sh {' '.join(verb)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+class Cluster:
+    """The 3-peer stack: its settings, per-peer URLs, and its processes."""
+
+    def __init__(self, stack: Stack):
+        self.stack = stack
+        self.stride = int(stack.env["IPFS_S3_PEER_PORT_STRIDE"])
+
+    def peer_url(self, port_name: str, i: int) -> str:
+        return f"http://127.0.0.1:{self.stack.port(port_name) + self.stride * i}"
+
+    def pins(self, cid, peer=0):
+        """(HTTP status, body) of peer `peer`'s GET /pins/<cid>."""
+        status, body = http(f"{self.peer_url('CLUSTER_API', peer)}/pins/{cid}")
+        return status, json.loads(body) if status == 200 else body[:500]
+
+    def pinned_peers(self, cid) -> int:
+        status, doc = self.pins(cid)
+        if status != 200:
+            return 0
+        return sum(1 for p in (doc.get("peer_map") or {}).values() if p.get("status") == "pinned")
+
+    def allocation(self, cid) -> dict:
+        status, body = http(f"{self.peer_url('CLUSTER_API', 0)}/allocations/{cid}")
+        assert status == 200, (status, body[:500])
+        return json.loads(body)
+
+    def kubo_pins(self, cid, peer) -> bool:
+        status, body = http(f"{self.peer_url('KUBO_API', peer)}/api/v0/pin/ls?arg={cid}&type=recursive", method="POST")
+        return status == 200 and cid in body.decode()
+
+    def health(self) -> dict:
+        status, body = http(f"{self.stack.admin_url}/health")
+        assert status in (200, 503), (status, body[:500])
+        return json.loads(body)
+
+    def metrics(self) -> dict:
+        status, body = http(f"{self.stack.admin_url}/metrics")
+        assert status == 200, (status, body[:500])
+        return metric_samples(body.decode())
+
+    def kill(self, component):
+        """SIGKILL one component of the stack (as recorded in its pidfile) and wait for it to die."""
+        pid = int((RUN / f"{component}.pid").read_text().strip())
+        os.kill(pid, signal.SIGKILL)
+
+        def dead():
+            try:
+                state = (open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0])
+            except FileNotFoundError:
+                return True, "gone"
+            return state in ("Z", "X"), state
+
+        wait_until(dead, 10, f"{component} (pid {pid}) to die")
+
+    def up(self):
+        stack_cmd("up")
+
+
+@pytest.fixture(scope="module")
+def cluster(aws_isolation):
+    stack_cmd("up")
+    stack = Stack(parse_env_file(RUN / "stack.env"))
+    yield Cluster(stack)
+    if not KEEP:
+        stack_cmd("clean")
+
+
+@pytest.fixture(scope="module")
+def s3c(cluster):
+    st = cluster.stack
+    return boto3.session.Session().client(
+        "s3", endpoint_url=st.endpoint, region_name=st.region,
+        aws_access_key_id=st.access_key, aws_secret_access_key=st.secret_key, config=client_config(),
+    )
+
+
+@pytest.fixture
+def cbucket(s3c, cluster, request):
+    name = f"e2e-cluster-{request.node.name[5:25].replace('_', '-').strip('-')}-{uuid.uuid4().hex[:8]}"
+    create_bucket(s3c, cluster.stack, name)
+    yield name
+    empty_and_delete_bucket(s3c, name)
+
+
+def put(s3c, bucket, key, body, factor=None, priority=None):
+    headers = {}
+    if factor is not None:
+        headers["X-IPFS-Replication-Factor"] = str(factor)
+    if priority is not None:
+        headers["X-IPFS-Pin-Priority"] = priority
+
+    def add(request, **_):
+        for name, value in headers.items():
+            request.headers[name] = value
+
+    s3c.meta.events.register_first("before-sign.s3.PutObject", add)
+    try:
+        return s3c.put_object(Bucket=bucket, Key=key, Body=body)
+    finally:
+        s3c.meta.events.unregister("before-sign.s3.PutObject", add)
+
+
+def head(s3c, bucket, key) -> dict:
+    return ipfs_headers(s3c.head_object(Bucket=bucket, Key=key))
+
+
+def wait_replicas(s3c, bucket, key, count, deadline=PIN_DEADLINE_S) -> dict:
+    """Polls HEAD until the object reads `pinned` with X-IPFS-Replication-Count == count."""
+    def probe():
+        h = head(s3c, bucket, key)
+        return h.get("x-ipfs-pin-status") == "pinned" and h.get("x-ipfs-replication-count") == str(count), h
+
+    return wait_until(probe, deadline, f"{bucket}/{key} pinned on {count} peer(s)")
+
+
+def peer_named(report, suffix):
+    for p in report["peers"]:
+        if p["name"].endswith(suffix):
+            return p
+    raise AssertionError(f"no peer named *{suffix} in {report['peers']}")
+
+
+def test_three_peers_form_one_healthy_cluster(cluster):
+    report = cluster.health()
+    assert report["status"] == "healthy", report
+    assert report["cluster_peers_total"] == PEERS and report["cluster_peers_available"] == PEERS, report
+    assert [p["status"] for p in report["peers"]] == ["healthy"] * PEERS, report["peers"]
+    assert "cluster_split" not in report, report
+    m = cluster.metrics()
+    assert m["ipfs_cluster_nodes_available"] == [("", float(PEERS))], m["ipfs_cluster_nodes_available"]
+    assert m["ipfs_cluster_nodes_total"] == [("", float(PEERS))]
+    assert m["ipfs_cluster_split"] == [("", 0.0)]
+
+
+def test_replication_factors_1_and_3_in_the_cluster_peer_map(s3c, cluster, cbucket):
+    one, three, default = os.urandom(30_000), os.urandom(30_000), os.urandom(30_000)
+    put(s3c, cbucket, "one", one, factor=1)
+    put(s3c, cbucket, "three", three, factor=3, priority="high")
+    put(s3c, cbucket, "default", default)
+    for key, factor in [("one", 1), ("three", 3), ("default", 3)]:
+        cid = wait_replicas(s3c, cbucket, key, factor)["x-ipfs-cid"]
+        status, doc = cluster.pins(cid)
+        statuses = sorted(p["status"] for p in doc["peer_map"].values())
+        assert statuses == sorted(["pinned"] * factor + ["remote"] * (PEERS - factor)), (key, doc)
+        alloc = cluster.allocation(cid)
+        assert (alloc["replication_factor_min"], alloc["replication_factor_max"]) == (factor, factor), alloc
+        assert len(alloc["allocations"]) == factor, alloc
+        holders = [i for i in range(PEERS) if cluster.kubo_pins(cid, i)]
+        assert len(holders) == factor, f"{key}: Kubo nodes {holders} hold {cid} pinned"
+        # Any peer's gateway serves the bytes (blocks move between the peers' Kubo nodes).
+        status, body = http(f"{cluster.peer_url('GATEWAY', 2)}/ipfs/{cid}")
+        assert status == 200 and body == {"one": one, "three": three, "default": default}[key]
+
+    assert_s3_error(lambda: put(s3c, cbucket, "four", b"x", factor=PEERS + 1), "InsufficientReplicas", 400)
+    assert_s3_error(lambda: s3c.head_object(Bucket=cbucket, Key="four"), None, 404)
+
+
+def test_dedup_across_keys_keeps_content_pinned_until_the_last_key_goes(s3c, cluster, cbucket):
+    data = os.urandom(50_000)
+    keys = ["a", "b/c", "d"]
+    for k in keys:
+        put(s3c, cbucket, k, data, factor=2)
+    cid = wait_replicas(s3c, cbucket, "a", 2)["x-ipfs-cid"]
+    assert all(head(s3c, cbucket, k)["x-ipfs-cid"] == cid for k in keys)
+
+    def unpins():
+        return sum(v for labels, v in cluster.metrics()["ipfs_pin_operations_total"] if 'op="unpin"' in labels)
+
+    before = unpins()
+    s3c.delete_object(Bucket=cbucket, Key="a")
+    s3c.delete_object(Bucket=cbucket, Key="b/c")
+    # A barrier: a later pin of the same priority is claimed after anything the deletes queued.
+    put(s3c, cbucket, "marker", os.urandom(1000), factor=1)
+    wait_replicas(s3c, cbucket, "marker", 1)
+    assert unpins() == before, "deleting keys that do not hold the last reference sent an unpin"
+    assert cluster.pinned_peers(cid) == 2, cluster.pins(cid)
+    assert s3c.get_object(Bucket=cbucket, Key="d")["Body"].read() == data
+
+    s3c.delete_object(Bucket=cbucket, Key="d")
+
+    def gone():
+        status, doc = cluster.pins(cid)
+        return status == 404 or cluster.pinned_peers(cid) == 0, (status, doc)
+
+    wait_until(gone, PIN_DEADLINE_S, f"the cluster to unpin {cid}")
+    wait_until(lambda: (unpins() == before + 1, unpins()), 10, "one unpin to be counted")
+
+
+def test_a_killed_peer_shows_in_health_and_pin_status_and_recovers(s3c, cluster, cbucket):
+    put(s3c, cbucket, "before", os.urandom(20_000), factor=3)
+    cid = wait_replicas(s3c, cbucket, "before", 3)["x-ipfs-cid"]
+
+    cluster.kill("cluster2")
+    cluster.kill("kubo2")
+
+    def peer2_down():
+        r = cluster.health()
+        p = peer_named(r, "-2")
+        return r["status"] == "degraded" and p["status"] == "unhealthy" and r["cluster_peers_available"] == PEERS - 1, r
+
+    report = wait_until(peer2_down, 30, "peer 2 to show as unhealthy in /health")
+    assert "unreachable" in peer_named(report, "-2")["reason"], report
+    assert report["cluster"]["status"] == "degraded", report
+    wait_until(lambda: (cluster.metrics()["ipfs_cluster_nodes_available"] == [("", 2.0)], None), 30,
+               "ipfs_cluster_nodes_available to drop to 2")
+    # The pin status follows the cluster's peer map: two peers still hold it.
+    wait_replicas(s3c, cbucket, "before", 2, deadline=30)
+
+    # A factor-3 PUT while a peer is down is accepted (the peer exists) but cannot complete.
+    put(s3c, cbucket, "during", os.urandom(20_000), factor=3)
+    during = head(s3c, cbucket, "during")
+    assert during["x-ipfs-pin-status"] == "pending", during
+
+    cluster.up()
+    wait_until(lambda: (cluster.health()["status"] == "healthy", cluster.health()), 60, "/health to be healthy again")
+    wait_replicas(s3c, cbucket, "before", 3, deadline=60)
+    # Retried from the queue until the peer was back.
+    wait_replicas(s3c, cbucket, "during", 3)
+
+    # An IPFS node alone going down is named as such.
+    cluster.kill("kubo1")
+
+    def kubo1_down():
+        r = cluster.health()
+        p = peer_named(r, "-1")
+        return p["status"] == "unhealthy" and "IPFS node" in p["reason"], r
+
+    wait_until(kubo1_down, 30, "peer 1's dead Kubo to show in /health")
+    cluster.up()
+    wait_until(lambda: (cluster.health()["status"] == "healthy", cluster.health()), 60, "/health to be healthy again")
+
+
+def test_pins_queued_when_the_host_and_redis_are_killed_complete_after_restart(s3c, cluster, cbucket):
+    # With peer 0's cluster service down, pins cannot go anywhere: they stay queued (retrying).
+    cluster.kill("cluster")
+    stalled = {f"stalled-{i}": os.urandom(3000) for i in range(20)}
+    for key, body in stalled.items():
+        put(s3c, cbucket, key, body, factor=1)
+
+    def queued():
+        depth = sum(v for _, v in cluster.metrics()["ipfs_pin_queue_depth"])
+        return depth >= 1, depth
+
+    wait_until(queued, 30, "pins to wait in the queue")
+    assert all(head(s3c, cbucket, k)["x-ipfs-pin-status"] == "pending" for k in stalled)
+    cluster.kill("host")
+    cluster.kill("redis")
+    cluster.up()
+
+    # And a burst the host is killed in the middle of.
+    burst = {f"burst-{i}": os.urandom(3000) for i in range(20)}
+    for key, body in burst.items():
+        put(s3c, cbucket, key, body, factor=1, priority="low")
+    cluster.kill("host")
+    cluster.up()
+
+    for key, body in {**stalled, **burst}.items():
+        cid = wait_replicas(s3c, cbucket, key, 1)["x-ipfs-cid"]
+        assert cluster.pinned_peers(cid) == 1, (key, cluster.pins(cid))
+        assert s3c.get_object(Bucket=cbucket, Key=key)["Body"].read() == body
