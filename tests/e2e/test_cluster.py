@@ -1,6 +1,7 @@
 """Replication and faults against a real 3-peer IPFS Cluster: three Kubo nodes, three cluster
 peers, Redis, the host and Envoy, started by this module on its own profile (`cluster`, ports
-shifted by 20000 unless IPFS_S3_E2E_CLUSTER_PROFILE / IPFS_S3_E2E_CLUSTER_OFFSET say otherwise)
+shifted by 20000 unless IPFS_S3_E2E_CLUSTER_PROFILE / IPFS_S3_E2E_CLUSTER_OFFSET say otherwise;
+with IPFS_S3_E2E_CLUSTER_PORTS=env the stack's port variables come from the environment instead)
 and removed afterwards (`IPFS_S3_E2E_KEEP_STACK=1` keeps it).
 
 What is checked is what the cluster itself says: the peer map of `GET /pins/<cid>`, the pin's
@@ -12,14 +13,14 @@ again with `scripts/stack.sh up`; so are the host and Redis while pins are queue
 import json
 import os
 import signal
-import subprocess
 import time
 import uuid
 
 import boto3
 import pytest
 
-from conftest import REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, parse_env_file
+from conftest import (REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, parse_env_file,
+                      stack_cmd, stack_up_or_fail)
 from s3http import assert_s3_error, wait_until
 from test_ipfs import http, ipfs_headers, metric_samples
 
@@ -34,18 +35,24 @@ PIN_DEADLINE_S = 90
 HOST_PIN_TIMEOUT_S = "8"
 
 
-def stack_cmd(*verb):
-    env = dict(
-        os.environ,
+# Settings of the caller's environment that may pass to this stack; every other IPFS_S3_* (ports,
+# offsets, other stacks' profiles) would make it collide with another stack.
+PASSED = {"IPFS_S3_HOST_BIN", "IPFS_S3_FILTER_WASM_SRC", "IPFS_S3_START_TIMEOUT", "IPFS_S3_STOP_TIMEOUT", "IPFS_S3_LOG"}
+
+
+def cluster_env() -> dict:
+    ports_from_env = os.environ.get("IPFS_S3_E2E_CLUSTER_PORTS") == "env"
+    env = {
+        k: v for k, v in os.environ.items()
+        if not k.startswith("IPFS_S3_") or k in PASSED or (ports_from_env and (k.endswith("_PORT") or k == "IPFS_S3_PEER_PORT_STRIDE"))
+    }
+    env.update(
         IPFS_S3_PROFILE=PROFILE,
         IPFS_S3_PORT_OFFSET=OFFSET,
         IPFS_S3_CLUSTER_PEERS=str(PEERS),
         IPFS_S3_PIN_TIMEOUT_SECS=HOST_PIN_TIMEOUT_S,
     )
-    proc = subprocess.run([str(REPO / "scripts" / "stack.sh"), *verb], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"stack.sh {' '.join(verb)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
+    return env
 
 
 class Cluster:
@@ -103,16 +110,17 @@ class Cluster:
         wait_until(dead, 10, f"{component} (pid {pid}) to die")
 
     def up(self):
-        stack_cmd("up")
+        stack_up_or_fail(cluster_env())
 
 
 @pytest.fixture(scope="module")
 def cluster(aws_isolation):
-    stack_cmd("up")
+    stack_up_or_fail(cluster_env())
     stack = Stack(parse_env_file(RUN / "stack.env"))
     yield Cluster(stack)
     if not KEEP:
-        stack_cmd("clean")
+        clean = stack_cmd("clean", cluster_env())
+        assert clean.returncode == 0, clean.stdout + clean.stderr
 
 
 @pytest.fixture(scope="module")
