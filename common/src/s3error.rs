@@ -31,6 +31,7 @@ pub enum S3Code {
     RequestTimeTooSkewed,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    XAmzContentSHA256Mismatch,
     // The IPFS codes of the design.
     IPFSNodeUnavailable,
     PinTimeout,
@@ -64,6 +65,7 @@ impl S3Code {
             Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             Self::ServiceUnavailable => "ServiceUnavailable",
             Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
             Self::IPFSNodeUnavailable => "IPFSNodeUnavailable",
             Self::PinTimeout => "PinTimeout",
             Self::InsufficientReplicas => "InsufficientReplicas",
@@ -80,6 +82,7 @@ impl S3Code {
             | Self::InvalidRequest
             | Self::KeyTooLongError
             | Self::MetadataTooLarge
+            | Self::XAmzContentSHA256Mismatch
             | Self::InsufficientReplicas => 400,
             Self::AccessDenied
             | Self::InvalidAccessKeyId
@@ -104,7 +107,7 @@ impl S3Code {
     }
 }
 
-const ALL: [S3Code; 27] = [
+const ALL: [S3Code; 28] = [
     S3Code::AccessDenied,
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
@@ -127,6 +130,7 @@ const ALL: [S3Code; 27] = [
     S3Code::RequestTimeTooSkewed,
     S3Code::ServiceUnavailable,
     S3Code::SignatureDoesNotMatch,
+    S3Code::XAmzContentSHA256Mismatch,
     S3Code::IPFSNodeUnavailable,
     S3Code::PinTimeout,
     S3Code::InsufficientReplicas,

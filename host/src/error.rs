@@ -31,6 +31,10 @@ pub enum Error {
     ChecksumMismatch(ChecksumAlgorithm),
     #[error("{0}")]
     InvalidRequest(String),
+    #[error("The request signature we calculated does not match the signature you provided.")]
+    SignatureDoesNotMatch,
+    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    ContentSha256Mismatch,
     #[error("{0}")]
     NotImplemented(String),
     #[error("At least one of the pre-conditions you specified did not hold")]
@@ -83,6 +87,8 @@ impl Error {
             Self::InvalidDigest => S3Code::InvalidArgument,
             Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
             Self::InvalidRequest(_) => S3Code::InvalidRequest,
+            Self::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,
+            Self::ContentSha256Mismatch => S3Code::XAmzContentSHA256Mismatch,
             Self::PreconditionFailed => S3Code::PreconditionFailed,
             Self::NotImplemented(_) => S3Code::NotImplemented,
             Self::NotModified(_) => S3Code::NotModified,

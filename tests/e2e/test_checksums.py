@@ -159,8 +159,16 @@ def test_signed_chunks_without_trailer(s3, stack, bucket):
     # A chunk changed after signing is refused and stores nothing.
     resp = chunked.put(object_url(stack.endpoint, bucket, "tampered"), *creds, data, chunked.SIGNED,
                        tamper_chunk=True)
-    assert resp.status in (400, 403), str(resp)
+    assert (resp.status, resp.error_code) == (403, "SignatureDoesNotMatch"), str(resp)
     assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="tampered"), None, 404)
+
+
+def test_a_body_that_does_not_match_its_signed_hash_is_refused(s3, stack, bucket):
+    url = object_url(stack.endpoint, bucket, "k")
+    signed = sign("PUT", url, stack.access_key, stack.secret_key, stack.region, body=b"signed body")
+    resp = send("PUT", url, signed, b"signed bodY")
+    assert (resp.status, resp.error_code) == (400, "XAmzContentSHA256Mismatch"), str(resp)
+    assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="k"), None, 404)
 
 
 def test_aws_cli_upload_checksum_round_trips(aws, bucket, tmp_path):

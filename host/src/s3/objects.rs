@@ -7,6 +7,7 @@ use base64::Engine;
 use ipfs_s3_common::conditional::{self, Conditions, Verdict};
 use ipfs_s3_common::names;
 use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus};
+use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -120,6 +121,19 @@ fn stored_headers(input: &PutObjectInput, headers: &http::HeaderMap) -> ObjectHe
     }
 }
 
+/// What a failed upload body means for the client. s3s verifies streamed chunk signatures and
+/// the signed payload hash while the body is read, and its error types are private: they are
+/// recognised by their messages.
+fn body_error(failure: &str) -> Error {
+    if failure.contains("AwsChunkedStreamError: SignatureMismatch") {
+        Error::SignatureDoesNotMatch
+    } else if failure.contains("UploadStreamError: Sha256Mismatch") {
+        Error::ContentSha256Mismatch
+    } else {
+        Error::IncompleteBody(failure.to_owned())
+    }
+}
+
 /// A PutObject's condition: `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only
 /// that version). S3 accepts no other form.
 fn write_condition(input: &PutObjectInput) -> Result<Option<WriteCondition>> {
@@ -215,22 +229,33 @@ impl Gateway {
         }
         let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
 
-        // Stream the body into IPFS, hashing and counting on the way.
+        // Stream the body into IPFS, hashing and counting on the way; the first failure of the
+        // body itself (as opposed to IPFS) is kept to say what went wrong.
         let seen = Arc::new(Mutex::new((Md5::new(), Hasher::new(algorithm), 0u64)));
+        let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
         let tapped = {
             let seen = seen.clone();
+            let failure = body_failure.clone();
             let body: ipfs::ByteStream = match input.body {
-                Some(b) => ipfs::tap(b, move |chunk| {
-                    let mut s = seen.lock().expect("hasher lock");
-                    s.0.update(chunk);
-                    s.1.update(chunk);
-                    s.2 += chunk.len() as u64;
-                }),
+                Some(b) => ipfs::tap(
+                    b.inspect_err(move |e| {
+                        failure.lock().expect("lock").get_or_insert(e.to_string());
+                    }),
+                    move |chunk| {
+                        let mut s = seen.lock().expect("hasher lock");
+                        s.0.update(chunk);
+                        s.1.update(chunk);
+                        s.2 += chunk.len() as u64;
+                    },
+                ),
                 None => Box::pin(futures::stream::empty()),
             };
             body
         };
-        let added = self.ipfs.add(tapped).await?;
+        let added = match self.ipfs.add(tapped).await {
+            Ok(added) => added,
+            Err(e) => return Err(body_failure.lock().expect("lock").take().map_or(e, |f| body_error(&f)).into()),
+        };
         let (md5, computed, size) = {
             let mut s = seen.lock().expect("hasher lock");
             let hasher = std::mem::replace(&mut s.1, Hasher::new(algorithm));
@@ -446,6 +471,13 @@ mod tests {
         let only = stored_headers(&put("aws-chunked"), &h);
         assert_eq!(only.content_encoding, None);
         assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
+    }
+
+    #[test]
+    fn body_failures_say_what_failed() {
+        assert!(matches!(body_error("AwsChunkedStreamError: SignatureMismatch"), Error::SignatureDoesNotMatch));
+        assert!(matches!(body_error("UploadStreamError: Sha256Mismatch"), Error::ContentSha256Mismatch));
+        assert!(matches!(body_error("connection reset"), Error::IncompleteBody(_)));
     }
 
     #[test]
