@@ -59,9 +59,30 @@ fn decode(slot: &[u8], bucket: &str, key: &str) -> Option<Entry> {
     (entry.b == bucket && entry.k == key).then_some(entry)
 }
 
+/// The shared-data key holding when `bucket` last had a write that may have changed any of its
+/// keys (DeleteObjects, DeleteBucket). One small value per bucket that saw such a write.
+pub fn epoch_key(bucket: &str) -> String {
+    format!("ipfs-s3/epoch/{bucket}")
+}
+
+/// The value of an epoch slot: milliseconds since the Unix epoch, in decimal.
+pub fn epoch_value(now_ms: i64) -> Vec<u8> {
+    now_ms.to_string().into_bytes()
+}
+
+/// When the bucket last had a whole-bucket write (`i64::MIN`: never, as far as this Envoy saw).
+pub fn parse_epoch(slot: Option<&[u8]>) -> i64 {
+    slot.and_then(|v| std::str::from_utf8(v).ok()?.parse().ok()).unwrap_or(i64::MIN)
+}
+
 /// The cached answer for `bucket/key` if the slot holds a fresh one.
 pub fn lookup(slot: Option<&[u8]>, bucket: &str, key: &str, now_ms: i64, ttl_ms: u64) -> Option<Resolved> {
-    let entry = decode(slot?, bucket, key)?;
+    lookup_since(slot, bucket, key, now_ms, ttl_ms, i64::MIN)
+}
+
+/// [`lookup`], missing as well when the entry is not younger than the bucket's `epoch_ms`.
+pub fn lookup_since(slot: Option<&[u8]>, bucket: &str, key: &str, now_ms: i64, ttl_ms: u64, epoch_ms: i64) -> Option<Resolved> {
+    let entry = decode(slot?, bucket, key).filter(|e| e.t > epoch_ms)?;
     let age = now_ms.saturating_sub(entry.t);
     (age >= 0 && age < i64::try_from(ttl_ms).unwrap_or(i64::MAX))
         .then_some(entry.r)
@@ -136,6 +157,17 @@ mod tests {
         assert_eq!(lookup(Some(b""), "b", "k", 1000, 500), None);
         assert_eq!(lookup(Some(b"{not json"), "b", "k", 1000, 500), None);
         assert_eq!(lookup(None, "b", "k", 1000, 500), None);
+    }
+
+    #[test]
+    fn a_whole_bucket_write_makes_older_entries_miss() {
+        let v = encode("b", "k", 1000, &resolved("c1"));
+        assert_eq!(lookup_since(Some(&v), "b", "k", 1100, 500, 999), Some(resolved("c1")));
+        assert_eq!(lookup_since(Some(&v), "b", "k", 1100, 500, 1000), None);
+        assert_eq!(lookup_since(Some(&v), "b", "k", 1100, 500, 1050), None);
+        assert_eq!(parse_epoch(Some(&epoch_value(1234))), 1234);
+        assert_eq!(parse_epoch(Some(b"garbage")), i64::MIN);
+        assert_eq!(parse_epoch(None), i64::MIN);
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum Decision {
     Continue,
     /// Forward untouched; a 2xx answer means the object changed.
     Watch(Target),
+    /// Forward untouched; a 2xx answer means any key of the bucket may have changed.
+    WatchBucket(String),
     /// Answer locally: the path is off limits.
     Reply(Reply),
     /// Answer locally: the signature did not check out.
@@ -64,6 +66,7 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
     let target = match request::classify(method, host_bucket, path, query) {
         Route::Pass => return Decision::Continue,
         Route::Write(target) => return Decision::Watch(target),
+        Route::BucketWrite(bucket) => return Decision::WatchBucket(bucket),
         Route::Forbidden => {
             return Decision::Reply(response::error(
                 S3Code::AccessDenied,

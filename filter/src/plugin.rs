@@ -110,6 +110,8 @@ enum State {
     Serving(ServedObject),
     /// A write passed to the host; a 2xx drops the key from the cache.
     Watching(Target),
+    /// A write to many keys of a bucket passed to the host; a 2xx makes the bucket's entries stale.
+    WatchingBucket(String),
     /// Answered locally; nothing more to do (our own reply passes back through this filter).
     Done,
 }
@@ -167,12 +169,13 @@ impl Http {
     fn resolve(&mut self, config: &Config, ctx: ServeCtx, now_ms: i64) -> Action {
         let slot = cache::slot_key(&ctx.target.bucket, &ctx.target.key, config.cache_slots);
         let cached = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
-        if let Some(resolved) = cache::lookup(
+        if let Some(resolved) = cache::lookup_since(
             cached.as_deref(),
             &ctx.target.bucket,
             &ctx.target.key,
             now_ms,
             config.cache_ttl_ms,
+            Self::bucket_epoch(&ctx.target.bucket),
         ) {
             Metrics::bump(self.metrics.l1_hits);
             return self.proceed(ctx, resolved, false);
@@ -225,6 +228,10 @@ impl Http {
             return;
         }
         let (bucket, key) = (&ctx.target.bucket, &ctx.target.key);
+        if sent_ms <= Self::bucket_epoch(bucket) {
+            // The bucket changed wholesale after the resolve left: its answer may be stale.
+            return;
+        }
         let slot = cache::slot_key(bucket, key, config.cache_slots);
         let current = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
         if cache::may_store(current.as_deref(), bucket, key, sent_ms) {
@@ -238,6 +245,16 @@ impl Http {
         let slot = cache::slot_key(&target.bucket, &target.key, config.cache_slots);
         let value = cache::tombstone(&target.bucket, &target.key, now_ms().unwrap_or(i64::MAX));
         let _ = hostcalls::set_shared_data(&slot, Some(&value), None);
+    }
+
+    fn bucket_epoch(bucket: &str) -> i64 {
+        let slot = hostcalls::get_shared_data(&cache::epoch_key(bucket)).ok().and_then(|(v, _)| v);
+        cache::parse_epoch(slot.as_deref())
+    }
+
+    fn invalidate_bucket(&self, bucket: &str) {
+        let value = cache::epoch_value(now_ms().unwrap_or(i64::MAX));
+        let _ = hostcalls::set_shared_data(&cache::epoch_key(bucket), Some(&value), None);
     }
 
     fn rewrite_response(set: &[(String, String)]) -> Result<(), Status> {
@@ -302,6 +319,10 @@ impl HttpContext for Http {
                 self.state = State::Watching(target);
                 Action::Continue
             }
+            Decision::WatchBucket(bucket) => {
+                self.state = State::WatchingBucket(bucket);
+                Action::Continue
+            }
             Decision::Reply(reply) => self.reply(&reply),
             Decision::Denied(reply) => {
                 Metrics::bump(self.metrics.auth_failures);
@@ -330,6 +351,12 @@ impl HttpContext for Http {
             State::Watching(target) => {
                 if (200..300).contains(&response_status()) {
                     self.invalidate(target);
+                }
+                Action::Continue
+            }
+            State::WatchingBucket(bucket) => {
+                if (200..300).contains(&response_status()) {
+                    self.invalidate_bucket(bucket);
                 }
                 Action::Continue
             }

@@ -26,6 +26,9 @@ pub enum Route {
     Serve(Target),
     /// A write to an object path: passes through, and a 2xx drops the key from the cache.
     Write(Target),
+    /// A write that may change any key of the bucket (DeleteObjects, DeleteBucket): passes
+    /// through, and a 2xx makes every cached key of the bucket stale.
+    BucketWrite(String),
     /// Anything else: passes through untouched.
     Pass,
     /// A path clients may never reach.
@@ -63,6 +66,19 @@ pub fn object_target(host_bucket: Option<&str>, raw_path: &str) -> Option<Target
     })
 }
 
+/// `/bucket` or `/bucket/` (or `/` when `host_bucket` names the bucket) → the bucket, decoded as
+/// [`object_target`] decodes.
+fn bucket_target(host_bucket: Option<&str>, raw_path: &str) -> Option<String> {
+    let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
+    let rest = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let bucket = match host_bucket {
+        Some(bucket) if rest.is_empty() => bucket,
+        Some(_) => return None,
+        None => rest.strip_suffix('/').unwrap_or(rest),
+    };
+    (!bucket.is_empty() && !bucket.contains('/')).then(|| bucket.to_owned())
+}
+
 /// Whether a query parameter keeps a GET/HEAD an object read the filter can serve.
 ///
 /// `versionId` other than `null` and `partNumber` need knowledge only the host has (versions,
@@ -82,7 +98,15 @@ pub fn classify(method: &str, host_bucket: Option<&str>, raw_path: &str, raw_que
         return Route::Forbidden;
     }
     let Some(target) = object_target(host_bucket, raw_path) else {
-        return Route::Pass;
+        let bulk = match method {
+            "DELETE" => true,
+            "POST" => parse_query(raw_query).iter().any(|p| p.name == "delete"),
+            _ => false,
+        };
+        return match bucket_target(host_bucket, raw_path) {
+            Some(bucket) if bulk => Route::BucketWrite(bucket),
+            _ => Route::Pass,
+        };
     };
     match method {
         "GET" | "HEAD" if parse_query(raw_query).iter().all(servable_param) => Route::Serve(target),
@@ -196,6 +220,21 @@ mod tests {
             classify("PUT", None, "/b/k", "partNumber=1&uploadId=u"),
             Route::Write(t("b", "k"))
         );
+    }
+
+    #[test]
+    fn writes_to_a_whole_bucket_are_watched() {
+        assert_eq!(classify("POST", None, "/b", "delete"), Route::BucketWrite("b".into()));
+        assert_eq!(classify("POST", None, "/b/", "delete="), Route::BucketWrite("b".into()));
+        assert_eq!(classify("DELETE", None, "/b", ""), Route::BucketWrite("b".into()));
+        assert_eq!(classify("DELETE", None, "/b%2D1", ""), Route::BucketWrite("b-1".into()));
+        assert_eq!(classify("POST", None, "/b", ""), Route::Pass);
+        assert_eq!(classify("DELETE", None, "/", ""), Route::Pass);
+        assert_eq!(classify("POST", None, "/", "delete"), Route::Pass);
+        // Virtual-hosted: the Host names the bucket, the path is `/`.
+        assert_eq!(classify("POST", Some("b"), "/", "delete"), Route::BucketWrite("b".into()));
+        assert_eq!(classify("DELETE", Some("b"), "/", ""), Route::BucketWrite("b".into()));
+        assert_eq!(classify("DELETE", Some("b"), "/k", ""), Route::Write(t("b", "k")));
     }
 
     #[test]
