@@ -20,6 +20,7 @@ pub enum S3Code {
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
+    MalformedXML,
     MetadataTooLarge,
     MethodNotAllowed,
     NoSuchBucket,
@@ -55,6 +56,7 @@ impl S3Code {
             Self::InvalidRange => "InvalidRange",
             Self::InvalidRequest => "InvalidRequest",
             Self::KeyTooLongError => "KeyTooLongError",
+            Self::MalformedXML => "MalformedXML",
             Self::MetadataTooLarge => "MetadataTooLarge",
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::NoSuchBucket => "NoSuchBucket",
@@ -81,6 +83,7 @@ impl S3Code {
             | Self::InvalidBucketName
             | Self::InvalidRequest
             | Self::KeyTooLongError
+            | Self::MalformedXML
             | Self::MetadataTooLarge
             | Self::XAmzContentSHA256Mismatch
             | Self::InsufficientReplicas => 400,
@@ -107,7 +110,7 @@ impl S3Code {
     }
 }
 
-const ALL: [S3Code; 28] = [
+const ALL: &[S3Code] = &[
     S3Code::AccessDenied,
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
@@ -120,6 +123,7 @@ const ALL: [S3Code; 28] = [
     S3Code::InvalidRange,
     S3Code::InvalidRequest,
     S3Code::KeyTooLongError,
+    S3Code::MalformedXML,
     S3Code::MetadataTooLarge,
     S3Code::MethodNotAllowed,
     S3Code::NoSuchBucket,
@@ -174,7 +178,7 @@ mod tests {
     #[test]
     fn every_code_round_trips_by_name() {
         for c in ALL {
-            assert_eq!(S3Code::from_name(c.as_str()), Some(c));
+            assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
         }
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }

@@ -50,6 +50,8 @@ pub enum Error {
     InvalidRange,
     #[error("The requested partnumber is not satisfiable")]
     InvalidPartNumber,
+    #[error("The XML you provided was not well-formed or did not validate against our published schema: {0}")]
+    MalformedXml(String),
     #[error("reading the request body: {0}")]
     IncompleteBody(String),
     #[error("metadata store: {0}")]
@@ -96,6 +98,7 @@ impl Error {
             Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,
             Self::InvalidRange => S3Code::InvalidRange,
             Self::InvalidPartNumber => S3Code::InvalidPartNumber,
+            Self::MalformedXml(_) => S3Code::MalformedXML,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
             Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {

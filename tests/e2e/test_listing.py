@@ -146,3 +146,163 @@ def test_max_keys_zero_returns_no_keys(s3, stack, bucket):
     root = raw_list(stack, bucket, **{"max-keys": "0"})
     keys = [el.text for el in root.iter() if strip_ns(el.tag) == "Key"]
     assert keys == [], keys
+
+
+def test_fetch_owner(s3, stack, bucket):
+    put_keys(s3, bucket, ["a"])
+    with_owner = s3.list_objects_v2(Bucket=bucket, FetchOwner=True)["Contents"][0]
+    assert with_owner.get("Owner", {}).get("ID") == stack.access_key, with_owner
+    without = s3.list_objects_v2(Bucket=bucket)["Contents"][0]
+    assert "Owner" not in without, without
+
+
+def test_continuation_token_wins_over_start_after(s3, bucket):
+    put_keys(s3, bucket, ["a", "b", "c", "d"])
+    first = s3.list_objects_v2(Bucket=bucket, MaxKeys=1, StartAfter="a")
+    assert contents(first) == ["b"], first
+    second = s3.list_objects_v2(Bucket=bucket, MaxKeys=10, StartAfter="a",
+                                ContinuationToken=first["NextContinuationToken"])
+    assert contents(second) == ["c", "d"], second
+    assert second.get("StartAfter") == "a", second
+
+
+def test_bad_continuation_token(s3, bucket):
+    from s3http import assert_s3_error
+    assert_s3_error(lambda: s3.list_objects_v2(Bucket=bucket, ContinuationToken="not a token!"), "InvalidArgument", 400)
+
+
+# ListObjects (v1): what rclone and s3cmd list with.
+
+def test_v1_lists_with_owner(s3, stack, bucket):
+    put_keys(s3, bucket, reversed(TREE))
+    page = s3.list_objects(Bucket=bucket)
+    assert contents(page) == sorted(TREE), page
+    assert page.get("IsTruncated") is False, page
+    assert "NextMarker" not in page, page
+    for obj in page["Contents"]:
+        assert obj.get("Size") == len(f"body of {obj['Key']}"), obj
+        assert obj.get("Owner", {}).get("ID") == stack.access_key, obj
+
+
+def test_v1_marker_paging_without_delimiter(s3, bucket):
+    keys = [f"key-{i:03d}" for i in range(25)]
+    put_keys(s3, bucket, keys)
+    seen, marker = [], ""
+    for _ in range(10):
+        page = s3.list_objects(Bucket=bucket, MaxKeys=10, Marker=marker)
+        assert page.get("Marker") == marker, page
+        # Without a delimiter S3 sends no NextMarker: the client resumes after the last key.
+        assert "NextMarker" not in page, page
+        seen += contents(page)
+        if not page.get("IsTruncated"):
+            break
+        marker = contents(page)[-1]
+    assert seen == keys, seen
+
+
+def test_v1_next_marker_with_delimiter(s3, bucket):
+    keys = [f"dir{i}/x" for i in range(5)] + [f"file{i}" for i in range(5)] + ["dir0/y/z"]
+    put_keys(s3, bucket, keys)
+    seen, marker = [], ""
+    for _ in range(10):
+        page = s3.list_objects(Bucket=bucket, MaxKeys=3, Delimiter="/", Marker=marker)
+        items = prefixes(page) + contents(page)
+        assert len(items) <= 3, page
+        seen += items
+        if not page.get("IsTruncated"):
+            assert "NextMarker" not in page, page
+            break
+        marker = page.get("NextMarker")
+        assert marker == max(items), page
+    assert sorted(seen) == [f"dir{i}/" for i in range(5)] + [f"file{i}" for i in range(5)], seen
+    assert len(seen) == len(set(seen)), seen
+
+
+def test_v1_prefix_and_delimiter(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    page = s3.list_objects(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert contents(page) == ["a/1", "a/2"], page
+    assert prefixes(page) == ["a/sub/"], page
+    assert page.get("Prefix") == "a/" and page.get("Delimiter") == "/", page
+
+
+def test_v1_odd_keys_and_url_encoding(s3, stack, bucket):
+    put_keys(s3, bucket, ODD_KEYS)
+    assert contents(s3.list_objects(Bucket=bucket)) == sorted(ODD_KEYS)
+    root = raw_list_v1(stack, bucket, **{"encoding-type": "url", "marker": "a b.txt"})
+    keys = [el.text for el in root.iter() if strip_ns(el.tag) == "Key"]
+    assert [urllib.parse.unquote(k) for k in keys] == sorted(ODD_KEYS)[1:], keys
+    assert all(" " not in k and "+" not in k for k in keys), keys
+    marker = [el.text for el in root if strip_ns(el.tag) == "Marker"]
+    assert marker == ["a%20b.txt"], marker
+
+
+def test_v1_missing_bucket(s3):
+    from conftest import unique_bucket_name
+    from s3http import assert_s3_error
+    assert_s3_error(lambda: s3.list_objects(Bucket=unique_bucket_name("none")), "NoSuchBucket", 404)
+
+
+def raw_list_v1(stack, bucket, **params) -> ET.Element:
+    query = urllib.parse.urlencode(params, quote_via=urllib.parse.quote)
+    url = f"{object_url(stack.endpoint, bucket)}?{query}"
+    resp = send("GET", url, sign("GET", url, stack.access_key, stack.secret_key, stack.region))
+    assert resp.status == 200, str(resp)
+    root = ET.fromstring(resp.body)
+    assert strip_ns(root.tag) == "ListBucketResult", str(resp)
+    return root
+
+
+# ListObjectVersions of a bucket that was never versioned: one `null` version per key.
+
+def test_versions_are_null_and_latest(s3, stack, bucket):
+    put_keys(s3, bucket, TREE)
+    page = s3.list_object_versions(Bucket=bucket)
+    versions = page.get("Versions", [])
+    assert [v["Key"] for v in versions] == sorted(TREE), page
+    for v in versions:
+        assert v.get("VersionId") == "null" and v.get("IsLatest") is True, v
+        body = f"body of {v['Key']}".encode()
+        assert v.get("Size") == len(body) and v.get("ETag") == quoted_md5(body), v
+        assert v.get("Owner", {}).get("ID") == stack.access_key, v
+    assert "DeleteMarkers" not in page, page
+    assert page.get("IsTruncated") is False, page
+
+
+def test_versions_paging_with_markers(s3, bucket):
+    keys = [f"v{i:02d}" for i in range(7)]
+    put_keys(s3, bucket, keys)
+    seen, kwargs = [], {}
+    for _ in range(10):
+        page = s3.list_object_versions(Bucket=bucket, MaxKeys=3, **kwargs)
+        seen += [v["Key"] for v in page.get("Versions", [])]
+        if not page.get("IsTruncated"):
+            break
+        assert page.get("NextVersionIdMarker") == "null", page
+        kwargs = {"KeyMarker": page["NextKeyMarker"], "VersionIdMarker": page["NextVersionIdMarker"]}
+    assert seen == keys, seen
+    # A key marker alone resumes after that key as well.
+    page = s3.list_object_versions(Bucket=bucket, KeyMarker="v03")
+    assert [v["Key"] for v in page["Versions"]] == keys[4:], page
+
+
+def test_versions_delimiter(s3, bucket):
+    put_keys(s3, bucket, TREE)
+    page = s3.list_object_versions(Bucket=bucket, Delimiter="/")
+    assert [v["Key"] for v in page.get("Versions", [])] == ["c", "d.txt"], page
+    assert prefixes(page) == ["a/", "b/"], page
+    seen, kwargs = [], {}
+    for _ in range(10):
+        page = s3.list_object_versions(Bucket=bucket, Delimiter="/", MaxKeys=1, **kwargs)
+        seen += prefixes(page) + [v["Key"] for v in page.get("Versions", [])]
+        if not page.get("IsTruncated"):
+            break
+        kwargs = {"KeyMarker": page["NextKeyMarker"]}
+    assert seen == ["a/", "b/", "c", "d.txt"], seen
+
+
+def test_versions_bad_markers(s3, bucket):
+    from s3http import assert_s3_error
+    assert_s3_error(lambda: s3.list_object_versions(Bucket=bucket, VersionIdMarker="null"), "InvalidArgument", 400)
+    assert_s3_error(lambda: s3.list_object_versions(Bucket=bucket, KeyMarker="a", VersionIdMarker="3HL4kq"),
+                    "InvalidArgument", 400)

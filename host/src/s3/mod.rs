@@ -1,12 +1,14 @@
 //! The S3 API of the host, on `s3s`: the [`Gateway`] implements the `s3s::S3` trait; every
-//! operation it does not override answers `NotImplemented`. Operations are grouped by family:
-//! [`buckets`], [`objects`], [`list`].
+//! operation it does not override answers `NotImplemented` (501, S3 XML), as s3s does for the
+//! trait's default methods and for requests that name no operation. Operations are grouped by
+//! family: [`buckets`], [`objects`], [`delete_objects`], [`list`].
 //!
 //! Object GET and HEAD are normally answered by the Envoy filter straight from an IPFS gateway;
 //! the host answers them too (reading through Kubo), so that a request the filter passes on still
 //! gets a correct answer.
 
 mod buckets;
+mod delete_objects;
 mod list;
 mod objects;
 
@@ -33,6 +35,18 @@ pub struct Gateway {
     pub cluster: Arc<ClusterWatch>,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<Config>,
+}
+
+impl Gateway {
+    /// The one owner of every bucket and object: the account of the configured credentials.
+    fn owner(&self) -> Owner {
+        Owner { display_name: Some(self.cfg.access_key.clone()), id: Some(self.cfg.access_key.clone()) }
+    }
+
+    /// `NoSuchBucket` unless the bucket exists.
+    async fn existing_bucket(&self, bucket: &str) -> crate::error::Result<()> {
+        if self.store.bucket_exists(bucket).await? { Ok(()) } else { Err(crate::error::Error::NoSuchBucket) }
+    }
 }
 
 /// Bucket names follow the shared rule, in the host as in the filter.
@@ -105,6 +119,32 @@ impl S3 for Gateway {
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
         counted(&self.metrics, "DeleteObject", self.delete_object_op(req).await)
+    }
+
+    async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        counted(&self.metrics, "GetBucketLocation", self.get_bucket_location_op(req).await)
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        counted(&self.metrics, "GetBucketVersioning", self.get_bucket_versioning_op(req).await)
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        counted(&self.metrics, "DeleteObjects", self.delete_objects_op(req).await)
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        counted(&self.metrics, "ListObjects", self.list_objects_op(req).await)
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        counted(&self.metrics, "ListObjectVersions", self.list_object_versions_op(req).await)
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
