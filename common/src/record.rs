@@ -240,6 +240,10 @@ pub struct Resolved {
     /// Time of the last counted GET, ms since the epoch (`X-IPFS-Last-Access`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_access_ms: Option<i64>,
+    /// Why the last attempt to pin the CID failed while it is being retried (`PinTimeout`,
+    /// `InsufficientReplicas`, `ClusterSplit`, `IPFSNodeUnavailable`): `X-IPFS-Pin-Error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_error: Option<String>,
 }
 
 #[cfg(test)]
@@ -274,6 +278,7 @@ mod tests {
             replication_count: 2,
             access_count: 7,
             last_access_ms: Some(1_700_000_000_999),
+            pin_error: Some("PinTimeout".into()),
         };
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"algorithm\":\"CRC32C\""), "{json}");

@@ -120,6 +120,7 @@ mod tests {
             replication_count: 1,
             access_count: 0,
             last_access_ms: None,
+            pin_error: None,
         }
     }
 

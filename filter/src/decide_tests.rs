@@ -77,6 +77,7 @@ fn resolved() -> Resolved {
         replication_count: 1,
         access_count: 0,
         last_access_ms: None,
+        pin_error: None,
     }
 }
 

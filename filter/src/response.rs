@@ -148,6 +148,9 @@ pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
     }
     put("x-ipfs-cid", r.record.cid.clone());
     put("x-ipfs-pin-status", r.pin_status.as_str().to_owned());
+    if let Some(e) = r.pin_error.as_deref().filter(|e| usable_header_value(e)) {
+        put("x-ipfs-pin-error", e.to_owned());
+    }
     put("x-ipfs-replication-count", r.replication_count.to_string());
     put("x-amz-request-id", obj.request_id.clone());
     for (header, value) in &obj.overrides {
@@ -183,6 +186,7 @@ mod tests {
                 replication_count: 1,
                 access_count: 0,
                 last_access_ms: None,
+                pin_error: None,
             },
             outcome,
             head,

@@ -37,8 +37,15 @@ impl Resolver {
             None if !self.store.bucket_exists(bucket).await? => return Err(Error::NoSuchBucket),
             None => return Err(Error::NoSuchKey),
         };
-        let (pin_status, replication_count) = self.pins.status(&record.cid).await?;
-        let resolved = Resolved { record, pin_status, replication_count, access_count: 0, last_access_ms: None };
+        let pin = self.pins.status(&record.cid).await?;
+        let resolved = Resolved {
+            record,
+            pin_status: pin.status,
+            replication_count: pin.replication_count,
+            access_count: 0,
+            last_access_ms: None,
+            pin_error: pin.error,
+        };
         self.cache.insert(id, resolved.clone()).await;
         Ok(resolved)
     }

@@ -158,7 +158,8 @@ async fn pins_on_exactly_the_requested_factor_and_records_the_peers() {
     assert_eq!(cluster.calls(), vec!["pin c1 2..2"]);
     let state = s.store.pin_state("c1").await.unwrap().unwrap();
     assert_eq!((state.status, state.replication_count, state.error), (PinStatus::Pinned, 2, None));
-    assert_eq!(s.manager.status("c1").await.unwrap(), (PinStatus::Pinned, 2));
+    let view = s.manager.status("c1").await.unwrap();
+    assert_eq!((view.status, view.replication_count, view.error), (PinStatus::Pinned, 2, None));
     assert_eq!(s.queue.depth().await.unwrap().total(), 0);
 }
 
@@ -201,7 +202,8 @@ async fn a_frozen_cluster_does_not_hold_up_pin_status() {
         .unwrap();
     let started = Instant::now();
     let answer = tokio::time::timeout(Duration::from_secs(10), s.manager.status("c")).await;
-    assert_eq!(answer.expect("status must not wait for a frozen cluster").unwrap(), (PinStatus::Pending, 0));
+    let view = answer.expect("status must not wait for a frozen cluster").unwrap();
+    assert_eq!((view.status, view.replication_count), (PinStatus::Pending, 0));
     println!("status answered after {:?} with the cluster frozen", started.elapsed());
 }
 
@@ -250,6 +252,7 @@ async fn a_pin_the_cluster_never_completes_times_out_and_stays_queued() {
     let state = s.store.pin_state("stuck").await.unwrap().unwrap();
     assert_eq!((state.status, state.error.as_deref()), (PinStatus::Pending, Some("PinTimeout")));
     assert_eq!(s.queue.depth().await.unwrap().delayed, 1, "a timed-out pin is retried, not dropped");
+    assert_eq!(s.manager.status("stuck").await.unwrap().error.as_deref(), Some("PinTimeout"), "GetPinStatus says why");
     let again = s.queue.claim(8, Duration::from_secs(5)).await.unwrap();
     assert_eq!((again.len(), again[0].attempts), (1, 1));
 }

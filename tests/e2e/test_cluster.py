@@ -264,16 +264,26 @@ def test_a_killed_peer_shows_in_health_and_pin_status_and_recovers(s3c, cluster,
     # The pin status follows the cluster's peer map: two peers still hold it.
     wait_replicas(s3c, cbucket, "before", 2, deadline=30)
 
-    # A factor-3 PUT while a peer is down is accepted (the peer exists) but cannot complete.
+    # A factor-3 PUT while a peer is down is accepted (the peer exists) but cannot complete: the
+    # cluster refuses the allocation or the pin times out, and the pin status says which.
     put(s3c, cbucket, "during", os.urandom(20_000), factor=3)
     during = head(s3c, cbucket, "during")
     assert during["x-ipfs-pin-status"] == "pending", during
+
+    def failing():
+        h = head(s3c, cbucket, "during")
+        return h.get("x-ipfs-pin-error") in ("PinTimeout", "InsufficientReplicas") and h.get("x-ipfs-replication-count") != "3", h
+
+    wait_until(failing, 45, "the pin of `during` to report why it cannot complete")
 
     cluster.up()
     wait_until(lambda: (cluster.health()["status"] == "healthy", cluster.health()), 60, "/health to be healthy again")
     wait_replicas(s3c, cbucket, "before", 3, deadline=60)
     # Retried from the queue until the peer was back.
-    wait_replicas(s3c, cbucket, "during", 3)
+    done = wait_replicas(s3c, cbucket, "during", 3)
+    wait_until(lambda: ("x-ipfs-pin-error" not in head(s3c, cbucket, "during"), head(s3c, cbucket, "during")), 30,
+               "the pin error to clear once the pin succeeded")
+    assert done["x-ipfs-cid"].startswith("baf")
 
     # An IPFS node alone going down is named as such.
     cluster.kill("kubo1")

@@ -33,6 +33,16 @@ const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 const PIN_POLL: Duration = Duration::from_millis(100);
 const PIN_POLL_MAX: Duration = Duration::from_secs(1);
 
+/// GetPinStatus's answer: what the `X-IPFS-Pin-Status`, `X-IPFS-Replication-Count` and
+/// `X-IPFS-Pin-Error` headers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinView {
+    pub status: PinStatus,
+    pub replication_count: u32,
+    /// The IPFS error code of the last failed attempt while the pin is retried.
+    pub error: Option<String>,
+}
+
 /// How the workers run (from the host configuration).
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -311,32 +321,34 @@ impl PinManager {
 
     /// The design's GetPinStatus: `pending` until the cluster holds the CID pinned on at least one
     /// peer, then `pinned` with the number of peers; `failed` when every peer reports an error.
-    pub async fn status(&self, cid: &str) -> Result<(PinStatus, u32)> {
+    /// While a pin is being retried, `error` says why its last attempt failed.
+    pub async fn status(&self, cid: &str) -> Result<PinView> {
         let known = self.store.pin_state(cid).await?;
         let Some(known) = known else {
             // Queued, not yet handed to the cluster.
-            return Ok((PinStatus::Pending, 0));
+            return Ok(PinView { status: PinStatus::Pending, replication_count: 0, error: None });
         };
+        let last_seen = PinView { status: known.status, replication_count: known.replication_count, error: known.error.clone() };
         if known.status == PinStatus::Pinned && now_ms() - known.checked_ms < PINNED_FRESH_MS {
-            return Ok((known.status, known.replication_count));
+            return Ok(last_seen);
         }
         // The status decorates reads; a slow cluster must not hold the read up.
         let peers = match tokio::time::timeout(STATUS_TIMEOUT, self.backend.status(cid)).await {
             Ok(Ok(p)) => p,
             Err(_) => {
                 tracing::debug!(cid, "cluster status took too long; reporting what was last seen");
-                return Ok((known.status, known.replication_count));
+                return Ok(last_seen);
             }
             Ok(Err(e)) => {
                 tracing::debug!(cid, error = %e, "cluster status unavailable; reporting what was last seen");
-                return Ok((known.status, known.replication_count));
+                return Ok(last_seen);
             }
         };
         let (status, pinned) = summarize(&peers);
         if status != known.status || pinned != known.replication_count || status == PinStatus::Pinned {
-            let state = PinState { status, replication_count: pinned, checked_ms: now_ms(), error: known.error };
+            let state = PinState { status, replication_count: pinned, checked_ms: now_ms(), error: known.error.clone() };
             self.store.set_pin_state(cid, &state).await?;
         }
-        Ok((status, pinned))
+        Ok(PinView { status, replication_count: pinned, error: known.error })
     }
 }

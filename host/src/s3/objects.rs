@@ -185,14 +185,17 @@ fn check_version_and_part(version_id: Option<&str>, part_number: Option<i32>) ->
 /// AWS's limit on user metadata: names and values together, in UTF-8 bytes.
 const MAX_USER_METADATA_BYTES: usize = 2048;
 
-fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32)>) -> http::HeaderMap {
+fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32, Option<String>)>) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_str(&record.cid) {
         h.insert("x-ipfs-cid", v);
     }
-    if let Some((status, count)) = pin {
+    if let Some((status, count, error)) = pin {
         h.insert("x-ipfs-pin-status", http::HeaderValue::from_static(status.as_str()));
         h.insert("x-ipfs-replication-count", http::HeaderValue::from(count));
+        if let Some(v) = error.and_then(|e| http::HeaderValue::from_str(&e).ok()) {
+            h.insert("x-ipfs-pin-error", v);
+        }
     }
     h
 }
@@ -324,11 +327,11 @@ impl Gateway {
         version_id: Option<&str>,
         part_number: Option<i32>,
         headers: &http::HeaderMap,
-    ) -> Result<(ObjectRecord, Option<(PinStatus, u32)>)> {
+    ) -> Result<(ObjectRecord, Option<(PinStatus, u32, Option<String>)>)> {
         check_version_and_part(version_id, part_number)?;
         let resolved = self.resolver.resolve(bucket, key).await?;
         check_conditions(headers, &resolved.record)?;
-        Ok((resolved.record, Some((resolved.pin_status, resolved.replication_count))))
+        Ok((resolved.record, Some((resolved.pin_status, resolved.replication_count, resolved.pin_error))))
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
