@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
+use ipfs_s3_common::record::{
+    ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectHeaders, ObjectRecord, PinPriority, PinStatus,
+};
 use ipfs_s3_host::error::Error;
 use ipfs_s3_host::meta::embedded::EmbeddedStore;
 use ipfs_s3_host::meta::{Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, S3Key, WriteCondition};
@@ -195,6 +197,25 @@ async fn mapping_round_trip_and_missing_bucket(h: &impl Harness) {
     assert_eq!(s.delete_mapping("b", "dir/ä k").await.unwrap(), None);
     assert_eq!(s.get_mapping("b", "dir/ä k").await.unwrap(), None);
     assert!(s.scan_keys("b", "", None, 10).await.unwrap().is_empty());
+
+    // Every field of the record comes back as stored, in single and batch reads.
+    let full = ObjectRecord {
+        headers: ObjectHeaders {
+            cache_control: Some("max-age=60".into()),
+            content_disposition: Some("attachment; filename=\"ä.txt\"".into()),
+            content_encoding: Some("gzip".into()),
+            content_language: Some("de".into()),
+            expires: Some("Wed, 21 Oct 2037 07:28:00 GMT".into()),
+        },
+        checksum: Some(ObjectChecksum { algorithm: ChecksumAlgorithm::Crc32c, value: "yZRlqg==".into(), kind: ChecksumType::Composite }),
+        parts: vec![5 << 20, 5 << 20, 17],
+        user_metadata: BTreeMap::from([("a".into(), "1".into()), ("ü".into(), "ß \"x\"".into())]),
+        ..record("c3", (10 << 20) + 17)
+    };
+    s.store_mapping("b", "full", &full).await.unwrap();
+    assert_eq!(s.get_mapping("b", "full").await.unwrap(), Some(full.clone()));
+    assert_eq!(s.get_mapping_batch(&[S3Key { bucket: "b".into(), key: "full".into() }]).await.unwrap(), vec![Some(full.clone())]);
+    assert_eq!(s.delete_mapping("b", "full").await.unwrap(), Some(full));
 }
 
 async fn conditional_writes_check_the_current_mapping_atomically(h: &impl Harness) {
