@@ -83,6 +83,16 @@ esac
 : "${IPFS_S3_EMBEDDED_PATH:=$RUN/metadata/ipfs-s3.redb}"
 # The filter's timeout for a resolve callout to the host.
 : "${IPFS_S3_RESOLVE_TIMEOUT_MS:=5000}"
+# How often the filter (each worker VM) and the host write the GETs they counted to the access
+# statistics, and the most objects in one filter report.
+: "${IPFS_S3_ACCESS_FLUSH_MS:=1000}"
+: "${IPFS_S3_ACCESS_MAX_BATCH:=500}"
+# Replica manager settings handed to the host only when set (otherwise the host's defaults, or
+# its config file, apply): IPFS_S3_REPLICA_INTERVAL_MS, IPFS_S3_REPLICA_HALF_LIFE_MS,
+# IPFS_S3_REPLICA_HOT_THRESHOLD, IPFS_S3_REPLICA_COLD_THRESHOLD, IPFS_S3_HOT_REPLICATION_FACTOR,
+# IPFS_S3_REPLICA_MAX_CANDIDATES.
+REPLICA_VARS=(IPFS_S3_REPLICA_INTERVAL_MS IPFS_S3_REPLICA_HALF_LIFE_MS IPFS_S3_REPLICA_HOT_THRESHOLD
+              IPFS_S3_REPLICA_COLD_THRESHOLD IPFS_S3_HOT_REPLICATION_FACTOR IPFS_S3_REPLICA_MAX_CANDIDATES)
 : "${IPFS_S3_ENVOY_TEMPLATE:=$ROOT/envoy/gateway.yaml}"
 : "${IPFS_S3_START_TIMEOUT:=60}"   # seconds a component may take to answer after start
 : "${IPFS_S3_STOP_TIMEOUT:=20}"    # seconds between TERM and KILL
@@ -352,6 +362,7 @@ STACK_ENV_KEYS=(
   IPFS_S3_CACHE_TTL_MS IPFS_PATH IPFS_CLUSTER_PATH IPFS_S3_TOOLS_BIN
   IPFS_S3_METADATA_STORE IPFS_S3_EMBEDDED_PATH
   IPFS_S3_CLUSTER_PEERS IPFS_S3_PEER_PORT_STRIDE
+  IPFS_S3_ACCESS_FLUSH_MS IPFS_S3_ACCESS_MAX_BATCH "${REPLICA_VARS[@]}"
 )
 
 write_stack_env() {
@@ -363,7 +374,7 @@ write_stack_env() {
     umask 077   # holds the secret key and the internal token
     {
       echo "# ipfs-s3 stack, profile $IPFS_S3_PROFILE (written by scripts/stack.sh up)"
-      for key in "${STACK_ENV_KEYS[@]}"; do env_line "$key" "${!key}"; done
+      for key in "${STACK_ENV_KEYS[@]}"; do env_line "$key" "${!key:-}"; done
     } >"$tmp"
   )
   mv -f "$tmp" "$STACK_ENV"
@@ -569,7 +580,10 @@ start_host() {
   cp -f "$BUILT_HOST_BIN" "$HOST_BIN.tmp"
   mv -f "$HOST_BIN.tmp" "$HOST_BIN"
   # NO_COLOR: the output goes to a log file, not a terminal.
-  local args=(serve)
+  local args=(serve) replica_env=() var
+  for var in "${REPLICA_VARS[@]}"; do
+    if [ -n "${!var:-}" ]; then replica_env+=("$var=${!var}"); fi
+  done
   if [ -n "$IPFS_S3_CONFIG" ]; then
     [ -f "$IPFS_S3_CONFIG" ] || die "IPFS_S3_CONFIG=$IPFS_S3_CONFIG: no such file"
     args+=(--config "$IPFS_S3_CONFIG")
@@ -589,6 +603,8 @@ start_host() {
     IPFS_S3_DOMAIN="$IPFS_S3_DOMAIN" \
     IPFS_S3_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" \
     IPFS_S3_LOG="$IPFS_S3_LOG" \
+    IPFS_S3_ACCESS_FLUSH_MS="$IPFS_S3_ACCESS_FLUSH_MS" \
+    "${replica_env[@]}" \
     NO_COLOR=1 \
     "$HOST_BIN" "${args[@]}"
 }
@@ -613,10 +629,13 @@ filter_config_json() {
     --arg authority "127.0.0.1:$IPFS_S3_ADMIN_PORT" \
     --argjson cache_ttl_ms "$IPFS_S3_CACHE_TTL_MS" \
     --argjson resolve_timeout_ms "$IPFS_S3_RESOLVE_TIMEOUT_MS" \
+    --argjson access_flush_ms "$IPFS_S3_ACCESS_FLUSH_MS" \
+    --argjson access_max_batch "$IPFS_S3_ACCESS_MAX_BATCH" \
     '{access_key: $access_key, secret_key: $secret_key, region: $region, domain: $domain,
       internal_token: $internal_token,
       host_admin_cluster: "host_admin", host_admin_authority: $authority,
-      cache_ttl_ms: $cache_ttl_ms, resolve_timeout_ms: $resolve_timeout_ms}'
+      cache_ttl_ms: $cache_ttl_ms, resolve_timeout_ms: $resolve_timeout_ms,
+      access_flush_ms: $access_flush_ms, access_max_batch: $access_max_batch}'
 }
 
 envoy_bin() { printf '%s' "$VENV/bin/envoy"; }

@@ -60,8 +60,7 @@ impl ObjectRecord {
 
     /// Last-Modified as an HTTP date (RFC 7231 IMF-fixdate).
     pub fn http_last_modified(&self) -> String {
-        let secs = u64::try_from(self.last_modified_ms.max(0) / 1000).unwrap_or(0);
-        httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+        http_date(self.last_modified_ms)
     }
 }
 
@@ -173,6 +172,27 @@ pub struct ObjectChecksum {
     pub value: String,
     #[serde(default)]
     pub kind: ChecksumType,
+}
+
+/// An HTTP date (RFC 7231 IMF-fixdate) for a time in ms since the epoch.
+fn http_date(ms: i64) -> String {
+    let secs = u64::try_from(ms.max(0) / 1000).unwrap_or(0);
+    httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
+}
+
+/// `X-IPFS-Access-Count`.
+pub const ACCESS_COUNT_HEADER: &str = "x-ipfs-access-count";
+/// `X-IPFS-Last-Access`: an HTTP date, like `Last-Modified`.
+pub const LAST_ACCESS_HEADER: &str = "x-ipfs-last-access";
+
+/// The access-statistics headers of GET and HEAD: the count always, the last access once there
+/// was one.
+pub fn access_headers(access_count: u64, last_access_ms: Option<i64>) -> Vec<(&'static str, String)> {
+    let mut v = vec![(ACCESS_COUNT_HEADER, access_count.to_string())];
+    if let Some(ms) = last_access_ms {
+        v.push((LAST_ACCESS_HEADER, http_date(ms)));
+    }
+    v
 }
 
 /// `X-IPFS-Pin-Priority`.
@@ -327,6 +347,15 @@ mod tests {
     fn last_modified_is_an_http_date() {
         assert_eq!(sample().http_last_modified(), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(sample().quoted_etag(), "\"5d41402abc4b2a76b9719d911017c592\"");
+    }
+
+    #[test]
+    fn access_headers_carry_the_count_and_the_last_access_once_known() {
+        assert_eq!(access_headers(0, None), [(ACCESS_COUNT_HEADER, "0".to_string())]);
+        assert_eq!(
+            access_headers(7, Some(1_700_000_000_999)),
+            [(ACCESS_COUNT_HEADER, "7".to_string()), (LAST_ACCESS_HEADER, "Tue, 14 Nov 2023 22:13:20 GMT".to_string())]
+        );
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub struct Config {
     /// stays bounded whatever the number of keys).
     #[serde(default = "default_slots")]
     pub cache_slots: u32,
+    /// How often each worker VM reports the GETs it counted to the host (ms).
+    #[serde(default = "default_flush")]
+    pub access_flush_ms: u64,
+    /// Most objects in one access report; more are sent in further reports of the same flush.
+    #[serde(default = "default_max_batch")]
+    pub access_max_batch: usize,
     /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
     #[serde(flatten)]
     pub unknown: BTreeMap<String, IgnoredAny>,
@@ -60,6 +66,12 @@ fn default_timeout() -> u64 {
 }
 fn default_slots() -> u32 {
     16_384
+}
+fn default_flush() -> u64 {
+    1000
+}
+fn default_max_batch() -> usize {
+    500
 }
 
 impl Config {
@@ -84,6 +96,12 @@ impl Config {
         if config.cache_slots == 0 {
             return Err("plugin configuration: cache_slots must be positive".to_owned());
         }
+        if config.access_flush_ms == 0 {
+            return Err("plugin configuration: access_flush_ms must be positive".to_owned());
+        }
+        if config.access_max_batch == 0 {
+            return Err("plugin configuration: access_max_batch must be positive".to_owned());
+        }
         Ok(config)
     }
 
@@ -107,6 +125,7 @@ mod tests {
             (c.cache_ttl_ms, c.resolve_timeout_ms, c.cache_slots),
             (1000, 5000, 16_384)
         );
+        assert_eq!((c.access_flush_ms, c.access_max_batch), (1000, 500));
         assert!(c.unknown.is_empty());
         assert_eq!(c.secret_for("ak").as_deref(), Some("sk"));
         assert_eq!(c.secret_for("AK"), None);
@@ -135,5 +154,9 @@ mod tests {
         assert!(e.contains("cache_ttl_ms") || e.contains("invalid type"), "{e}");
         assert!(Config::parse(b"not json").is_err());
         assert!(Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","cache_slots":0}"#).is_err());
+        let e = Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","access_flush_ms":0}"#).unwrap_err();
+        assert!(e.contains("access_flush_ms"), "{e}");
+        let e = Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","access_max_batch":0}"#).unwrap_err();
+        assert!(e.contains("access_max_batch"), "{e}");
     }
 }

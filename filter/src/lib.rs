@@ -8,11 +8,15 @@
 //!   `/ipfs/<cid>` on the IPFS gateway route, replacing the gateway's headers with S3's;
 //! - passes everything else to the host untouched, dropping cached entries its writes change.
 //!
+//! It counts the GETs it serves per worker VM and reports them to the host in batches from a
+//! timer ([`access`]), for the access statistics and the replica manager.
+//!
 //! The decisions are pure functions, tested natively: [`config`] (plugin configuration),
 //! [`request`] (addressing and routing), [`conditional`] (If-* headers, shared with the host), [`cache`] (the shared-data
 //! cache format), [`response`] (local replies and response headers) and [`decide`] (each step of
 //! a request). `plugin` is the proxy-wasm glue that calls them; it only builds for wasm32.
 
+pub mod access;
 pub mod cache;
 pub use ipfs_s3_common::conditional;
 pub mod config;

@@ -3,6 +3,8 @@
 //! trait helpers (which unwrap), and any failure ends the request with an S3 error instead of a
 //! panic — a panic would take the VM down for every request on the worker.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -14,6 +16,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
 
+use crate::access::{self, Counter, Outcome};
 use crate::cache;
 use crate::config::Config;
 use crate::decide::{self, Decision, ServeCtx};
@@ -32,6 +35,9 @@ struct Metrics {
     l1_misses: Option<u32>,
     auth_failures: Option<u32>,
     resolve_errors: Option<u32>,
+    access_reports: Option<u32>,
+    access_report_failures: Option<u32>,
+    access_dropped: Option<u32>,
 }
 
 impl Metrics {
@@ -42,6 +48,9 @@ impl Metrics {
             l1_misses: counter("ipfs_s3_filter_l1_misses"),
             auth_failures: counter("ipfs_s3_filter_auth_failures"),
             resolve_errors: counter("ipfs_s3_filter_resolve_errors"),
+            access_reports: counter("ipfs_s3_filter_access_reports"),
+            access_report_failures: counter("ipfs_s3_filter_access_report_failures"),
+            access_dropped: counter("ipfs_s3_filter_access_dropped"),
         }
     }
 
@@ -56,9 +65,64 @@ impl Metrics {
 struct Root {
     config: Option<Rc<Config>>,
     metrics: Metrics,
+    /// GETs counted by this VM's requests since the last report.
+    counter: Rc<RefCell<Counter>>,
+    /// Reports sent and not yet answered, by call token.
+    in_flight: HashMap<u32, ipfs_s3_common::internal::AccessBatch>,
 }
 
-impl Context for Root {}
+impl Root {
+    /// Sends everything counted so far, in batches of at most `access_max_batch` objects.
+    fn report(&mut self) {
+        let Some(config) = self.config.clone() else { return };
+        let headers = access::report_call(&config);
+        let timeout = Duration::from_millis(config.resolve_timeout_ms);
+        loop {
+            let Some(batch) = self.counter.borrow_mut().take_batch(config.access_max_batch) else { return };
+            let body = match serde_json::to_vec(&batch) {
+                Ok(b) => b,
+                Err(e) => {
+                    error!("ipfs-s3 filter: cannot encode an access report: {e}");
+                    return;
+                }
+            };
+            match hostcalls::dispatch_http_call(&config.host_admin_cluster, pairs(&headers), Some(&body), vec![], timeout) {
+                Ok(token) => {
+                    Metrics::bump(self.metrics.access_reports);
+                    self.in_flight.insert(token, batch);
+                }
+                Err(status) => {
+                    warn!("ipfs-s3 filter: access report to {} not sent: {status:?}", config.host_admin_cluster);
+                    Metrics::bump(self.metrics.access_report_failures);
+                    self.counter.borrow_mut().restore(batch);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(&mut self, token: u32, _headers: usize, _body_size: usize, _trailers: usize) {
+        let Some(batch) = self.in_flight.remove(&token) else { return };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse::<u16>().ok());
+        match access::outcome(status) {
+            Outcome::Done => {}
+            Outcome::Retry => {
+                warn!("ipfs-s3 filter: access report refused ({status:?}); kept for the next one");
+                Metrics::bump(self.metrics.access_report_failures);
+                self.counter.borrow_mut().restore(batch);
+            }
+            Outcome::Lost => {
+                warn!("ipfs-s3 filter: access report got no answer; its {} objects' counts are dropped", batch.hits.len());
+                Metrics::bump(self.metrics.access_report_failures);
+            }
+        }
+    }
+}
 
 impl RootContext for Root {
     fn on_configure(&mut self, size: usize) -> bool {
@@ -74,8 +138,13 @@ impl RootContext for Root {
                 for field in config.unknown.keys() {
                     warn!("ipfs-s3 filter: ignoring unknown configuration field {field}");
                 }
+                let flush = Duration::from_millis(config.access_flush_ms);
                 self.config = Some(Rc::new(config));
                 self.metrics = Metrics::define();
+                if let Err(status) = hostcalls::set_tick_period(flush) {
+                    error!("ipfs-s3 filter: cannot schedule access reports: {status:?}");
+                    return false;
+                }
                 true
             }
             Err(e) => {
@@ -83,6 +152,10 @@ impl RootContext for Root {
                 false
             }
         }
+    }
+
+    fn on_tick(&mut self) {
+        self.report();
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -93,6 +166,7 @@ impl RootContext for Root {
         Some(Box::new(Http {
             config: self.config.clone(),
             metrics: self.metrics,
+            counter: self.counter.clone(),
             state: State::Idle,
         }))
     }
@@ -106,8 +180,8 @@ enum State {
         ctx: ServeCtx,
         sent_ms: i64,
     },
-    /// Rewritten to the gateway; its response gets S3's headers.
-    Serving(ServedObject),
+    /// Rewritten to the gateway; its response gets S3's headers (and a GET with content counts).
+    Serving(ServedObject, Target),
     /// A write passed to the host; a 2xx drops the key from the cache.
     Watching(Target),
     /// A write to many keys of a bucket passed to the host; a 2xx makes the bucket's entries stale.
@@ -119,6 +193,7 @@ enum State {
 struct Http {
     config: Option<Rc<Config>>,
     metrics: Metrics,
+    counter: Rc<RefCell<Counter>>,
     state: State,
 }
 
@@ -204,6 +279,7 @@ impl Http {
 
     /// Answers or rewrites with the record in hand; `paused` says whether the request waits.
     fn proceed(&mut self, ctx: ServeCtx, resolved: Resolved, paused: bool) -> Action {
+        let target = ctx.target.clone();
         let rewrite = match decide::on_resolved(ctx, resolved) {
             Ok(rewrite) => rewrite,
             Err(reply) => return self.reply(&reply),
@@ -211,7 +287,7 @@ impl Http {
         if let Err(status) = Self::apply_rewrite(&rewrite.set) {
             return self.internal_error(&format!("could not rewrite the request: {status:?}"));
         }
-        self.state = State::Serving(rewrite.object);
+        self.state = State::Serving(rewrite.object, target);
         if paused && let Err(status) = hostcalls::resume_http_request() {
             error!("ipfs-s3 filter: could not resume the request: {status:?}");
         }
@@ -334,11 +410,25 @@ impl HttpContext for Http {
 
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         match &self.state {
-            State::Serving(object) => match response::gateway_response(object, response_status()) {
-                GatewayVerdict::Rewrite(set) => match Self::rewrite_response(&set) {
-                    Ok(()) => Action::Continue,
-                    Err(status) => self.internal_error(&format!("could not rewrite the response: {status:?}")),
-                },
+            State::Serving(object, target) => match response::gateway_response(object, response_status()) {
+                GatewayVerdict::Rewrite(set) => {
+                    if !object.head {
+                        let counted = self.counter.borrow_mut().count(
+                            &target.bucket,
+                            &target.key,
+                            &object.resolved.record.cid,
+                            1,
+                            now_ms().unwrap_or(0),
+                        );
+                        if !counted {
+                            Metrics::bump(self.metrics.access_dropped);
+                        }
+                    }
+                    match Self::rewrite_response(&set) {
+                        Ok(()) => Action::Continue,
+                        Err(status) => self.internal_error(&format!("could not rewrite the response: {status:?}")),
+                    }
+                }
                 GatewayVerdict::Fail(reply) => {
                     warn!(
                         "ipfs-s3 filter: gateway answered {} for {}",

@@ -5,7 +5,7 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html#API_GetObject_ResponseSyntax>.
 
 use ipfs_s3_common::range::{self, RangeOutcome};
-use ipfs_s3_common::record::Resolved;
+use ipfs_s3_common::record::{Resolved, access_headers};
 use ipfs_s3_common::s3error::{S3Code, error_xml};
 
 /// A reply the filter sends itself instead of forwarding the request.
@@ -152,6 +152,9 @@ pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
         put("x-ipfs-pin-error", e.to_owned());
     }
     put("x-ipfs-replication-count", r.replication_count.to_string());
+    for (name, value) in access_headers(r.access_count, r.last_access_ms) {
+        put(name, value);
+    }
     put("x-amz-request-id", obj.request_id.clone());
     for (header, value) in &obj.overrides {
         if usable_header_value(value) {
@@ -222,6 +225,8 @@ mod tests {
         );
         assert_eq!(get(&set, "x-ipfs-pin-status"), Some("pending"));
         assert_eq!(get(&set, "x-ipfs-replication-count"), Some("1"));
+        assert_eq!(get(&set, "x-ipfs-access-count"), Some("0"));
+        assert_eq!(get(&set, "x-ipfs-last-access"), None, "never read before");
         assert_eq!(get(&set, "x-amz-request-id"), Some("rid"));
         // A GET keeps the gateway's status and length.
         assert_eq!(get(&set, ":status"), None);
@@ -237,6 +242,13 @@ mod tests {
             (get(&set, ":status"), get(&set, "content-length")),
             (Some("200"), Some("5"))
         );
+        let mut o = obj(RangeOutcome::Full, true);
+        (o.resolved.access_count, o.resolved.last_access_ms) = (7, Some(1_700_000_000_999));
+        let GatewayVerdict::Rewrite(set) = gateway_response(&o, 200) else {
+            panic!()
+        };
+        assert_eq!(get(&set, "x-ipfs-access-count"), Some("7"));
+        assert_eq!(get(&set, "x-ipfs-last-access"), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
         let p = RangeOutcome::Partial { start: 1, end: 3 };
         for status in [200, 206] {
             let GatewayVerdict::Rewrite(set) = gateway_response(&obj(p, true), status) else {

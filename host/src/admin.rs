@@ -9,7 +9,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
-use ipfs_s3_common::internal::{RESOLVE_PATH, ResolveError, TOKEN_HEADER};
+use http_body_util::BodyExt;
+use ipfs_s3_common::internal::{ACCESS_PATH, AccessBatch, RESOLVE_PATH, ResolveError, TOKEN_HEADER};
+
+use crate::access::{AccessLog, Source};
 
 use crate::error::Error;
 use crate::health::{Checker, Status};
@@ -20,8 +23,12 @@ pub struct Admin {
     pub health: Checker,
     pub metrics: Arc<Metrics>,
     pub resolver: Arc<Resolver>,
+    pub access: Arc<AccessLog>,
     pub internal_token: String,
 }
+
+/// Largest access report accepted (the filter's batches are far smaller).
+const MAX_ACCESS_BODY: usize = 8 << 20;
 
 fn reply(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
@@ -41,7 +48,11 @@ fn same_secret(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Admin {
-    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible> {
+    pub async fn handle<B>(self: Arc<Self>, req: Request<B>) -> Result<Response<Full<Bytes>>, Infallible>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let resp = match (req.method(), req.uri().path()) {
             (&Method::GET, "/health") => {
                 let report = self.health.check().await;
@@ -50,18 +61,54 @@ impl Admin {
             }
             (&Method::GET, "/metrics") => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.render()),
             (&Method::GET, RESOLVE_PATH) => self.resolve(&req).await,
+            (&Method::POST, ACCESS_PATH) => self.access(req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
         Ok(resp)
     }
 
-    async fn resolve<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+    /// The `403` of an internal call without the right token, if it is one.
+    fn refuse_untrusted<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
         let token = req.headers().get(TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-        if !same_secret(token, self.internal_token.as_bytes()) {
-            return json(
+        (!same_secret(token, self.internal_token.as_bytes())).then(|| {
+            json(
                 StatusCode::FORBIDDEN,
                 &ResolveError { code: "AccessDenied".into(), message: "internal call without the internal token".into() },
-            );
+            )
+        })
+    }
+
+    /// Writes a batch of the filter's GET counts (one store round trip).
+    async fn access<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Some(refused) = self.refuse_untrusted(&req) {
+            return refused;
+        }
+        let bad = |message: String| json(StatusCode::BAD_REQUEST, &ResolveError { code: "InvalidRequest".into(), message });
+        let limited = http_body_util::Limited::new(req.into_body(), MAX_ACCESS_BODY);
+        let body = match limited.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return bad(format!("unreadable body: {e}")),
+        };
+        let batch: AccessBatch = match serde_json::from_slice(&body) {
+            Ok(b) => b,
+            Err(e) => return bad(format!("not an access batch: {e}")),
+        };
+        match self.access.apply(Source::Filter, &crate::access::hits_of(batch.hits)).await {
+            Ok(_) => reply(StatusCode::NO_CONTENT, "text/plain", Bytes::new()),
+            Err(e) => {
+                tracing::warn!(error = %e, "access batch not written");
+                json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
+            }
+        }
+    }
+
+    async fn resolve<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(refused) = self.refuse_untrusted(req) {
+            return refused;
         }
         let q: HashMap<String, String> = req
             .uri()

@@ -60,6 +60,23 @@ pub struct Config {
     pub resolve_cache_ttl_ms: u64,
     /// `tracing` filter (e.g. `info`, `ipfs_s3_host=debug`); `RUST_LOG` overrides it.
     pub log: String,
+    /// How often the GETs the host serves itself are written to the access statistics (ms). The
+    /// filter batches its own counts with its own interval.
+    pub access_flush_ms: u64,
+    /// Half-life of an object's "heat", the decayed access count the replica manager reads (ms):
+    /// a GET counts 1 now, 0.5 one half-life later.
+    pub replica_half_life_ms: u64,
+    /// How often the replica manager looks at recently read objects (ms); 0 turns it off.
+    pub replica_interval_ms: u64,
+    /// Heat at or above which an object is hot and its pin gets `hot_replication_factor`.
+    pub replica_hot_threshold: u64,
+    /// Heat below which a hot object is cold again and its pin goes back to the client's factor.
+    pub replica_cold_threshold: u64,
+    /// Replication factor of a hot object's pin (the ceiling; an object whose client asked for
+    /// more keeps its own factor).
+    pub hot_replication_factor: u32,
+    /// Largest number of recently read objects the replica manager looks at per round.
+    pub replica_max_candidates: u64,
 }
 
 impl Default for Config {
@@ -86,6 +103,13 @@ impl Default for Config {
             pin_timeout_secs: 60,
             resolve_cache_ttl_ms: 1000,
             log: "info".into(),
+            access_flush_ms: 1000,
+            replica_half_life_ms: 600_000,
+            replica_interval_ms: 30_000,
+            replica_hot_threshold: 100,
+            replica_cold_threshold: 10,
+            hot_replication_factor: 5,
+            replica_max_candidates: 10_000,
         }
     }
 }
@@ -204,12 +228,33 @@ impl Config {
         if self.pin_timeout_secs == 0 {
             return invalid("pin_timeout_secs", "must be at least 1");
         }
+        if self.access_flush_ms < 10 {
+            return invalid("access_flush_ms", "must be at least 10");
+        }
+        if self.replica_half_life_ms < 100 {
+            return invalid("replica_half_life_ms", "must be at least 100");
+        }
+        if self.replica_interval_ms != 0 && self.replica_interval_ms < 100 {
+            return invalid("replica_interval_ms", "must be 0 (off) or at least 100");
+        }
+        if self.replica_hot_threshold == 0 {
+            return invalid("replica_hot_threshold", "must be at least 1");
+        }
+        if self.replica_cold_threshold >= self.replica_hot_threshold {
+            return invalid("replica_cold_threshold", "must be below replica_hot_threshold");
+        }
+        if self.hot_replication_factor == 0 || self.hot_replication_factor > self.max_replication_factor {
+            return invalid("hot_replication_factor", "must be between 1 and max_replication_factor");
+        }
+        if self.replica_max_candidates == 0 {
+            return invalid("replica_max_candidates", "must be at least 1");
+        }
         Ok(())
     }
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 21] = [
+const FIELDS: [&str; 28] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -231,6 +276,13 @@ const FIELDS: [&str; 21] = [
     "pin_timeout_secs",
     "resolve_cache_ttl_ms",
     "log",
+    "access_flush_ms",
+    "replica_half_life_ms",
+    "replica_interval_ms",
+    "replica_hot_threshold",
+    "replica_cold_threshold",
+    "hot_replication_factor",
+    "replica_max_candidates",
 ];
 
 /// Environment values are strings; numbers must reach serde as numbers.
@@ -317,6 +369,22 @@ mod tests {
         std::fs::write(&f, format!("metadata_store = \"embedded\"\nembedded_path = {:?}\n", dir.path())).unwrap();
         let e = Config::load(Some(&f), &env(&[TOKEN])).unwrap_err().to_string();
         assert!(e.contains("embedded_path") && e.contains("directory"), "{e}");
+    }
+
+    #[test]
+    fn replica_settings_are_checked_together() {
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REPLICA_INTERVAL_MS", "0"), ("IPFS_S3_HOT_REPLICATION_FACTOR", "7")])).unwrap();
+        assert_eq!((c.replica_interval_ms, c.hot_replication_factor), (0, 7));
+        for (var, value, field) in [
+            ("IPFS_S3_REPLICA_COLD_THRESHOLD", "100", "replica_cold_threshold"),
+            ("IPFS_S3_HOT_REPLICATION_FACTOR", "11", "hot_replication_factor"),
+            ("IPFS_S3_REPLICA_INTERVAL_MS", "5", "replica_interval_ms"),
+            ("IPFS_S3_REPLICA_HALF_LIFE_MS", "0", "replica_half_life_ms"),
+            ("IPFS_S3_ACCESS_FLUSH_MS", "0", "access_flush_ms"),
+        ] {
+            let e = Config::load(None, &env(&[TOKEN, (var, value)])).unwrap_err().to_string();
+            assert!(e.contains(field), "{var}={value}: {e}");
+        }
     }
 
     #[test]

@@ -12,11 +12,14 @@
 //!   queue into it and reports pin status.
 //! - [`resolve`], [`admin`], [`health`], [`metrics`]: the filter's resolve call, the admin
 //!   listener (`/health`, `/metrics`), and what they report.
+//! - [`access`], [`replica`]: access statistics (counted GETs, batched into the store) and the
+//!   replica manager that raises the replication factor of hot objects.
 //! - [`listing`]: S3 listing semantics over any ordered key source.
 //! - [`checksum`]: S3's flexible checksums of uploads (declared, computed while streaming, verified).
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod checksum;
@@ -29,6 +32,7 @@ pub mod listing;
 pub mod meta;
 pub mod metrics;
 pub mod pin;
+pub mod replica;
 pub mod resolve;
 pub mod s3;
 pub mod server;

@@ -2,10 +2,12 @@
 //!
 //! The design's five (`ipfs_pin_operations_total`, `ipfs_pin_duration_seconds`,
 //! `ipfs_cache_hit_ratio`, `ipfs_replication_factor`, `ipfs_cluster_nodes_available`) plus the
-//! pin queue depth and per-operation S3 request counts.
+//! pin queue depth, per-operation S3 request counts, the access-statistics batches and the
+//! replica manager's decisions.
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -30,6 +32,16 @@ pub struct Metrics {
     pub pin_queue_depth: IntGaugeVec,
     /// S3 requests handled by the host, by `operation` and `status` class.
     pub s3_requests: IntCounterVec,
+    /// Access-statistics batches written to the store, by `source` (filter|host).
+    pub access_batches: IntCounterVec,
+    /// GETs those batches carried, by `source`.
+    pub access_gets: IntCounterVec,
+    /// GETs per batch, by `source` (how well batching groups requests).
+    pub access_batch_gets: HistogramVec,
+    /// Replica manager decisions, by `direction` (up|down).
+    pub replica_decisions: IntCounterVec,
+    /// Objects whose pin currently has a factor raised by the replica manager.
+    pub replica_boosted: IntGauge,
     resolve_hits: AtomicU64,
     resolve_misses: AtomicU64,
 }
@@ -73,6 +85,32 @@ impl Metrics {
             &["operation", "status"],
         )
         .expect("valid metric");
+        let access_batches = IntCounterVec::new(
+            Opts::new("ipfs_access_batches_total", "Access-statistics batches written to the metadata store"),
+            &["source"],
+        )
+        .expect("valid metric");
+        let access_gets = IntCounterVec::new(
+            Opts::new("ipfs_access_gets_total", "Object GETs counted into the access statistics"),
+            &["source"],
+        )
+        .expect("valid metric");
+        let access_batch_gets = HistogramVec::new(
+            HistogramOpts::new("ipfs_access_batch_gets", "Object GETs carried by one access-statistics batch")
+                .buckets(vec![1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0]),
+            &["source"],
+        )
+        .expect("valid metric");
+        let replica_decisions = IntCounterVec::new(
+            Opts::new("ipfs_replica_decisions_total", "Replication factor changes made by the replica manager"),
+            &["direction"],
+        )
+        .expect("valid metric");
+        let replica_boosted = IntGauge::new(
+            "ipfs_replica_boosted_objects",
+            "Objects whose pin has a replication factor raised by the replica manager",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(pin_operations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(pin_duration.clone()),
@@ -83,6 +121,11 @@ impl Metrics {
             Box::new(cluster_split.clone()),
             Box::new(pin_queue_depth.clone()),
             Box::new(s3_requests.clone()),
+            Box::new(access_batches.clone()),
+            Box::new(access_gets.clone()),
+            Box::new(access_batch_gets.clone()),
+            Box::new(replica_decisions.clone()),
+            Box::new(replica_boosted.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -99,6 +142,14 @@ impl Metrics {
             pin_queue_depth.with_label_values(&[p]);
         }
         pin_queue_depth.with_label_values(&["retry"]);
+        for source in ["filter", "host"] {
+            access_batches.with_label_values(&[source]);
+            access_gets.with_label_values(&[source]);
+            access_batch_gets.with_label_values(&[source]);
+        }
+        for d in ["up", "down"] {
+            replica_decisions.with_label_values(&[d]);
+        }
         Self {
             registry,
             pin_operations,
@@ -110,6 +161,11 @@ impl Metrics {
             cluster_split,
             pin_queue_depth,
             s3_requests,
+            access_batches,
+            access_gets,
+            access_batch_gets,
+            replica_decisions,
+            replica_boosted,
             resolve_hits: AtomicU64::new(0),
             resolve_misses: AtomicU64::new(0),
         }
@@ -159,6 +215,8 @@ mod tests {
             "ipfs_cache_hit_ratio",
             "ipfs_replication_factor",
             "ipfs_cluster_nodes_available",
+            "ipfs_replica_decisions_total{direction=\"up\"} 0",
+            "ipfs_access_batches_total{source=\"filter\"} 0",
         ] {
             assert!(text.contains(name), "{name} missing:\n{text}");
         }

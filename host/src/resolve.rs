@@ -1,4 +1,5 @@
-//! Resolving `bucket/key` to what the filter needs to serve a read: the record and the pin state.
+//! Resolving `bucket/key` to what the filter needs to serve a read: the record, the pin state and
+//! the access statistics.
 //! A short-lived in-memory cache (L1 on the host side) fronts the metadata store; this host's own
 //! writes drop their entry at once, other hosts' writes are seen within the TTL.
 
@@ -32,18 +33,20 @@ impl Resolver {
             return Ok(hit);
         }
         self.metrics.resolve_cache(false);
-        let record = match self.store.get_mapping(bucket, key).await? {
+        let (record, stats) = tokio::join!(self.store.get_mapping(bucket, key), self.store.access_stats(bucket, key));
+        let record = match record? {
             Some(r) => r,
             None if !self.store.bucket_exists(bucket).await? => return Err(Error::NoSuchBucket),
             None => return Err(Error::NoSuchKey),
         };
         let pin = self.pins.status(&record.cid).await?;
+        let stats = stats?;
         let resolved = Resolved {
             record,
             pin_status: pin.status,
             replication_count: pin.replication_count,
-            access_count: 0,
-            last_access_ms: None,
+            access_count: stats.count,
+            last_access_ms: stats.last_ms,
             pin_error: pin.error,
         };
         self.cache.insert(id, resolved.clone()).await;

@@ -1,5 +1,5 @@
 //! Wiring: builds every component from the configuration, serves the S3 and admin listeners, runs
-//! the pin manager and the cluster watch, and shuts all of it down on a signal.
+//! the pin manager, the access-statistics flush, the replica manager and the cluster watch, and shuts all of it down on a signal.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +10,7 @@ use s3s::service::S3ServiceBuilder;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::access::AccessLog;
 use crate::admin::Admin;
 use crate::auth::StaticCredentials;
 use crate::config::{Config, MetadataStoreKind};
@@ -23,6 +24,7 @@ use crate::pin::PinBackend;
 use crate::pin::cluster::Cluster;
 use crate::pin::manager::PinManager;
 use crate::pin::peers::ClusterWatch;
+use crate::replica::{Policy, ReplicaManager};
 use crate::resolve::Resolver;
 use crate::s3::{Addressing, Gateway, NameRules};
 
@@ -49,7 +51,26 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         Duration::from_millis(cfg.resolve_cache_ttl_ms),
     ));
 
-    let gateway = Gateway { store: store.clone(), ipfs: ipfs.clone(), resolver: resolver.clone(), cluster: watch.clone(), metrics: metrics.clone(), cfg: cfg.clone() };
+    let access = Arc::new(AccessLog::new(store.clone(), metrics.clone(), cfg.replica_half_life_ms));
+    let replicas = (cfg.replica_interval_ms > 0).then(|| {
+        Arc::new(ReplicaManager::new(
+            store.clone(),
+            metrics.clone(),
+            Policy::from_config(&cfg),
+            Duration::from_millis(cfg.replica_interval_ms),
+            usize::try_from(cfg.replica_max_candidates).unwrap_or(usize::MAX),
+        ))
+    });
+
+    let gateway = Gateway {
+        store: store.clone(),
+        ipfs: ipfs.clone(),
+        resolver: resolver.clone(),
+        cluster: watch.clone(),
+        access: access.clone(),
+        metrics: metrics.clone(),
+        cfg: cfg.clone(),
+    };
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
     builder.set_validation(NameRules);
@@ -70,6 +91,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         },
         metrics,
         resolver,
+        access: access.clone(),
         internal_token: cfg.internal_token.clone(),
     });
 
@@ -78,13 +100,24 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     tracing::info!(s3 = %cfg.listen, admin = %cfg.admin_listen, "host listening");
 
     let pin_task = tokio::spawn(pins.run(shutdown.clone()));
+    let access_task = tokio::spawn(access.run(Duration::from_millis(cfg.access_flush_ms), shutdown.clone()));
+    let replica_task = tokio::spawn({
+        let shutdown = shutdown.clone();
+        let cluster_watch = watch.clone();
+        async move {
+            match replicas {
+                Some(r) => r.run(cluster_watch, shutdown).await,
+                None => tracing::info!("replica manager off (replica_interval_ms = 0)"),
+            }
+        }
+    });
     let watch_task = tokio::spawn(watch_cluster(admin.clone(), shutdown.clone()));
     let s3_task = tokio::spawn(serve(s3_listener, shutdown.clone(), move || s3.clone()));
     let admin_task = tokio::spawn(serve(admin_listener, shutdown.clone(), move || {
         let admin = admin.clone();
         hyper::service::service_fn(move |req| admin.clone().handle(req))
     }));
-    let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task);
+    let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task, access_task, replica_task);
     tracing::info!("host stopped");
     Ok(())
 }

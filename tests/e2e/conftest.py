@@ -2,7 +2,8 @@
 
 The session starts the real stack once with `IPFS_S3_PROFILE=test scripts/stack.sh up` and stops it
 at the end with `down`. With `IPFS_S3_E2E_KEEP_STACK=1` the suite uses a stack that is already
-running (it only reads `.run/test/stack.env`) and leaves it running. `IPFS_S3_E2E_PROFILE` picks
+running (it only reads `.run/test/stack.env`) and leaves it running (start it with the settings
+of `E2E_STACK_DEFAULTS` below in the environment, as the suite would). `IPFS_S3_E2E_PROFILE` picks
 another profile than `test` (so that two suites, or a suite and a hand-run test stack, do not share
 one run directory); the stack script's own variables (ports, offsets) pass through unchanged.
 
@@ -100,9 +101,17 @@ def clean_aws_env(env: dict) -> dict:
     return {k: v for k, v in env.items() if not k.startswith("AWS_")}
 
 
+# Settings the suite's own stack runs with (the environment may override them): access counts are
+# written often, so tests see them soon.
+E2E_STACK_DEFAULTS = {
+    "IPFS_S3_ACCESS_FLUSH_MS": "200",
+}
+
+
 def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Runs `scripts/stack.sh <verb>`, by default on the suite's profile with the caller's settings."""
-    env = env if env is not None else dict(os.environ, IPFS_S3_PROFILE=PROFILE)
+    """Runs `scripts/stack.sh <verb>`, by default on the suite's profile with the caller's settings
+    over `E2E_STACK_DEFAULTS`."""
+    env = env if env is not None else dict(E2E_STACK_DEFAULTS, **os.environ, IPFS_S3_PROFILE=PROFILE)
     return subprocess.run(
         [str(REPO / "scripts" / "stack.sh"), verb],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,

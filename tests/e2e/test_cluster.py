@@ -33,6 +33,17 @@ KEEP = os.environ.get("IPFS_S3_E2E_KEEP_STACK") == "1"
 # pin timeout is lowered so that a pin stuck on a dead peer is retried within the test.
 PIN_DEADLINE_S = 90
 HOST_PIN_TIMEOUT_S = "8"
+# A fast replica manager, so the hot/cold test sees it act within seconds: an object is hot after
+# some 50 GETs within a few seconds (no other test here comes near), cold again a few half-lives
+# later, and a hot object's pin gets every peer.
+REPLICA_SETTINGS = {
+    "IPFS_S3_ACCESS_FLUSH_MS": "200",
+    "IPFS_S3_REPLICA_INTERVAL_MS": "500",
+    "IPFS_S3_REPLICA_HALF_LIFE_MS": "5000",
+    "IPFS_S3_REPLICA_HOT_THRESHOLD": "50",
+    "IPFS_S3_REPLICA_COLD_THRESHOLD": "5",
+    "IPFS_S3_HOT_REPLICATION_FACTOR": str(PEERS),
+}
 
 
 # Settings of the caller's environment that may pass to this stack; every other IPFS_S3_* (ports,
@@ -51,6 +62,7 @@ def cluster_env() -> dict:
         IPFS_S3_PORT_OFFSET=OFFSET,
         IPFS_S3_CLUSTER_PEERS=str(PEERS),
         IPFS_S3_PIN_TIMEOUT_SECS=HOST_PIN_TIMEOUT_S,
+        **REPLICA_SETTINGS,
     )
     return env
 
@@ -211,6 +223,47 @@ def test_replication_factors_1_and_3_in_the_cluster_peer_map(s3c, cluster, cbuck
 
     assert_s3_error(lambda: put(s3c, cbucket, "four", b"x", factor=PEERS + 1), "InsufficientReplicas", 400)
     assert_s3_error(lambda: s3c.head_object(Bucket=cbucket, Key="four"), None, 404)
+
+
+def test_a_hot_object_gains_replicas_and_loses_them_when_cold(s3c, cluster, cbucket):
+    hot_threshold = int(REPLICA_SETTINGS["IPFS_S3_REPLICA_HOT_THRESHOLD"])
+    client_factor = 2
+    put(s3c, cbucket, "hot", os.urandom(20_000), factor=client_factor)
+    cid = wait_replicas(s3c, cbucket, "hot", client_factor)["x-ipfs-cid"]
+    start = time.monotonic()
+
+    def observe(label):
+        alloc = cluster.allocation(cid)
+        return (round(time.monotonic() - start, 1), label, alloc["replication_factor_max"], cluster.pinned_peers(cid))
+
+    timeline = [observe("put")]
+    assert timeline[0][2:] == (client_factor, client_factor), timeline
+    # Twice the threshold: the heat stays above it even if the GETs take a few seconds.
+    n = 2 * hot_threshold
+    for _ in range(n):
+        s3c.get_object(Bucket=cbucket, Key="hot")["Body"].read()
+    timeline.append(observe(f"{n} GETs"))
+
+    def reaches(factor, label):
+        def probe():
+            row = observe(label)
+            if timeline[-1][2:] != row[2:]:
+                timeline.append(row)
+            assert row[2] >= client_factor, f"below the client's factor: {timeline}"
+            return row[2] == factor and row[3] == factor, timeline
+
+        wait_until(probe, PIN_DEADLINE_S, f"{cid}: replication_factor_max and peers pinned {factor} ({label})")
+
+    # Hot: every peer holds it.
+    reaches(PEERS, "hot")
+    # No more reads: the heat decays below the cold threshold and the pin goes back to the
+    # client's factor, not below.
+    reaches(client_factor, "cold")
+    decisions = dict(cluster.metrics()["ipfs_replica_decisions_total"])
+    assert decisions['{direction="up"}'] >= 1 and decisions['{direction="down"}'] >= 1, decisions
+    print(f"\nreplica timeline of {cid} (seconds, event, replication_factor_max, peers pinned):")
+    for row in timeline:
+        print("  ", row)
 
 
 def test_dedup_across_keys_keeps_content_pinned_until_the_last_key_goes(s3c, cluster, cbucket):

@@ -13,6 +13,9 @@
 //!   its backoff
 //! - `pinq_inflight`  sequence number -> operations taken and not finished
 //! - `counters`       the next queue sequence number
+//! - `access`         (bucket, key) -> [`AccessStats`] JSON; removed with the mapping
+//! - `access_recent`  (bucket, key) -> time (ms) of its last counted GET
+//! - `access_boosted` (bucket, key) -> replication factor set by the replica manager
 //!
 //! Every change is one redb write transaction committed with immediate durability (the commit
 //! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
@@ -34,7 +37,8 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable, ReadableT
 use tokio::sync::Notify;
 
 use super::{
-    BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key, WriteCondition,
+    AccessHit, AccessStats, BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth,
+    QueueEntry, ReplicaCandidate, S3Key, WriteCondition,
 };
 use crate::error::{Error, Result};
 
@@ -49,6 +53,9 @@ const DELAYED: TableDefinition<(u64, u64), &str> = TableDefinition::new("pinq_de
 const INFLIGHT: TableDefinition<u64, &str> = TableDefinition::new("pinq_inflight");
 const COUNTERS: TableDefinition<&str, u64> = TableDefinition::new("counters");
 const NEXT_SEQ: &str = "pinq_next_seq";
+const ACCESS: TableDefinition<(&str, &str), &str> = TableDefinition::new("access");
+const RECENT: TableDefinition<(&str, &str), i64> = TableDefinition::new("access_recent");
+const BOOSTED: TableDefinition<(&str, &str), u32> = TableDefinition::new("access_boosted");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -81,6 +88,9 @@ impl EmbeddedStore {
             tx.open_table(DELAYED)?;
             tx.open_table(INFLIGHT)?;
             tx.open_table(COUNTERS)?;
+            tx.open_table(ACCESS)?;
+            tx.open_table(RECENT)?;
+            tx.open_table(BOOSTED)?;
             tx.commit()?;
             Ok(db)
         })
@@ -168,6 +178,29 @@ fn release(tx: &WriteTransaction, cid: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes an object's access statistics (its mapping is being replaced or deleted).
+fn clear_stats(tx: &WriteTransaction, bucket: &str, key: &str) -> Result<()> {
+    tx.open_table(ACCESS)?.remove((bucket, key))?;
+    tx.open_table(RECENT)?.remove((bucket, key))?;
+    tx.open_table(BOOSTED)?.remove((bucket, key))?;
+    Ok(())
+}
+
+/// Whether `bucket/key` maps to `cid` right now.
+fn maps_to(tx: &WriteTransaction, bucket: &str, key: &str, cid: &str) -> Result<bool> {
+    let record: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.get((bucket, key))?)?;
+    Ok(record.is_some_and(|r| r.cid == cid))
+}
+
+fn stats_in(tx: &WriteTransaction, bucket: &str, key: &str) -> Result<AccessStats> {
+    Ok(parse(tx.open_table(ACCESS)?.get((bucket, key))?)?.unwrap_or_default())
+}
+
+fn put_stats(tx: &WriteTransaction, bucket: &str, key: &str, stats: &AccessStats) -> Result<()> {
+    tx.open_table(ACCESS)?.insert((bucket, key), serde_json::to_string(stats)?.as_str())?;
+    Ok(())
+}
+
 /// Swaps the mapping, adjusts reference counts and queues the pin work, in the caller's
 /// transaction, if `condition` holds of the current mapping (checked before anything changes).
 /// Returns the replaced record.
@@ -199,6 +232,8 @@ fn store_in(
         name: format!("{bucket}/{key}"),
     };
     push(tx, &op)?;
+    // A new object under the key: its statistics start from zero.
+    clear_stats(tx, bucket, key)?;
     let old: Option<ObjectRecord> = old.map(|s| serde_json::from_str(&s)).transpose()?;
     if let Some(old) = &old {
         release(tx, &old.cid)?;
@@ -296,6 +331,7 @@ impl MetadataStore for EmbeddedStore {
             let old: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.remove((bucket.as_str(), key.as_str()))?)?;
             if let Some(old) = &old {
                 release(tx, &old.cid)?;
+                clear_stats(tx, &bucket, &key)?;
             }
             Ok(old)
         })
@@ -385,6 +421,107 @@ impl MetadataStore for EmbeddedStore {
         self.write(move |tx| {
             tx.open_table(PINS)?.remove(cid.as_str())?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn record_access_batch(&self, hits: &[AccessHit], half_life_ms: u64) -> Result<usize> {
+        if hits.is_empty() {
+            return Ok(0);
+        }
+        let hits = hits.to_vec();
+        self.write(move |tx| {
+            let mut applied = 0;
+            for h in &hits {
+                let (b, k) = (h.key.bucket.as_str(), h.key.key.as_str());
+                if !maps_to(tx, b, k, &h.cid)? {
+                    continue;
+                }
+                let mut stats = stats_in(tx, b, k)?;
+                stats.add(h.count, h.last_ms, half_life_ms);
+                put_stats(tx, b, k, &stats)?;
+                tx.open_table(RECENT)?.insert((b, k), stats.last_ms.unwrap_or(h.last_ms))?;
+                applied += 1;
+            }
+            Ok(applied)
+        })
+        .await
+    }
+
+    async fn access_stats(&self, bucket: &str, key: &str) -> Result<AccessStats> {
+        let (bucket, key) = (bucket.to_string(), key.to_string());
+        self.read(move |tx| Ok(parse(tx.open_table(ACCESS)?.get((bucket.as_str(), key.as_str()))?)?.unwrap_or_default()))
+            .await
+    }
+
+    async fn replica_candidates(&self, since_ms: i64, limit: usize) -> Result<Vec<ReplicaCandidate>> {
+        self.write(move |tx| {
+            let mut keys: Vec<(String, String)> = Vec::new();
+            {
+                let mut recent = tx.open_table(RECENT)?;
+                let mut stale = Vec::new();
+                for entry in recent.iter()? {
+                    let (k, last) = entry?;
+                    let (b, key) = k.value();
+                    if last.value() < since_ms {
+                        stale.push((b.to_string(), key.to_string()));
+                    } else if keys.len() < limit {
+                        keys.push((b.to_string(), key.to_string()));
+                    }
+                }
+                for (b, k) in &stale {
+                    recent.remove((b.as_str(), k.as_str()))?;
+                }
+            }
+            for entry in tx.open_table(BOOSTED)?.iter()? {
+                let (k, _) = entry?;
+                let (b, key) = k.value();
+                let id = (b.to_string(), key.to_string());
+                if !keys.contains(&id) {
+                    keys.push(id);
+                }
+            }
+            let mut out = Vec::new();
+            for (bucket, key) in keys {
+                let record: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.get((bucket.as_str(), key.as_str()))?)?;
+                let Some(record) = record else { continue };
+                let stats = stats_in(tx, &bucket, &key)?;
+                out.push(ReplicaCandidate { key: S3Key { bucket, key }, record, stats });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_effective_factor(
+        &self,
+        key: &S3Key,
+        cid: &str,
+        expected: Option<u32>,
+        factor: Option<u32>,
+        op: &PinOp,
+    ) -> Result<bool> {
+        let (key, cid, op) = (key.clone(), cid.to_string(), op.clone());
+        self.write_queueing(move |tx| {
+            let (b, k) = (key.bucket.as_str(), key.key.as_str());
+            if !maps_to(tx, b, k, &cid)? {
+                return Ok(false);
+            }
+            let mut stats = stats_in(tx, b, k)?;
+            if stats.effective_factor != expected {
+                return Ok(false);
+            }
+            stats.effective_factor = factor;
+            put_stats(tx, b, k, &stats)?;
+            {
+                let mut boosted = tx.open_table(BOOSTED)?;
+                match factor {
+                    Some(f) => drop(boosted.insert((b, k), f)?),
+                    None => drop(boosted.remove((b, k))?),
+                }
+            }
+            push(tx, &op)?;
+            Ok(true)
         })
         .await
     }

@@ -162,6 +162,67 @@ impl WriteCondition {
     }
 }
 
+/// Access statistics of one object (the design's "access statistics for intelligent
+/// replication"). They belong to the mapping: deleting or overwriting the key removes them, so a
+/// new object under the same key starts from zero.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AccessStats {
+    /// GETs counted so far (`X-IPFS-Access-Count`).
+    pub count: u64,
+    /// Time of the last counted GET, ms since the epoch (`X-IPFS-Last-Access`).
+    pub last_ms: Option<i64>,
+    /// Exponentially decayed access count, as of `heat_ms`: every GET adds 1 and the sum halves
+    /// every `half_life_ms` given to [`MetadataStore::record_access_batch`]. The replica manager
+    /// reads it as "recent accesses".
+    pub heat: f64,
+    pub heat_ms: i64,
+    /// Replication factor the replica manager gave the object's pin; `None` while the pin has the
+    /// client's own factor.
+    pub effective_factor: Option<u32>,
+}
+
+impl AccessStats {
+    /// Adds `count` GETs, the latest at `last_ms`: the heat is decayed to the later of its own
+    /// time and `last_ms` before they are added (the Redis store does the same in Lua).
+    pub fn add(&mut self, count: u64, last_ms: i64, half_life_ms: u64) {
+        self.count += count;
+        if self.last_ms.is_none_or(|l| last_ms > l) {
+            self.last_ms = Some(last_ms);
+        }
+        if last_ms >= self.heat_ms {
+            self.heat = self.heat_at(last_ms, half_life_ms) + count as f64;
+            self.heat_ms = last_ms;
+        } else {
+            let decay = 0.5f64.powf((self.heat_ms - last_ms) as f64 / half_life_ms.max(1) as f64);
+            self.heat += count as f64 * decay;
+        }
+    }
+
+    /// [`Self::heat`] decayed to `now_ms`.
+    pub fn heat_at(&self, now_ms: i64, half_life_ms: u64) -> f64 {
+        let elapsed = (now_ms - self.heat_ms).max(0) as f64;
+        self.heat * 0.5f64.powf(elapsed / half_life_ms.max(1) as f64)
+    }
+}
+
+/// GETs of `bucket/key` served with content `cid`, to add to its statistics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessHit {
+    pub key: S3Key,
+    pub cid: String,
+    pub count: u64,
+    /// Time of the latest of these GETs (ms since the epoch).
+    pub last_ms: i64,
+}
+
+/// An object the replica manager looks at: its record and its access statistics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicaCandidate {
+    pub key: S3Key,
+    pub record: ObjectRecord,
+    pub stats: AccessStats,
+}
+
 /// Buckets and mappings.
 #[async_trait]
 pub trait MetadataStore: Send + Sync {
@@ -209,6 +270,28 @@ pub trait MetadataStore: Send + Sync {
     async fn pin_state(&self, cid: &str) -> Result<Option<PinState>>;
     async fn set_pin_state(&self, cid: &str, state: &PinState) -> Result<()>;
     async fn clear_pin_state(&self, cid: &str) -> Result<()>;
+
+    /// Adds the hits to their objects' [`AccessStats`] in one round trip. A hit whose key no
+    /// longer maps to its CID (deleted or overwritten since the GET) is dropped. Returns how many
+    /// hits were applied.
+    async fn record_access_batch(&self, hits: &[AccessHit], half_life_ms: u64) -> Result<usize>;
+    /// The statistics of `bucket/key` (zeros when it was never read).
+    async fn access_stats(&self, bucket: &str, key: &str) -> Result<AccessStats>;
+    /// Up to `limit` objects read at or after `since_ms`, plus every object whose pin has a
+    /// factor set by the replica manager. Objects last read before `since_ms` are forgotten
+    /// from the "recently read" index (their statistics stay).
+    async fn replica_candidates(&self, since_ms: i64, limit: usize) -> Result<Vec<ReplicaCandidate>>;
+    /// Atomically, if `bucket/key` still maps to `cid` and its effective factor is `expected`:
+    /// records `factor` as the new effective factor (`None`: back to the client's) and queues
+    /// `op` (the cluster pin with the new factor). Returns whether it did.
+    async fn set_effective_factor(
+        &self,
+        key: &S3Key,
+        cid: &str,
+        expected: Option<u32>,
+        factor: Option<u32>,
+        op: &PinOp,
+    ) -> Result<bool>;
 }
 
 /// The durable priority queue of pin work the store fills (the store queues a pin with every

@@ -12,6 +12,12 @@
 //! - `pinq:inflight:{id}` list of operations a host instance has taken and not finished
 //! - `pinq:busy`          hash: CID -> instance holding claimed work on it (one CID is never
 //!   worked on by two workers at once)
+//! - `acc:{bucket}/{key}` hash: the object's [`AccessStats`] (`n` count, `last` ms, `heat`,
+//!   `heat_ms`, `rf` effective replication factor); removed with the mapping
+//! - `acc:recent`         sorted set: `bucket/key` -> time (ms) of its last counted GET
+//! - `acc:boosted`        set of `bucket/key` whose pin has a factor set by the replica manager
+//!
+//! (`bucket/key` is unambiguous: bucket names hold no `/`.)
 //!
 //! Mapping writes and deletes are Lua scripts, so the mapping, the index, the reference counts
 //! and the pin queue change in one atomic step. A batch of writes pipelines those scripts, a batch
@@ -25,14 +31,17 @@ use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Script};
 
 use super::{
-    BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth, QueueEntry, S3Key, WriteCondition,
+    AccessHit, AccessStats, BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth,
+    QueueEntry, ReplicaCandidate, S3Key, WriteCondition,
 };
 use crate::error::{Error, Result};
 
-/// Atomically: check the bucket, swap the mapping, adjust reference counts, queue pin work.
-/// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq:{priority of the pin}, pinq:normal (unpins).
+/// Atomically: check the bucket, swap the mapping, adjust reference counts, queue pin work, and
+/// drop the access statistics of the object it replaces (a new object starts from zero).
+/// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq:{priority of the pin}, pinq:normal (unpins),
+/// acc:{b}/{k}, acc:recent, acc:boosted.
 /// ARGV: bucket, key, record JSON, cid, pin op JSON, condition ("" none, "absent", or
-/// "etag:<etag>" that the current mapping must have).
+/// "etag:<etag>" that the current mapping must have), `bucket/key`.
 /// Returns {"ok", old record or false}, {"nobucket"}, or {"failed", old record or false} when the
 /// condition does not hold (nothing written).
 const STORE_LUA: &str = r#"
@@ -54,14 +63,22 @@ if old then
     redis.call('LPUSH', KEYS[6], cjson.encode({op = 'unpin', cid = oldcid}))
   end
 end
+redis.call('DEL', KEYS[7])
+redis.call('ZREM', KEYS[8], ARGV[7])
+redis.call('SREM', KEYS[9], ARGV[7])
 return {'ok', old}
 "#;
 
-/// Atomically: remove the mapping, drop the reference, queue the unpin of an unreferenced CID.
-/// KEYS: obj:{b}, idx:{b}, refs, pinq:normal. ARGV: key. Returns the removed record or false.
+/// Atomically: remove the mapping and its access statistics, drop the reference, queue the unpin
+/// of an unreferenced CID.
+/// KEYS: obj:{b}, idx:{b}, refs, pinq:normal, acc:{b}/{k}, acc:recent, acc:boosted.
+/// ARGV: key, `bucket/key`. Returns the removed record or false.
 const DELETE_LUA: &str = r#"
 local old = redis.call('HGET', KEYS[1], ARGV[1])
 if not old then return false end
+redis.call('DEL', KEYS[5])
+redis.call('ZREM', KEYS[6], ARGV[2])
+redis.call('SREM', KEYS[7], ARGV[2])
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 local cid = cjson.decode(old)['cid']
@@ -146,6 +163,63 @@ return n
 /// claims at once; this bounds the delay for writes by other host instances and due retries.
 const CLAIM_POLL: Duration = Duration::from_millis(200);
 
+/// Adds a batch of GET counts to the objects' statistics, each only if its key still maps to the
+/// CID that was served. KEYS: acc:recent, then per hit obj:{b}, acc:{b}/{k}.
+/// ARGV: half-life (ms), then per hit key, cid, count, last ms, `bucket/key`.
+/// Returns the number of hits applied.
+const ACCESS_LUA: &str = r#"
+local hl = tonumber(ARGV[1])
+local applied = 0
+for i = 0, (#KEYS - 1) / 2 - 1 do
+  local objk, acck = KEYS[2 + 2 * i], KEYS[3 + 2 * i]
+  local a = 2 + 5 * i
+  local cnt, last = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local rec = redis.call('HGET', objk, ARGV[a])
+  if rec and cjson.decode(rec)['cid'] == ARGV[a + 1] then
+    redis.call('HINCRBY', acck, 'n', ARGV[a + 2])
+    local st = redis.call('HMGET', acck, 'last', 'heat', 'heat_ms')
+    local prev = tonumber(st[1])
+    if not prev or last > prev then
+      redis.call('HSET', acck, 'last', ARGV[a + 3])
+      redis.call('ZADD', KEYS[1], ARGV[a + 3], ARGV[a + 4])
+    end
+    local heat = tonumber(st[2]) or 0
+    local hms = st[3]
+    if not hms or last >= tonumber(hms) then
+      if hms then heat = heat * math.pow(0.5, (last - tonumber(hms)) / hl) end
+      heat = heat + cnt
+      hms = ARGV[a + 3]
+    else
+      heat = heat + cnt * math.pow(0.5, (tonumber(hms) - last) / hl)
+    end
+    redis.call('HSET', acck, 'heat', string.format('%.17g', heat), 'heat_ms', hms)
+    applied = applied + 1
+  end
+end
+return applied
+"#;
+
+/// Sets the effective replication factor and queues the pin that applies it, if the key still
+/// maps to the CID and the factor is still the one the caller saw.
+/// KEYS: obj:{b}, acc:{b}/{k}, acc:boosted, pinq:{priority of the pin}.
+/// ARGV: key, cid, expected factor ('' = none), new factor ('' = none), pin op JSON, `bucket/key`.
+/// Returns 1 if it did, 0 if not.
+const EFFECTIVE_FACTOR_LUA: &str = r#"
+local rec = redis.call('HGET', KEYS[1], ARGV[1])
+if not rec or cjson.decode(rec)['cid'] ~= ARGV[2] then return 0 end
+local cur = redis.call('HGET', KEYS[2], 'rf') or ''
+if cur ~= ARGV[3] then return 0 end
+if ARGV[4] == '' then
+  redis.call('HDEL', KEYS[2], 'rf')
+  redis.call('SREM', KEYS[3], ARGV[6])
+else
+  redis.call('HSET', KEYS[2], 'rf', ARGV[4])
+  redis.call('SADD', KEYS[3], ARGV[6])
+end
+redis.call('LPUSH', KEYS[4], ARGV[5])
+return 1
+"#;
+
 pub struct RedisStore {
     con: ConnectionManager,
     /// Rung by every write that queues pin work, so that waiting claims look at once.
@@ -157,6 +231,8 @@ pub struct RedisStore {
     store: Script,
     delete: Script,
     delete_bucket: Script,
+    access: Script,
+    effective_factor: Script,
     claim: Script,
     recover: Script,
 }
@@ -173,6 +249,8 @@ impl RedisStore {
             store: Script::new(STORE_LUA),
             delete: Script::new(DELETE_LUA),
             delete_bucket: Script::new(DELETE_BUCKET_LUA),
+            access: Script::new(ACCESS_LUA),
+            effective_factor: Script::new(EFFECTIVE_FACTOR_LUA),
             claim: Script::new(CLAIM_LUA),
             recover: Script::new(RECOVER_LUA),
         })
@@ -186,6 +264,10 @@ impl RedisStore {
     }
     fn idx(&self, bucket: &str) -> String {
         format!("{}idx:{}", self.prefix, bucket)
+    }
+    /// The statistics hash of one object.
+    fn acc(&self, bucket: &str, key: &str) -> String {
+        format!("{}acc:{}/{}", self.prefix, bucket, key)
     }
     fn inflight(&self) -> String {
         format!("{}pinq:inflight:{}", self.prefix, self.instance)
@@ -214,6 +296,9 @@ impl RedisStore {
             .key(self.k("refs"))
             .key(self.queue(record.pin_priority))
             .key(self.queue(PinPriority::Normal))
+            .key(self.acc(bucket, key))
+            .key(self.k("acc:recent"))
+            .key(self.k("acc:boosted"))
             .arg(bucket)
             .arg(key)
             .arg(serde_json::to_string(record)?)
@@ -223,7 +308,8 @@ impl RedisStore {
                 None => String::new(),
                 Some(WriteCondition::Absent) => "absent".to_string(),
                 Some(WriteCondition::EtagIs(e)) => format!("etag:{e}"),
-            });
+            })
+            .arg(member(bucket, key));
         Ok(inv)
     }
 }
@@ -249,6 +335,28 @@ fn store_outcome(v: redis::Value, condition: Option<&WriteCondition>) -> Result<
             "unexpected answer from the store script",
             format!("{other:?}"),
         )))),
+    }
+}
+
+/// How an object is named in the `acc:recent` and `acc:boosted` indexes.
+fn member(bucket: &str, key: &str) -> String {
+    format!("{bucket}/{key}")
+}
+
+fn parse_member(m: &str) -> Option<S3Key> {
+    let (bucket, key) = m.split_once('/')?;
+    Some(S3Key { bucket: bucket.to_string(), key: key.to_string() })
+}
+
+/// Reads the fields of an `acc:{bucket}/{key}` hash.
+fn parse_stats(fields: &std::collections::HashMap<String, String>) -> AccessStats {
+    let num = |name: &str| fields.get(name).and_then(|v| v.parse::<f64>().ok());
+    AccessStats {
+        count: num("n").unwrap_or(0.0).max(0.0) as u64,
+        last_ms: num("last").map(|v| v as i64),
+        heat: num("heat").unwrap_or(0.0),
+        heat_ms: num("heat_ms").unwrap_or(0.0) as i64,
+        effective_factor: fields.get("rf").and_then(|v| v.parse().ok()),
     }
 }
 
@@ -338,7 +446,11 @@ impl MetadataStore for RedisStore {
             .key(self.idx(bucket))
             .key(self.k("refs"))
             .key(self.queue(PinPriority::Normal))
+            .key(self.acc(bucket, key))
+            .key(self.k("acc:recent"))
+            .key(self.k("acc:boosted"))
             .arg(key)
+            .arg(member(bucket, key))
             .invoke_async(&mut con)
             .await?;
         self.queued.notify_waiters();
@@ -435,6 +547,99 @@ impl MetadataStore for RedisStore {
         let mut con = self.con.clone();
         let _: () = con.hdel(self.k("pins"), cid).await?;
         Ok(())
+    }
+
+    async fn record_access_batch(&self, hits: &[AccessHit], half_life_ms: u64) -> Result<usize> {
+        if hits.is_empty() {
+            return Ok(0);
+        }
+        let mut con = self.con.clone();
+        let mut inv = self.access.prepare_invoke();
+        inv.key(self.k("acc:recent")).arg(half_life_ms.max(1));
+        for h in hits {
+            inv.key(self.obj(&h.key.bucket))
+                .key(self.acc(&h.key.bucket, &h.key.key))
+                .arg(&h.key.key)
+                .arg(&h.cid)
+                .arg(h.count)
+                .arg(h.last_ms)
+                .arg(member(&h.key.bucket, &h.key.key));
+        }
+        let applied: usize = inv.invoke_async(&mut con).await?;
+        Ok(applied)
+    }
+
+    async fn access_stats(&self, bucket: &str, key: &str) -> Result<AccessStats> {
+        let mut con = self.con.clone();
+        let fields: std::collections::HashMap<String, String> = con.hgetall(self.acc(bucket, key)).await?;
+        Ok(parse_stats(&fields))
+    }
+
+    async fn replica_candidates(&self, since_ms: i64, limit: usize) -> Result<Vec<ReplicaCandidate>> {
+        let mut con = self.con.clone();
+        let recent = self.k("acc:recent");
+        let (active, boosted): (Vec<String>, Vec<String>) = redis::pipe()
+            .atomic()
+            .cmd("ZREMRANGEBYSCORE")
+            .arg(&recent)
+            .arg("-inf")
+            .arg(format!("({since_ms}"))
+            .ignore()
+            .cmd("ZRANGEBYSCORE")
+            .arg(&recent)
+            .arg(since_ms)
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .smembers(self.k("acc:boosted"))
+            .query_async(&mut con)
+            .await?;
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<S3Key> =
+            active.iter().chain(&boosted).filter(|m| seen.insert(m.as_str())).filter_map(|m| parse_member(m)).collect();
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for k in &keys {
+            pipe.hget(self.obj(&k.bucket), &k.key).hgetall(self.acc(&k.bucket, &k.key));
+        }
+        let raw: Vec<(Option<String>, std::collections::HashMap<String, String>)> = pipe.query_async(&mut con).await?;
+        let mut out = Vec::new();
+        for (key, (record, fields)) in keys.into_iter().zip(raw) {
+            // Gone since it was indexed (the delete removed its statistics too).
+            let Some(record) = record else { continue };
+            out.push(ReplicaCandidate { key, record: serde_json::from_str(&record)?, stats: parse_stats(&fields) });
+        }
+        Ok(out)
+    }
+
+    async fn set_effective_factor(
+        &self,
+        key: &S3Key,
+        cid: &str,
+        expected: Option<u32>,
+        factor: Option<u32>,
+        op: &PinOp,
+    ) -> Result<bool> {
+        let mut con = self.con.clone();
+        let factor_arg = |f: Option<u32>| f.map(|f| f.to_string()).unwrap_or_default();
+        let done: i64 = self
+            .effective_factor
+            .key(self.obj(&key.bucket))
+            .key(self.acc(&key.bucket, &key.key))
+            .key(self.k("acc:boosted"))
+            .key(self.queue(op.priority()))
+            .arg(&key.key)
+            .arg(cid)
+            .arg(factor_arg(expected))
+            .arg(factor_arg(factor))
+            .arg(serde_json::to_string(op)?)
+            .arg(member(&key.bucket, &key.key))
+            .invoke_async(&mut con)
+            .await?;
+        Ok(done == 1)
     }
 }
 

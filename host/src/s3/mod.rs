@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use s3s::dto::*;
 use s3s::{S3, S3Request, S3Response, S3Result};
 
+use crate::access::AccessLog;
 use crate::config::Config;
 use crate::ipfs::IpfsClient;
 use crate::meta::MetadataStore;
@@ -33,6 +34,7 @@ pub struct Gateway {
     pub resolver: Arc<Resolver>,
     /// The cluster's peer set: a PUT's replication factor is checked against it.
     pub cluster: Arc<ClusterWatch>,
+    pub access: Arc<AccessLog>,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<Config>,
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use ipfs_s3_common::conditional::{self, Conditions, Verdict};
 use ipfs_s3_common::names;
-use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus};
+use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus, Resolved, access_headers};
 use futures::TryStreamExt;
 use md5::{Digest, Md5};
 use s3s::dto::*;
@@ -200,6 +200,17 @@ fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32, Option<Strin
     h
 }
 
+/// The `X-IPFS-*` headers of GET and HEAD: CID, pin state and access statistics.
+fn read_headers(r: &Resolved) -> http::HeaderMap {
+    let mut h = ipfs_headers(&r.record, Some((r.pin_status, r.replication_count, r.pin_error.clone())));
+    for (name, value) in access_headers(r.access_count, r.last_access_ms) {
+        if let Ok(v) = http::HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    h
+}
+
 /// Refuses user metadata larger than S3 allows (`MetadataTooLarge`).
 fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
     let size: usize = meta.map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum()).unwrap_or(0);
@@ -318,8 +329,8 @@ impl Gateway {
         Ok(resp)
     }
 
-    /// The record a GET or HEAD reads, with its pin state for the `X-IPFS-*` headers.
-    /// Answers the read's conditions (`304`, `412`) before anything is read.
+    /// The record a GET or HEAD reads, with its pin state and access statistics for the
+    /// `X-IPFS-*` headers. Answers the read's conditions (`304`, `412`) before anything is read.
     async fn readable(
         &self,
         bucket: &str,
@@ -327,25 +338,26 @@ impl Gateway {
         version_id: Option<&str>,
         part_number: Option<i32>,
         headers: &http::HeaderMap,
-    ) -> Result<(ObjectRecord, Option<(PinStatus, u32, Option<String>)>)> {
+    ) -> Result<Resolved> {
         check_version_and_part(version_id, part_number)?;
         let resolved = self.resolver.resolve(bucket, key).await?;
         check_conditions(headers, &resolved.record)?;
-        Ok((resolved.record, Some((resolved.pin_status, resolved.replication_count, resolved.pin_error))))
+        Ok(resolved)
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
-        let (record, pin) = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let resolved = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
         let checksum = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && i.range.is_none();
-        let mut resp = S3Response::new(describe(&record, checksum));
-        resp.headers = ipfs_headers(&record, pin);
+        let mut resp = S3Response::new(describe(&resolved.record, checksum));
+        resp.headers = read_headers(&resolved);
         Ok(resp)
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
-        let (record, pin) = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let resolved = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let record = &resolved.record;
         // An If-Range that no longer holds turns the ranged read into a whole one.
         let if_range = req.headers.get(http::header::IF_RANGE).and_then(|v| v.to_str().ok());
         let range = match (&i.range, if_range) {
@@ -362,8 +374,10 @@ impl Gateway {
         };
         let len = range.end - range.start;
         let body = self.ipfs.cat(&record.cid, range.start, Some(len)).await?;
+        // The content is on its way: this GET counts (see `crate::access`).
+        self.access.count(&i.bucket, &i.key, &record.cid, clock::now_ms());
         let whole = content_range.is_none();
-        let head = describe(&record, whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())));
+        let head = describe(record, whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())));
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
             content_length: Some(len as i64),
@@ -387,7 +401,7 @@ impl Gateway {
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
-        resp.headers = ipfs_headers(&record, pin);
+        resp.headers = read_headers(&resolved);
         Ok(resp)
     }
 
