@@ -5,6 +5,7 @@
 #   scripts/stack.sh up       start every component that is not already running, wait until each
 #                             answers, print the endpoint and write <run dir>/stack.env
 #   scripts/stack.sh down     stop what `up` started (data is kept)
+#   scripts/stack.sh stop C   stop one component C (redis|kubo|cluster|host|envoy); `up` restarts it
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh env      print <run dir>/stack.env (shell-sourceable KEY=VALUE)
 #   scripts/stack.sh clean    down, then remove the run dir (all data of the profile)
@@ -803,6 +804,17 @@ cmd_down() {
   done
 }
 
+cmd_stop() {
+  local name="${1:-}"
+  case " ${COMPONENTS[*]} " in
+    *" $name "*) ;;
+    *) die "stop: name one of: ${COMPONENTS[*]}" ;;
+  esac
+  [ -d "$RUN" ] || { say "nothing to stop (no ${RUN#"$ROOT"/})"; return 0; }
+  lock_profile
+  stop_component "$name"
+}
+
 cmd_status() {
   local name pid all_up=0
   all_components
@@ -833,12 +845,13 @@ cmd_clean() {
   say "removed ${RUN#"$ROOT"/}"
 }
 
-usage() { sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 
 main() {
   case "${1:-}" in
     up)     cmd_up ;;
     down)   cmd_down ;;
+    stop)   cmd_stop "${2:-}" ;;
     status) cmd_status ;;
     env)    cmd_env ;;
     clean)  cmd_clean ;;

@@ -14,6 +14,12 @@
 //! applies a batch to the metadata store in one round trip and answers `204`; `403` without the
 //! token, `400` for a body it cannot read, `503` when the store is unavailable (nothing applied:
 //! the filter keeps the counts for its next report).
+//!
+//! `GET|HEAD {OBJECT_PATH}<cid>` (optional `Range: bytes=a-b`) answers the bytes of a small object
+//! from the host's object cache (memory, then Redis, then IPFS): `200`, `206` with
+//! `Content-Range`, or `503` with a JSON [`ResolveError`] when the bytes cannot be had. The filter
+//! sends an object read there instead of to the IPFS gateway when the resolve answer says
+//! `host_cache` (see [`crate::record::Resolved::host_cache`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +36,10 @@ pub const INTERNAL_HEADER_PREFIX: &str = "x-ipfs-s3-";
 pub const ROUTE_HEADER: &str = "x-ipfs-s3-route";
 /// Value of [`ROUTE_HEADER`] for the gateway route.
 pub const ROUTE_GATEWAY: &str = "gateway";
+/// Value of [`ROUTE_HEADER`] for the route to the host's object cache.
+pub const ROUTE_HOST_OBJECT: &str = "host-object";
+/// Path prefix of the host's object cache; the CID follows.
+pub const OBJECT_PATH: &str = "/_internal/v1/object/";
 
 /// Body of a non-200 resolve answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -264,6 +264,11 @@ pub struct Resolved {
     /// `InsufficientReplicas`, `ClusterSplit`, `IPFSNodeUnavailable`): `X-IPFS-Pin-Error`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pin_error: Option<String>,
+    /// The host serves this object's bytes from its object cache (a small object): the filter
+    /// reads it from the host's [`crate::internal::OBJECT_PATH`] instead of the IPFS gateway, so
+    /// a hot object is served without touching IPFS.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_cache: bool,
 }
 
 #[cfg(test)]
@@ -299,6 +304,7 @@ mod tests {
             access_count: 7,
             last_access_ms: Some(1_700_000_000_999),
             pin_error: Some("PinTimeout".into()),
+            host_cache: true,
         };
         let json = serde_json::to_string(&r).unwrap();
         assert!(json.contains("\"algorithm\":\"CRC32C\""), "{json}");

@@ -4,7 +4,9 @@
 //! [`response::gateway_response`] when the gateway answers.
 
 use ipfs_s3_common::addressing;
-use ipfs_s3_common::internal::{RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ResolveError, TOKEN_HEADER};
+use ipfs_s3_common::internal::{
+    OBJECT_PATH, RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ROUTE_HOST_OBJECT, ResolveError, TOKEN_HEADER,
+};
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
@@ -192,8 +194,10 @@ pub fn is_dropped_on_rewrite(name: &str) -> bool {
     ) || n.starts_with("x-amz-")
 }
 
-/// With the record in hand: answer the conditions, resolve the range, or rewrite to the gateway.
-pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
+/// With the record in hand: answer the conditions, resolve the range, or rewrite the request to
+/// where the bytes are read — the host's object cache for the small objects it serves
+/// (`host_cache`: a hot object then never touches IPFS), the IPFS gateway for the rest.
+pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
     let record = &resolved.record;
     match conditional::evaluate(&ctx.conditions, &record.etag, record.last_modified_ms / 1000) {
         Verdict::Proceed => {}
@@ -229,10 +233,18 @@ pub fn on_resolved(ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> 
         return Err(reply);
     }
 
-    let mut set = vec![
-        (":path".to_owned(), format!("/ipfs/{}", record.cid)),
-        (ROUTE_HEADER.to_owned(), ROUTE_GATEWAY.to_owned()),
-    ];
+    let mut set = if resolved.host_cache {
+        vec![
+            (":path".to_owned(), format!("{OBJECT_PATH}{}", record.cid)),
+            (ROUTE_HEADER.to_owned(), ROUTE_HOST_OBJECT.to_owned()),
+            (TOKEN_HEADER.to_owned(), config.internal_token.clone()),
+        ]
+    } else {
+        vec![
+            (":path".to_owned(), format!("/ipfs/{}", record.cid)),
+            (ROUTE_HEADER.to_owned(), ROUTE_GATEWAY.to_owned()),
+        ]
+    };
     if let Some(r) = outcome.header_value() {
         set.push(("range".to_owned(), r));
     }

@@ -78,6 +78,7 @@ fn resolved() -> Resolved {
         access_count: 0,
         last_access_ms: None,
         pin_error: None,
+        host_cache: false,
     }
 }
 
@@ -261,13 +262,33 @@ fn resolve_answers() {
 }
 
 #[test]
+fn small_objects_the_host_caches_are_read_from_the_host() {
+    let cached = Resolved { host_cache: true, ..resolved() };
+    let rw = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("range", "bytes=1-2")])), cached.clone()).unwrap();
+    assert_eq!(
+        rw.set,
+        h(&[
+            (":path", "/_internal/v1/object/bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"),
+            ("x-ipfs-s3-route", "host-object"),
+            ("x-ipfs-s3-internal-token", "tok"),
+            ("range", "bytes=1-2")
+        ])
+    );
+    assert_eq!(rw.object.outcome, RangeOutcome::Partial { start: 1, end: 2 });
+    // Conditions are still answered by the filter itself.
+    let etag = cached.record.quoted_etag();
+    let r = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("if-none-match", &etag)])), cached).unwrap_err();
+    assert_eq!(r.status, 304);
+}
+
+#[test]
 fn rewrite_to_the_gateway() {
     let ctx = serve(&signed(
         "GET",
         "/b/k?response-cache-control=no-cache",
         &[("range", "bytes=-2")],
     ));
-    let rw = on_resolved(ctx, resolved()).unwrap();
+    let rw = on_resolved(&config(), ctx, resolved()).unwrap();
     assert_eq!(
         rw.set,
         h(&[
@@ -281,8 +302,9 @@ fn rewrite_to_the_gateway() {
     );
     assert_eq!(rw.object.outcome, RangeOutcome::Partial { start: 3, end: 4 });
     assert_eq!(rw.object.overrides, [("cache-control", "no-cache".to_owned())]);
-    let full = on_resolved(serve(&signed("GET", "/b/k", &[])), resolved()).unwrap();
+    let full = on_resolved(&config(), serve(&signed("GET", "/b/k", &[])), resolved()).unwrap();
     assert_eq!(full.set.len(), 2, "no range header for a whole object");
+    assert!(!full.set.iter().any(|(n, _)| n == "x-ipfs-s3-internal-token"), "the token never goes to the gateway");
     for name in [
         "Authorization",
         "x-amz-date",
@@ -301,13 +323,13 @@ fn rewrite_to_the_gateway() {
 #[test]
 fn conditions_and_ranges_answered_locally() {
     let etag = "\"5d41402abc4b2a76b9719d911017c592\"";
-    let r = on_resolved(serve(&signed("GET", "/b/k", &[("if-none-match", etag)])), resolved()).unwrap_err();
+    let r = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("if-none-match", etag)])), resolved()).unwrap_err();
     assert_eq!((r.status, r.body.as_deref()), (304, None));
-    let r = on_resolved(serve(&signed("GET", "/b/k", &[("if-match", "\"nope\"")])), resolved()).unwrap_err();
+    let r = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("if-match", "\"nope\"")])), resolved()).unwrap_err();
     assert_eq!(r.status, 412);
     assert!(r.body.unwrap().contains("<Code>PreconditionFailed</Code>"));
     // 412 comes before 416.
-    let r = on_resolved(
+    let r = on_resolved(&config(), 
         serve(&signed(
             "GET",
             "/b/k",
@@ -316,12 +338,12 @@ fn conditions_and_ranges_answered_locally() {
         resolved(),
     );
     assert_eq!(r.unwrap_err().status, 412);
-    let r = on_resolved(serve(&signed("GET", "/b/k", &[("range", "bytes=5-")])), resolved()).unwrap_err();
+    let r = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("range", "bytes=5-")])), resolved()).unwrap_err();
     assert_eq!(r.status, 416);
     assert!(r.headers.contains(&("content-range".into(), "bytes */5".into())));
     assert!(r.body.unwrap().contains("<Code>InvalidRange</Code>"));
     // Syntactically bad ranges are ignored.
-    let rw = on_resolved(serve(&signed("GET", "/b/k", &[("range", "bytes=3-1")])), resolved()).unwrap();
+    let rw = on_resolved(&config(), serve(&signed("GET", "/b/k", &[("range", "bytes=3-1")])), resolved()).unwrap();
     assert_eq!(rw.object.outcome, RangeOutcome::Full);
 }
 
@@ -329,7 +351,7 @@ fn conditions_and_ranges_answered_locally() {
 fn if_range() {
     let etag = "\"5d41402abc4b2a76b9719d911017c592\"";
     let with = |v: &str| {
-        on_resolved(
+        on_resolved(&config(), 
             serve(&signed("GET", "/b/k", &[("range", "bytes=0-0"), ("if-range", v)])),
             resolved(),
         )
@@ -437,7 +459,7 @@ fn odd_input_never_panics() {
         }
         if let Decision::Serve(ctx) = on_request(&config, &headers, NOW) {
             let _ = on_resolve_answer(&ctx, Some(200), junk(4).as_bytes());
-            let _ = on_resolved(*ctx, resolved());
+            let _ = on_resolved(&config, *ctx, resolved());
         }
         // A valid signature with odd unsigned headers reaches the conditional and range code.
         let mut signed_req = signed("GET", "/b/k", &[]);
@@ -454,6 +476,6 @@ fn odd_input_never_panics() {
         let Decision::Serve(ctx) = on_request(&config, &signed_req, NOW) else {
             panic!("signed request refused")
         };
-        let _ = on_resolved(*ctx, resolved());
+        let _ = on_resolved(&config, *ctx, resolved());
     }
 }

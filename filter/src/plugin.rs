@@ -28,7 +28,8 @@ proxy_wasm::main! {{
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
 
-/// Counter ids; `None` when the host refused to define one (counting is then skipped).
+/// Metric ids; `None` when the host refused to define one (counting is then skipped). Envoy
+/// shows them in its stats under these names (Prometheus: `envoy_<name>`… see envoy/README.md).
 #[derive(Debug, Default, Clone, Copy)]
 struct Metrics {
     l1_hits: Option<u32>,
@@ -38,6 +39,12 @@ struct Metrics {
     access_reports: Option<u32>,
     access_report_failures: Option<u32>,
     access_dropped: Option<u32>,
+    /// Object reads rewritten to the host's object cache / to the IPFS gateway.
+    reads_host: Option<u32>,
+    reads_gateway: Option<u32>,
+    /// Histogram: microseconds from a read's request headers to the end of its response, for
+    /// every authenticated object GET/HEAD the filter handles (local replies included).
+    read_us: Option<u32>,
 }
 
 impl Metrics {
@@ -51,6 +58,9 @@ impl Metrics {
             access_reports: counter("ipfs_s3_filter_access_reports"),
             access_report_failures: counter("ipfs_s3_filter_access_report_failures"),
             access_dropped: counter("ipfs_s3_filter_access_dropped"),
+            reads_host: counter("ipfs_s3_filter_reads_host"),
+            reads_gateway: counter("ipfs_s3_filter_reads_gateway"),
+            read_us: hostcalls::define_metric(MetricType::Histogram, "ipfs_s3_filter_read_us").ok(),
         }
     }
 
@@ -168,6 +178,7 @@ impl RootContext for Root {
             metrics: self.metrics,
             counter: self.counter.clone(),
             state: State::Idle,
+            read_started_us: None,
         }))
     }
 }
@@ -195,11 +206,18 @@ struct Http {
     metrics: Metrics,
     counter: Rc<RefCell<Counter>>,
     state: State,
+    /// Set when the request is an authenticated object read: when it arrived (µs since the epoch).
+    read_started_us: Option<u64>,
 }
 
 fn now_ms() -> Option<i64> {
     let t = hostcalls::get_current_time().ok()?;
     i64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_millis()).ok()
+}
+
+fn now_us() -> Option<u64> {
+    let t = hostcalls::get_current_time().ok()?;
+    u64::try_from(t.duration_since(UNIX_EPOCH).ok()?.as_micros()).ok()
 }
 
 fn pairs(v: &[(String, String)]) -> Vec<(&str, &str)> {
@@ -279,11 +297,16 @@ impl Http {
 
     /// Answers or rewrites with the record in hand; `paused` says whether the request waits.
     fn proceed(&mut self, ctx: ServeCtx, resolved: Resolved, paused: bool) -> Action {
+        let Some(config) = self.config.clone() else {
+            return self.internal_error("the filter has no configuration");
+        };
         let target = ctx.target.clone();
-        let rewrite = match decide::on_resolved(ctx, resolved) {
+        let from_host = resolved.host_cache;
+        let rewrite = match decide::on_resolved(&config, ctx, resolved) {
             Ok(rewrite) => rewrite,
             Err(reply) => return self.reply(&reply),
         };
+        Metrics::bump(if from_host { self.metrics.reads_host } else { self.metrics.reads_gateway });
         if let Err(status) = Self::apply_rewrite(&rewrite.set) {
             return self.internal_error(&format!("could not rewrite the request: {status:?}"));
         }
@@ -311,7 +334,9 @@ impl Http {
         let slot = cache::slot_key(bucket, key, config.cache_slots);
         let current = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
         if cache::may_store(current.as_deref(), bucket, key, sent_ms) {
-            let value = cache::encode(bucket, key, now_ms().unwrap_or(sent_ms), resolved);
+            // Aged from when the resolve was sent, not from when it came back: the answer can be
+            // as old as that, and the TTL bounds how stale a served record may be.
+            let value = cache::encode(bucket, key, sent_ms, resolved);
             let _ = hostcalls::set_shared_data(&slot, Some(&value), None);
         }
     }
@@ -404,7 +429,18 @@ impl HttpContext for Http {
                 Metrics::bump(self.metrics.auth_failures);
                 self.reply(&reply)
             }
-            Decision::Serve(ctx) => self.resolve(&config, *ctx, now),
+            Decision::Serve(ctx) => {
+                self.read_started_us = now_us();
+                self.resolve(&config, *ctx, now)
+            }
+        }
+    }
+
+    fn on_log(&mut self) {
+        if let (Some(started), Some(id)) = (self.read_started_us, self.metrics.read_us)
+            && let Some(now) = now_us()
+        {
+            let _ = hostcalls::record_metric(id, now.saturating_sub(started));
         }
     }
 

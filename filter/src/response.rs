@@ -190,6 +190,7 @@ mod tests {
                 access_count: 0,
                 last_access_ms: None,
                 pin_error: None,
+                host_cache: false,
             },
             outcome,
             head,

@@ -1,6 +1,7 @@
 //! The admin listener: `/health` (JSON), `/metrics` (Prometheus text) and the internal API the
-//! Envoy filter calls (`ipfs_s3_common::internal`). No client route in Envoy leads here, and
-//! internal calls must carry the shared token as well.
+//! Envoy filter calls (`ipfs_s3_common::internal`: resolve, and the bytes of small objects from
+//! the object cache). No client route in Envoy leads here (object reads arrive only after the
+//! filter authenticated and rewrote them), and internal calls must carry the shared token as well.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -10,10 +11,12 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use http_body_util::BodyExt;
-use ipfs_s3_common::internal::{ACCESS_PATH, AccessBatch, RESOLVE_PATH, ResolveError, TOKEN_HEADER};
+use ipfs_s3_common::internal::{ACCESS_PATH, AccessBatch, OBJECT_PATH, RESOLVE_PATH, ResolveError, TOKEN_HEADER};
 
 use crate::access::{AccessLog, Source};
+use ipfs_s3_common::range::{self, RangeOutcome};
 
+use crate::cache::ObjectCache;
 use crate::error::Error;
 use crate::health::{Checker, Status};
 use crate::metrics::Metrics;
@@ -24,6 +27,7 @@ pub struct Admin {
     pub metrics: Arc<Metrics>,
     pub resolver: Arc<Resolver>,
     pub access: Arc<AccessLog>,
+    pub objects: Arc<ObjectCache>,
     pub internal_token: String,
 }
 
@@ -62,6 +66,7 @@ impl Admin {
             (&Method::GET, "/metrics") => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.render()),
             (&Method::GET, RESOLVE_PATH) => self.resolve(&req).await,
             (&Method::POST, ACCESS_PATH) => self.access(req).await,
+            (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
         Ok(resp)
@@ -106,9 +111,54 @@ impl Admin {
         }
     }
 
+    /// The bytes of a small object from the object cache, whole or one range, as the IPFS gateway
+    /// would answer `/ipfs/<cid>`.
+    async fn object<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(refusal) = self.refuse_untrusted(req) {
+            return refusal;
+        }
+        let cid = &req.uri().path()[OBJECT_PATH.len()..];
+        if cid.parse::<cid::Cid>().is_err() {
+            return json(StatusCode::BAD_REQUEST, &ResolveError { code: "InvalidRequest".into(), message: "not a CID".into() });
+        }
+        let bytes = match self.objects.get(cid).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(cid, error = %e, "object cache could not serve");
+                return json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() });
+            }
+        };
+        let size = bytes.len() as u64;
+        let asked = req.headers().get(http::header::RANGE).and_then(|v| v.to_str().ok());
+        let (status, body, content_range) = match range::resolve_header(asked, size) {
+            RangeOutcome::Full => (StatusCode::OK, bytes, None),
+            RangeOutcome::Partial { start, end } => (
+                StatusCode::PARTIAL_CONTENT,
+                bytes.slice(start as usize..=end as usize),
+                Some(range::content_range(start, end, size)),
+            ),
+            RangeOutcome::Unsatisfiable => {
+                return Response::builder()
+                    .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                    .header("content-range", range::unsatisfied_content_range(size))
+                    .body(Full::new(Bytes::new()))
+                    .expect("static response parts are valid");
+            }
+        };
+        let mut resp = Response::builder()
+            .status(status)
+            .header("content-type", "application/octet-stream")
+            .header("content-length", body.len());
+        if let Some(cr) = content_range {
+            resp = resp.header("content-range", cr);
+        }
+        let body = if req.method() == Method::HEAD { Bytes::new() } else { body };
+        resp.body(Full::new(body)).expect("static response parts are valid")
+    }
+
     async fn resolve<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
-        if let Some(refused) = self.refuse_untrusted(req) {
-            return refused;
+        if let Some(refusal) = self.refuse_untrusted(req) {
+            return refusal;
         }
         let q: HashMap<String, String> = req
             .uri()

@@ -58,6 +58,16 @@ pub struct Config {
     pub pin_timeout_secs: u64,
     /// How long the host's own resolve cache keeps an entry (milliseconds).
     pub resolve_cache_ttl_ms: u64,
+    /// Objects up to this size are read through the host's object cache instead of straight from
+    /// the IPFS gateway (0: every read goes to the gateway, the object cache is off).
+    pub small_object_max_bytes: u64,
+    /// Memory (L1) of the object cache, in bytes of object data (0: no memory tier).
+    pub object_cache_bytes: u64,
+    /// Bytes of object data the object cache may keep in Redis (L2; 0: no Redis tier). Only with
+    /// the Redis metadata store.
+    pub object_cache_redis_bytes: u64,
+    /// Lifetime of an object in the Redis tier (seconds).
+    pub object_cache_redis_ttl_secs: u64,
     /// `tracing` filter (e.g. `info`, `ipfs_s3_host=debug`); `RUST_LOG` overrides it.
     pub log: String,
     /// How often the GETs the host serves itself are written to the access statistics (ms). The
@@ -102,6 +112,10 @@ impl Default for Config {
             pin_batch_size: 16,
             pin_timeout_secs: 60,
             resolve_cache_ttl_ms: 1000,
+            small_object_max_bytes: 256 * 1024,
+            object_cache_bytes: 64 * 1024 * 1024,
+            object_cache_redis_bytes: 256 * 1024 * 1024,
+            object_cache_redis_ttl_secs: 3600,
             log: "info".into(),
             access_flush_ms: 1000,
             replica_half_life_ms: 600_000,
@@ -249,12 +263,19 @@ impl Config {
         if self.replica_max_candidates == 0 {
             return invalid("replica_max_candidates", "must be at least 1");
         }
+        // The memory tier weighs entries in u32 bytes.
+        if self.small_object_max_bytes > u64::from(u32::MAX) {
+            return invalid("small_object_max_bytes", "must be below 4 GiB");
+        }
+        if self.object_cache_redis_bytes > 0 && self.object_cache_redis_ttl_secs == 0 {
+            return invalid("object_cache_redis_ttl_secs", "must be at least 1 when object_cache_redis_bytes is set");
+        }
         Ok(())
     }
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 28] = [
+const FIELDS: [&str; 32] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -275,6 +296,10 @@ const FIELDS: [&str; 28] = [
     "pin_batch_size",
     "pin_timeout_secs",
     "resolve_cache_ttl_ms",
+    "small_object_max_bytes",
+    "object_cache_bytes",
+    "object_cache_redis_bytes",
+    "object_cache_redis_ttl_secs",
     "log",
     "access_flush_ms",
     "replica_half_life_ms",

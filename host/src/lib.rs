@@ -14,6 +14,7 @@
 //!   listener (`/health`, `/metrics`), and what they report.
 //! - [`access`], [`replica`]: access statistics (counted GETs, batched into the store) and the
 //!   replica manager that raises the replication factor of hot objects.
+//! - [`cache`]: the object cache (memory, Redis, IPFS) that serves small objects' bytes.
 //! - [`listing`]: S3 listing semantics over any ordered key source.
 //! - [`checksum`]: S3's flexible checksums of uploads (declared, computed while streaming, verified).
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
@@ -22,6 +23,7 @@
 pub mod access;
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod checksum;
 pub mod clock;
 pub mod config;

@@ -2,14 +2,22 @@
 //!
 //! The design's five (`ipfs_pin_operations_total`, `ipfs_pin_duration_seconds`,
 //! `ipfs_cache_hit_ratio`, `ipfs_replication_factor`, `ipfs_cluster_nodes_available`) plus the
-//! pin queue depth, per-operation S3 request counts, the access-statistics batches and the
-//! replica manager's decisions.
+//! pin queue depth, the cache lookups behind the hit ratio, per-operation S3 request counts and
+//! durations, the access-statistics batches and the replica manager's decisions.
+//!
+//! `ipfs_cache_hit_ratio{cache}` is hits / (hits + misses) since the host started, for each of the
+//! host's caches: `resolve` (bucket/key -> record), `object_memory` (L1 of the object cache) and
+//! `object_redis` (its L2). The counts behind it are `ipfs_cache_lookups_total{cache,result}`, so
+//! a ratio over any window is `rate(hits) / rate(all)`. The filter's own mapping cache lives in
+//! each Envoy; its counts are in that Envoy's stats (`ipfs_s3_filter_l1_hits`, `…_misses`).
 
 use prometheus::{
     Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The host's caches, as labelled in `ipfs_cache_hit_ratio` and `ipfs_cache_lookups_total`.
+pub const CACHES: [&str; 3] = ["resolve", crate::cache::MEMORY_TIER, crate::cache::REDIS_TIER];
 
 pub struct Metrics {
     registry: Registry,
@@ -17,8 +25,10 @@ pub struct Metrics {
     pub pin_operations: IntCounterVec,
     /// Time of one pin/unpin call to the cluster, by `op`.
     pub pin_duration: HistogramVec,
-    /// Hit ratio of each cache, by `cache`; computed from the counters below at every scrape.
+    /// Hit ratio of each cache, by `cache`; computed from `cache_lookups` at every scrape.
     cache_hit_ratio: GaugeVec,
+    /// Lookups in each cache, by `cache` and `result` (hit|miss).
+    cache_lookups: IntCounterVec,
     /// Replication factor asked for by each pin, by `priority`.
     pub replication_factor: HistogramVec,
     /// Cluster peers answering without error, with a working IPFS node, as last seen.
@@ -42,8 +52,8 @@ pub struct Metrics {
     pub replica_decisions: IntCounterVec,
     /// Objects whose pin currently has a factor raised by the replica manager.
     pub replica_boosted: IntGauge,
-    resolve_hits: AtomicU64,
-    resolve_misses: AtomicU64,
+    /// Time the host took to answer an S3 request, by `operation`.
+    pub s3_request_duration: HistogramVec,
 }
 
 impl Metrics {
@@ -63,6 +73,11 @@ impl Metrics {
         let cache_hit_ratio =
             GaugeVec::new(Opts::new("ipfs_cache_hit_ratio", "Cache hits / lookups since start"), &["cache"])
                 .expect("valid metric");
+        let cache_lookups = IntCounterVec::new(
+            Opts::new("ipfs_cache_lookups_total", "Lookups in the host's caches, by cache and result (hit|miss)"),
+            &["cache", "result"],
+        )
+        .expect("valid metric");
         let replication_factor = HistogramVec::new(
             HistogramOpts::new("ipfs_replication_factor", "Replication factor requested by pins")
                 .buckets((1..=10).map(f64::from).collect()),
@@ -111,10 +126,17 @@ impl Metrics {
             "Objects whose pin has a replication factor raised by the replica manager",
         )
         .expect("valid metric");
+        let s3_request_duration = HistogramVec::new(
+            HistogramOpts::new("ipfs_s3_request_duration_seconds", "Time the host took to answer an S3 request")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["operation"],
+        )
+        .expect("valid metric");
         for c in [
             Box::new(pin_operations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(pin_duration.clone()),
             Box::new(cache_hit_ratio.clone()),
+            Box::new(cache_lookups.clone()),
             Box::new(replication_factor.clone()),
             Box::new(cluster_nodes_available.clone()),
             Box::new(cluster_nodes_total.clone()),
@@ -126,6 +148,7 @@ impl Metrics {
             Box::new(access_batch_gets.clone()),
             Box::new(replica_decisions.clone()),
             Box::new(replica_boosted.clone()),
+            Box::new(s3_request_duration.clone()),
         ] {
             registry.register(c).expect("metric names are unique");
         }
@@ -136,7 +159,12 @@ impl Metrics {
                 pin_operations.with_label_values(&[op, result]);
             }
         }
-        cache_hit_ratio.with_label_values(&["resolve"]).set(0.0);
+        for cache in CACHES {
+            cache_hit_ratio.with_label_values(&[cache]).set(0.0);
+            for result in ["hit", "miss"] {
+                cache_lookups.with_label_values(&[cache, result]);
+            }
+        }
         for p in ["high", "normal", "low"] {
             replication_factor.with_label_values(&[p]);
             pin_queue_depth.with_label_values(&[p]);
@@ -155,6 +183,7 @@ impl Metrics {
             pin_operations,
             pin_duration,
             cache_hit_ratio,
+            cache_lookups,
             replication_factor,
             cluster_nodes_available,
             cluster_nodes_total,
@@ -166,23 +195,30 @@ impl Metrics {
             access_batch_gets,
             replica_decisions,
             replica_boosted,
-            resolve_hits: AtomicU64::new(0),
-            resolve_misses: AtomicU64::new(0),
+            s3_request_duration,
         }
     }
 
-    pub fn resolve_cache(&self, hit: bool) {
-        let c = if hit { &self.resolve_hits } else { &self.resolve_misses };
-        c.fetch_add(1, Ordering::Relaxed);
+    /// Counts one lookup in `cache` (one of [`CACHES`]).
+    pub fn cache_lookup(&self, cache: &str, hit: bool) {
+        self.cache_lookups.with_label_values(&[cache, if hit { "hit" } else { "miss" }]).inc();
+    }
+
+    /// (hits, misses) of `cache` since start.
+    pub fn cache_counts(&self, cache: &str) -> (u64, u64) {
+        let get = |result| self.cache_lookups.with_label_values(&[cache, result]).get();
+        (get("hit"), get("miss"))
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        let hits = self.resolve_hits.load(Ordering::Relaxed) as f64;
-        let total = hits + self.resolve_misses.load(Ordering::Relaxed) as f64;
-        self.cache_hit_ratio
-            .with_label_values(&["resolve"])
-            .set(if total > 0.0 { hits / total } else { 0.0 });
+        for cache in CACHES {
+            let (hits, misses) = self.cache_counts(cache);
+            let total = (hits + misses) as f64;
+            self.cache_hit_ratio
+                .with_label_values(&[cache])
+                .set(if total > 0.0 { hits as f64 / total } else { 0.0 });
+        }
         let mut buf = Vec::new();
         TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding cannot fail");
         String::from_utf8(buf).expect("prometheus text is UTF-8")
@@ -203,9 +239,11 @@ mod tests {
     fn renders_the_design_metrics_with_real_values() {
         let m = Metrics::new();
         m.pin_operations.with_label_values(&["pin", "ok"]).inc();
-        m.resolve_cache(true);
-        m.resolve_cache(true);
-        m.resolve_cache(false);
+        m.cache_lookup("resolve", true);
+        m.cache_lookup("resolve", true);
+        m.cache_lookup("resolve", false);
+        m.cache_lookup(crate::cache::MEMORY_TIER, true);
+        m.s3_request_duration.with_label_values(&["GetObject"]).observe(0.002);
         m.replication_factor.with_label_values(&["normal"]).observe(3.0);
         m.cluster_nodes_available.set(1.0);
         let text = m.render();
@@ -222,6 +260,10 @@ mod tests {
         }
         assert!(text.contains("ipfs_pin_operations_total{op=\"pin\",result=\"ok\"} 1"), "{text}");
         assert!(text.contains("ipfs_cache_hit_ratio{cache=\"resolve\"} 0.6666"), "{text}");
+        assert!(text.contains("ipfs_cache_hit_ratio{cache=\"object_memory\"} 1"), "{text}");
+        assert!(text.contains("ipfs_cache_hit_ratio{cache=\"object_redis\"} 0"), "{text}");
+        assert!(text.contains("ipfs_cache_lookups_total{cache=\"resolve\",result=\"miss\"} 1"), "{text}");
+        assert!(text.contains("ipfs_s3_request_duration_seconds_count{operation=\"GetObject\"} 1"), "{text}");
         assert!(text.contains("ipfs_cluster_nodes_available 1"), "{text}");
     }
 }

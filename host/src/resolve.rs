@@ -4,6 +4,7 @@
 //! writes drop their entry at once, other hosts' writes are seen within the TTL.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use ipfs_s3_common::record::Resolved;
@@ -18,21 +19,35 @@ pub struct Resolver {
     pins: Arc<PinManager>,
     metrics: Arc<Metrics>,
     cache: moka::future::Cache<(String, String), Resolved>,
+    /// Objects up to this size are read through the host's object cache (`host_cache` in the
+    /// answer); 0: none.
+    small_object_max_bytes: u64,
+    /// Bumped by every [`Resolver::forget`]. A lookup that read the store before a write and
+    /// finishes after it must not put the old record back into the cache: it only caches when no
+    /// forget happened while it ran.
+    writes: AtomicU64,
 }
 
 impl Resolver {
-    pub fn new(store: Arc<dyn MetadataStore>, pins: Arc<PinManager>, metrics: Arc<Metrics>, ttl: Duration) -> Self {
+    pub fn new(
+        store: Arc<dyn MetadataStore>,
+        pins: Arc<PinManager>,
+        metrics: Arc<Metrics>,
+        ttl: Duration,
+        small_object_max_bytes: u64,
+    ) -> Self {
         let cache = moka::future::Cache::builder().max_capacity(100_000).time_to_live(ttl).build();
-        Self { store, pins, metrics, cache }
+        Self { store, pins, metrics, cache, small_object_max_bytes, writes: AtomicU64::new(0) }
     }
 
     pub async fn resolve(&self, bucket: &str, key: &str) -> Result<Resolved> {
         let id = (bucket.to_string(), key.to_string());
         if let Some(hit) = self.cache.get(&id).await {
-            self.metrics.resolve_cache(true);
+            self.metrics.cache_lookup("resolve", true);
             return Ok(hit);
         }
-        self.metrics.resolve_cache(false);
+        self.metrics.cache_lookup("resolve", false);
+        let writes_before = self.writes.load(Ordering::SeqCst);
         let (record, stats) = tokio::join!(self.store.get_mapping(bucket, key), self.store.access_stats(bucket, key));
         let record = match record? {
             Some(r) => r,
@@ -41,6 +56,7 @@ impl Resolver {
         };
         let pin = self.pins.status(&record.cid).await?;
         let stats = stats?;
+        let host_cache = self.small_object_max_bytes > 0 && record.size <= self.small_object_max_bytes;
         let resolved = Resolved {
             record,
             pin_status: pin.status,
@@ -48,13 +64,21 @@ impl Resolver {
             access_count: stats.count,
             last_access_ms: stats.last_ms,
             pin_error: pin.error,
+            host_cache,
         };
-        self.cache.insert(id, resolved.clone()).await;
+        if self.writes.load(Ordering::SeqCst) == writes_before {
+            self.cache.insert(id.clone(), resolved.clone()).await;
+            // A forget between the check and the insert: take the insert back.
+            if self.writes.load(Ordering::SeqCst) != writes_before {
+                self.cache.invalidate(&id).await;
+            }
+        }
         Ok(resolved)
     }
 
     /// Drops a key after this host changed it.
     pub async fn forget(&self, bucket: &str, key: &str) {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate(&(bucket.to_string(), key.to_string())).await;
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use crate::access::AccessLog;
 use crate::admin::Admin;
 use crate::auth::StaticCredentials;
+use crate::cache::redis::RedisWarmTier;
+use crate::cache::{ObjectCache, WarmTier};
 use crate::config::{Config, MetadataStoreKind};
 use crate::health::Checker;
 use crate::ipfs::{IpfsClient, Kubo};
@@ -49,6 +51,31 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         pins.clone(),
         metrics.clone(),
         Duration::from_millis(cfg.resolve_cache_ttl_ms),
+        cfg.small_object_max_bytes,
+    ));
+    // The Redis tier needs Redis: with the embedded metadata store there is none.
+    let warm: Option<Arc<dyn WarmTier>> = if cfg.metadata_store() == MetadataStoreKind::Redis
+        && cfg.object_cache_redis_bytes > 0
+        && cfg.small_object_max_bytes > 0
+    {
+        let tier = RedisWarmTier::connect(
+            &cfg.redis_url,
+            "ipfs-s3:cache:",
+            cfg.object_cache_redis_bytes,
+            cfg.object_cache_redis_ttl_secs.saturating_mul(1000),
+        )
+        .await?;
+        Some(Arc::new(tier))
+    } else {
+        None
+    };
+    let objects = Arc::new(ObjectCache::new(
+        cfg.object_cache_bytes,
+        cfg.small_object_max_bytes,
+        warm,
+        ipfs.clone(),
+        timeout,
+        metrics.clone(),
     ));
 
     let access = Arc::new(AccessLog::new(store.clone(), metrics.clone(), cfg.replica_half_life_ms));
@@ -92,6 +119,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics,
         resolver,
         access: access.clone(),
+        objects,
         internal_token: cfg.internal_token.clone(),
     });
 

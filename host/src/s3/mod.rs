@@ -78,8 +78,11 @@ impl s3s::host::S3Host for Addressing {
     }
 }
 
-/// Counts the request by operation and outcome, then hands the result on.
-fn counted<T>(m: &Metrics, op: &str, r: S3Result<T>) -> S3Result<T> {
+/// Runs one operation, counts it by operation and outcome, times it, and hands the result on.
+async fn counted<T>(m: &Metrics, op: &str, operation: impl Future<Output = S3Result<T>>) -> S3Result<T> {
+    let started = std::time::Instant::now();
+    let r = operation.await;
+    m.s3_request_duration.with_label_values(&[op]).observe(started.elapsed().as_secs_f64());
     let status = match &r {
         Ok(_) => "ok",
         Err(e) if e.status_code().is_some_and(|s| s.is_server_error()) => "server_error",
@@ -92,65 +95,65 @@ fn counted<T>(m: &Metrics, op: &str, r: S3Result<T>) -> S3Result<T> {
 #[async_trait]
 impl S3 for Gateway {
     async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        counted(&self.metrics, "ListBuckets", self.list_buckets_op(req).await)
+        counted(&self.metrics, "ListBuckets", self.list_buckets_op(req)).await
     }
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
-        counted(&self.metrics, "CreateBucket", self.create_bucket_op(req).await)
+        counted(&self.metrics, "CreateBucket", self.create_bucket_op(req)).await
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
-        counted(&self.metrics, "HeadBucket", self.head_bucket_op(req).await)
+        counted(&self.metrics, "HeadBucket", self.head_bucket_op(req)).await
     }
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
-        counted(&self.metrics, "DeleteBucket", self.delete_bucket_op(req).await)
+        counted(&self.metrics, "DeleteBucket", self.delete_bucket_op(req)).await
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        counted(&self.metrics, "PutObject", self.put_object_op(req).await)
+        counted(&self.metrics, "PutObject", self.put_object_op(req)).await
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        counted(&self.metrics, "GetObject", self.get_object_op(req).await)
+        counted(&self.metrics, "GetObject", self.get_object_op(req)).await
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        counted(&self.metrics, "HeadObject", self.head_object_op(req).await)
+        counted(&self.metrics, "HeadObject", self.head_object_op(req)).await
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        counted(&self.metrics, "DeleteObject", self.delete_object_op(req).await)
+        counted(&self.metrics, "DeleteObject", self.delete_object_op(req)).await
     }
 
     async fn get_bucket_location(&self, req: S3Request<GetBucketLocationInput>) -> S3Result<S3Response<GetBucketLocationOutput>> {
-        counted(&self.metrics, "GetBucketLocation", self.get_bucket_location_op(req).await)
+        counted(&self.metrics, "GetBucketLocation", self.get_bucket_location_op(req)).await
     }
 
     async fn get_bucket_versioning(
         &self,
         req: S3Request<GetBucketVersioningInput>,
     ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
-        counted(&self.metrics, "GetBucketVersioning", self.get_bucket_versioning_op(req).await)
+        counted(&self.metrics, "GetBucketVersioning", self.get_bucket_versioning_op(req)).await
     }
 
     async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
-        counted(&self.metrics, "DeleteObjects", self.delete_objects_op(req).await)
+        counted(&self.metrics, "DeleteObjects", self.delete_objects_op(req)).await
     }
 
     async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
-        counted(&self.metrics, "ListObjects", self.list_objects_op(req).await)
+        counted(&self.metrics, "ListObjects", self.list_objects_op(req)).await
     }
 
     async fn list_object_versions(
         &self,
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
-        counted(&self.metrics, "ListObjectVersions", self.list_object_versions_op(req).await)
+        counted(&self.metrics, "ListObjectVersions", self.list_object_versions_op(req)).await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
-        counted(&self.metrics, "ListObjectsV2", self.list_objects_v2_op(req).await)
+        counted(&self.metrics, "ListObjectsV2", self.list_objects_v2_op(req)).await
     }
 }
 
