@@ -1,17 +1,23 @@
 """Benchmark of a running stack through Envoy, with boto3: prints figures, asserts nothing.
 
-    make up && .venv/bin/python tests/bench/gateway.py [--profile dev] [--n 300]
+    make up && .venv/bin/python tests/bench/gateway.py [--profile dev] [--n 300] [--no-compare]
 
 Measures small-object PUT latency (host write path: Kubo add + Redis), GET latency of one hot key
-(filter L1 hit, served by the Kubo gateway), GET latency with the filter cache defeated (a fresh
-key per request: a resolve callout to the host each time), HEAD latency, and the throughput of a
-20 MiB PUT and GET.
+(filter L1 hit, bytes from the host's object cache), GET latency with the filter cache defeated (a
+fresh key per request: a resolve callout to the host each time), HEAD latency, the cache hit ratios
+the host and Envoy report for that repeated-read workload, and the throughput of a 20 MiB PUT and
+GET. Unless --no-compare, it then restarts the host with the object cache off
+(IPFS_S3_SMALL_OBJECT_MAX_BYTES=0, so small objects stream from the Kubo gateway like large ones),
+measures the hot GET again, and restarts the host as it was.
 """
 
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import time
+import urllib.request
 import uuid
 
 import boto3
@@ -47,10 +53,41 @@ def report(name, samples):
           f"p99={p(0.99):7.2f} ms  mean={statistics.mean(samples):7.2f} ms")
 
 
+def scrape(url):
+    """Prometheus text -> {sample with labels: value}."""
+    out = {}
+    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+        m = re.match(r"^(\S+?)(\{.*\})?\s+(\S+)$", line)
+        if m and not line.startswith("#"):
+            out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+    return out
+
+
+def ratio_report(before_host, after_host, before_envoy, after_envoy):
+    d = lambda a, b, k: b.get(k, 0.0) - a.get(k, 0.0)
+    for cache in ("object_memory", "object_redis", "resolve"):
+        hits = d(before_host, after_host, f'ipfs_cache_lookups_total{{cache="{cache}",result="hit"}}')
+        misses = d(before_host, after_host, f'ipfs_cache_lookups_total{{cache="{cache}",result="miss"}}')
+        if hits + misses:
+            print(f"  hit ratio {cache:<22} {hits / (hits + misses):6.3f}  ({hits:.0f} hits, {misses:.0f} misses)")
+    hits = d(before_envoy, after_envoy, "ipfs_s3_filter_l1_hits{}")
+    misses = d(before_envoy, after_envoy, "ipfs_s3_filter_l1_misses{}")
+    if hits + misses:
+        print(f"  hit ratio {'filter L1 (Envoy)':<22} {hits / (hits + misses):6.3f}  ({hits:.0f} hits, {misses:.0f} misses)")
+
+
+def restart_host(profile, extra_env):
+    env = dict(os.environ, IPFS_S3_PROFILE=profile, **extra_env)
+    for verb in ("stop host", "up"):
+        subprocess.run([os.path.join(ROOT, "scripts", "stack.sh"), *verb.split()], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=os.environ.get("IPFS_S3_PROFILE", "dev"))
     ap.add_argument("--n", type=int, default=300, help="requests per latency measurement")
+    ap.add_argument("--no-compare", action="store_true", help="skip the run with the host object cache off")
     args = ap.parse_args()
     env = stack_env(args.profile)
     s3 = boto3.client(
@@ -69,7 +106,11 @@ def main():
     try:
         report("PUT 4 KiB (new key each)", timed(lambda i: s3.put_object(Bucket=bucket, Key=f"small/{i}", Body=small), n))
         s3.get_object(Bucket=bucket, Key="small/0")["Body"].read()
-        report("GET 4 KiB, same key (L1 hit)", timed(lambda i: s3.get_object(Bucket=bucket, Key="small/0")["Body"].read(), n))
+        metrics_url, envoy_url = env["IPFS_S3_METRICS_URL"], env["IPFS_S3_ENVOY_ADMIN_URL"] + "/stats/prometheus"
+        host0, envoy0 = scrape(metrics_url), scrape(envoy_url)
+        hot = lambda i: s3.get_object(Bucket=bucket, Key="small/0")["Body"].read()
+        report("GET 4 KiB hot, host object cache", timed(hot, n))
+        ratio_report(host0, scrape(metrics_url), envoy0, scrape(envoy_url))
         report("GET 4 KiB, new key (L1 miss)", timed(lambda i: s3.get_object(Bucket=bucket, Key=f"small/{i}")["Body"].read(), n))
         report("HEAD, same key (L1 hit)", timed(lambda i: s3.head_object(Bucket=bucket, Key="small/0"), n))
         big = os.urandom(20 * 1024 * 1024)
@@ -82,6 +123,15 @@ def main():
         assert got == big, "20 MiB object came back different"
         print(f"{'PUT 20 MiB':<34} {put_s:6.2f} s  {20 / put_s:7.1f} MiB/s")
         print(f"{'GET 20 MiB':<34} {get_s:6.2f} s  {20 / get_s:7.1f} MiB/s")
+        if not args.no_compare:
+            restart_host(args.profile, {"IPFS_S3_SMALL_OBJECT_MAX_BYTES": "0"})
+            try:
+                # Past the filter's TTL, so no cached answer still names the host's cache.
+                time.sleep(int(env.get("IPFS_S3_CACHE_TTL_MS", "1000")) / 1000 + 0.5)
+                hot(0)
+                report("GET 4 KiB hot, IPFS gateway", timed(hot, n))
+            finally:
+                restart_host(args.profile, {})
     finally:
         for key in [f"small/{i}" for i in range(n)] + ["big"]:
             s3.delete_object(Bucket=bucket, Key=key)

@@ -109,11 +109,11 @@ E2E_STACK_DEFAULTS = {
 
 
 def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Runs `scripts/stack.sh <verb>`, by default on the suite's profile with the caller's settings
-    over `E2E_STACK_DEFAULTS`."""
+    """Runs `scripts/stack.sh <verb>` (words: `stop kubo`), by default on the suite's profile with
+    the caller's settings over `E2E_STACK_DEFAULTS`."""
     env = env if env is not None else dict(E2E_STACK_DEFAULTS, **os.environ, IPFS_S3_PROFILE=PROFILE)
     return subprocess.run(
-        [str(REPO / "scripts" / "stack.sh"), verb],
+        [str(REPO / "scripts" / "stack.sh"), *verb.split()],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,
     )
 
@@ -129,6 +129,17 @@ def stack_up_or_fail(env: dict | None = None) -> subprocess.CompletedProcess:
             pytrace=False,
         )
     return up
+
+
+def stack_cmd_ok(verb: str) -> str:
+    """`stack_cmd` that fails the test when the command fails; returns its output. `up` starts only
+    what is stopped, so it restores a component a test stopped (`stop kubo`)."""
+    done = stack_cmd(verb)
+    assert done.returncode == 0, (
+        f"scripts/stack.sh {verb} exited {done.returncode}\n"
+        f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    )
+    return done.stdout
 
 
 @pytest.fixture(scope="session")
