@@ -27,6 +27,8 @@ def assert_shape(doc):
         component = doc[name]
         assert component["status"] in STATUSES and isinstance(component["message"], str), (name, doc)
     assert isinstance(doc["cluster_peers_total"], int) and isinstance(doc["cluster_peers_available"], int), doc
+    for peer in doc["peers"]:
+        assert peer["status"] in STATUSES and isinstance(peer["reason"], str) and peer["id"], doc
 
 
 def test_shape_when_everything_answers(stack):
@@ -35,7 +37,8 @@ def test_shape_when_everything_answers(stack):
     assert_shape(doc)
     assert doc["status"] == "healthy" and doc["message"] == "all components answer", doc
     assert all(doc[name]["status"] == "healthy" for name in COMPONENTS), doc
-    assert doc["cluster_peers_available"] == doc["cluster_peers_total"] >= 1, doc
+    assert doc["cluster_peers_available"] == doc["cluster_peers_total"] == len(doc["peers"]) >= 1, doc
+    assert all(peer["status"] == "healthy" and peer["reason"] == "" for peer in doc["peers"]), doc
 
 
 def test_cluster_down_is_degraded_not_unhealthy(stack):
