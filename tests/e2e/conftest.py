@@ -111,7 +111,7 @@ E2E_STACK_DEFAULTS = {
 def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs `scripts/stack.sh <verb>` (words: `stop kubo`), by default on the suite's profile with
     the caller's settings over `E2E_STACK_DEFAULTS`."""
-    env = env if env is not None else dict(E2E_STACK_DEFAULTS, **os.environ, IPFS_S3_PROFILE=PROFILE)
+    env = env if env is not None else {**E2E_STACK_DEFAULTS, **os.environ, "IPFS_S3_PROFILE": PROFILE}
     return subprocess.run(
         [str(REPO / "scripts" / "stack.sh"), *verb.split()],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=STACK_TIMEOUT_S,
