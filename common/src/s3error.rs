@@ -12,11 +12,14 @@ pub enum S3Code {
     BadDigest,
     BucketAlreadyOwnedByYou,
     BucketNotEmpty,
+    EntityTooSmall,
     InternalError,
     InvalidAccessKeyId,
     InvalidArgument,
     InvalidBucketName,
+    InvalidPart,
     InvalidPartNumber,
+    InvalidPartOrder,
     InvalidRange,
     InvalidRequest,
     KeyTooLongError,
@@ -25,6 +28,7 @@ pub enum S3Code {
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
+    NoSuchUpload,
     NotImplemented,
     /// `304`: a conditional read of an unchanged object (no body).
     NotModified,
@@ -48,11 +52,14 @@ impl S3Code {
             Self::BadDigest => "BadDigest",
             Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
             Self::BucketNotEmpty => "BucketNotEmpty",
+            Self::EntityTooSmall => "EntityTooSmall",
             Self::InternalError => "InternalError",
             Self::InvalidAccessKeyId => "InvalidAccessKeyId",
             Self::InvalidArgument => "InvalidArgument",
             Self::InvalidBucketName => "InvalidBucketName",
+            Self::InvalidPart => "InvalidPart",
             Self::InvalidPartNumber => "InvalidPartNumber",
+            Self::InvalidPartOrder => "InvalidPartOrder",
             Self::InvalidRange => "InvalidRange",
             Self::InvalidRequest => "InvalidRequest",
             Self::KeyTooLongError => "KeyTooLongError",
@@ -61,6 +68,7 @@ impl S3Code {
             Self::MethodNotAllowed => "MethodNotAllowed",
             Self::NoSuchBucket => "NoSuchBucket",
             Self::NoSuchKey => "NoSuchKey",
+            Self::NoSuchUpload => "NoSuchUpload",
             Self::NotImplemented => "NotImplemented",
             Self::NotModified => "NotModified",
             Self::PreconditionFailed => "PreconditionFailed",
@@ -79,7 +87,10 @@ impl S3Code {
     pub fn status(self) -> u16 {
         match self {
             Self::BadDigest
+            | Self::EntityTooSmall
             | Self::InvalidArgument
+            | Self::InvalidPart
+            | Self::InvalidPartOrder
             | Self::InvalidBucketName
             | Self::InvalidRequest
             | Self::KeyTooLongError
@@ -91,7 +102,7 @@ impl S3Code {
             | Self::InvalidAccessKeyId
             | Self::RequestTimeTooSkewed
             | Self::SignatureDoesNotMatch => 403,
-            Self::NoSuchBucket | Self::NoSuchKey | Self::CIDNotFound => 404,
+            Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload | Self::CIDNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
             Self::NotModified => 304,
@@ -115,11 +126,14 @@ const ALL: &[S3Code] = &[
     S3Code::BadDigest,
     S3Code::BucketAlreadyOwnedByYou,
     S3Code::BucketNotEmpty,
+    S3Code::EntityTooSmall,
     S3Code::InternalError,
     S3Code::InvalidAccessKeyId,
     S3Code::InvalidArgument,
     S3Code::InvalidBucketName,
+    S3Code::InvalidPart,
     S3Code::InvalidPartNumber,
+    S3Code::InvalidPartOrder,
     S3Code::InvalidRange,
     S3Code::InvalidRequest,
     S3Code::KeyTooLongError,
@@ -128,6 +142,7 @@ const ALL: &[S3Code] = &[
     S3Code::MethodNotAllowed,
     S3Code::NoSuchBucket,
     S3Code::NoSuchKey,
+    S3Code::NoSuchUpload,
     S3Code::NotImplemented,
     S3Code::NotModified,
     S3Code::PreconditionFailed,

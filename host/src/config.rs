@@ -87,6 +87,9 @@ pub struct Config {
     pub hot_replication_factor: u32,
     /// Largest number of recently read objects the replica manager looks at per round.
     pub replica_max_candidates: u64,
+    /// Age in seconds after which a multipart upload that was neither completed nor aborted is
+    /// aborted by the background sweep, releasing its parts.
+    pub multipart_expiry_secs: u64,
 }
 
 impl Default for Config {
@@ -124,6 +127,7 @@ impl Default for Config {
             replica_cold_threshold: 10,
             hot_replication_factor: 5,
             replica_max_candidates: 10_000,
+            multipart_expiry_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -270,12 +274,15 @@ impl Config {
         if self.object_cache_redis_bytes > 0 && self.object_cache_redis_ttl_secs == 0 {
             return invalid("object_cache_redis_ttl_secs", "must be at least 1 when object_cache_redis_bytes is set");
         }
+        if self.multipart_expiry_secs == 0 {
+            return invalid("multipart_expiry_secs", "must be at least 1");
+        }
         Ok(())
     }
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 32] = [
+const FIELDS: [&str; 33] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -308,6 +315,7 @@ const FIELDS: [&str; 32] = [
     "replica_cold_threshold",
     "hot_replication_factor",
     "replica_max_candidates",
+    "multipart_expiry_secs",
 ];
 
 /// Environment values are strings; numbers must reach serde as numbers.

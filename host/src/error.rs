@@ -52,6 +52,14 @@ pub enum Error {
     InvalidPartNumber,
     #[error("The XML you provided was not well-formed or did not validate against our published schema: {0}")]
     MalformedXml(String),
+    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    NoSuchUpload,
+    #[error("{0}")]
+    InvalidPart(String),
+    #[error("The list of parts was not in ascending order. The parts list must be specified in order by part number.")]
+    InvalidPartOrder,
+    #[error("Your proposed upload is smaller than the minimum allowed size (part {0} has {1} bytes; 5 MiB is the minimum except for the last part)")]
+    EntityTooSmall(u32, u64),
     #[error("reading the request body: {0}")]
     IncompleteBody(String),
     #[error("metadata store: {0}")]
@@ -100,6 +108,10 @@ impl Error {
             Self::InvalidPartNumber => S3Code::InvalidPartNumber,
             Self::MalformedXml(_) => S3Code::MalformedXML,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
+            Self::NoSuchUpload => S3Code::NoSuchUpload,
+            Self::InvalidPart(_) => S3Code::InvalidPart,
+            Self::InvalidPartOrder => S3Code::InvalidPartOrder,
+            Self::EntityTooSmall(..) => S3Code::EntityTooSmall,
             Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable

@@ -33,6 +33,17 @@ pub trait IpfsClient: Send + Sync {
     async fn cat(&self, cid: &str, offset: u64, length: Option<u64>) -> Result<ByteStream>;
     /// The node's version, if it answers.
     async fn version(&self) -> Result<String>;
+    /// Stores `node` (dag-pb bytes, built by the caller) as one block and returns its CIDv1.
+    async fn put_dag_pb(&self, node: Vec<u8>) -> Result<String>;
+    /// The file size and cumulative DAG size (content plus nodes) of the UnixFS file `cid`.
+    async fn stat(&self, cid: &str) -> Result<FileStat>;
+}
+
+/// What [`IpfsClient::stat`] reports about a UnixFS file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub size: u64,
+    pub dag_size: u64,
 }
 
 pub struct Kubo {
@@ -65,6 +76,20 @@ struct AddLine {
 }
 
 #[derive(Deserialize)]
+struct BlockPutAnswer {
+    #[serde(rename = "Key")]
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct StatAnswer {
+    #[serde(rename = "Size")]
+    size: u64,
+    #[serde(rename = "CumulativeSize")]
+    cumulative_size: u64,
+}
+
+#[derive(Deserialize)]
 struct VersionAnswer {
     #[serde(rename = "Version")]
     version: String,
@@ -79,6 +104,14 @@ async fn kubo_error(resp: reqwest::Response) -> Error {
     let status = resp.status();
     let body = resp.text().await.unwrap_or_default();
     Error::IpfsProtocol(format!("{status}: {}", body.trim()))
+}
+
+/// The JSON answer of a successful call, or Kubo's error.
+async fn json_answer<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T> {
+    if !resp.status().is_success() {
+        return Err(kubo_error(resp).await);
+    }
+    resp.json().await.map_err(unavailable)
 }
 
 #[async_trait]
@@ -145,6 +178,37 @@ impl IpfsClient for Kubo {
         }
         let v: VersionAnswer = resp.json().await.map_err(unavailable)?;
         Ok(v.version)
+    }
+
+    async fn put_dag_pb(&self, node: Vec<u8>) -> Result<String> {
+        let part = reqwest::multipart::Part::bytes(node).file_name("node");
+        let resp = self
+            .http
+            .post(self.url("block/put"))
+            .query(&[("cid-codec", "dag-pb"), ("mhtype", "sha2-256"), ("pin", "false")])
+            .multipart(reqwest::multipart::Form::new().part("file", part))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let put: BlockPutAnswer = json_answer(resp).await?;
+        // Kubo answers CIDv1 for any codec but dag-pb's legacy v0; ask for v1 explicitly.
+        let cid = cid::Cid::from_str(&put.key).map_err(|e| Error::IpfsProtocol(format!("block/put returned `{}`: {e}", put.key)))?;
+        let v1 = cid::Cid::new_v1(cid.codec(), *cid.hash());
+        Ok(v1.to_string())
+    }
+
+    async fn stat(&self, cid: &str) -> Result<FileStat> {
+        let resp = self
+            .http
+            .post(self.url("files/stat"))
+            .query(&[("arg", format!("/ipfs/{cid}"))])
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        let st: StatAnswer = json_answer(resp).await?;
+        Ok(FileStat { size: st.size, dag_size: st.cumulative_size })
     }
 }
 

@@ -17,6 +17,7 @@
 //! - [`cache`]: the object cache (memory, Redis, IPFS) that serves small objects' bytes.
 //! - [`listing`]: S3 listing semantics over any ordered key source.
 //! - [`checksum`]: S3's flexible checksums of uploads (declared, computed while streaming, verified).
+//! - [`unixfs`]: the UnixFS file node that joins a multipart upload's parts into one CID.
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
 
@@ -38,3 +39,4 @@ pub mod replica;
 pub mod resolve;
 pub mod s3;
 pub mod server;
+pub mod unixfs;

@@ -78,6 +78,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics.clone(),
     ));
 
+    let expiry_store = store.clone();
     let access = Arc::new(AccessLog::new(store.clone(), metrics.clone(), cfg.replica_half_life_ms));
     let replicas = (cfg.replica_interval_ms > 0).then(|| {
         Arc::new(ReplicaManager::new(
@@ -139,13 +140,18 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
             }
         }
     });
+    let expiry_task = tokio::spawn(crate::s3::multipart::run_expiry(
+        expiry_store,
+        Duration::from_secs(cfg.multipart_expiry_secs),
+        shutdown.clone(),
+    ));
     let watch_task = tokio::spawn(watch_cluster(admin.clone(), shutdown.clone()));
     let s3_task = tokio::spawn(serve(s3_listener, shutdown.clone(), move || s3.clone()));
     let admin_task = tokio::spawn(serve(admin_listener, shutdown.clone(), move || {
         let admin = admin.clone();
         hyper::service::service_fn(move |req| admin.clone().handle(req))
     }));
-    let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task, access_task, replica_task);
+    let _ = tokio::join!(s3_task, admin_task, pin_task, watch_task, access_task, replica_task, expiry_task);
     tracing::info!("host stopped");
     Ok(())
 }

@@ -185,6 +185,12 @@ mod tests {
         async fn version(&self) -> Result<String> {
             Ok("fake".into())
         }
+        async fn put_dag_pb(&self, _node: Vec<u8>) -> Result<String> {
+            unreachable!("the object cache never stores nodes")
+        }
+        async fn stat(&self, _cid: &str) -> Result<crate::ipfs::FileStat> {
+            unreachable!("the object cache never asks for DAG sizes")
+        }
     }
 
     #[derive(Default)]

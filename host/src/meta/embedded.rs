@@ -16,6 +16,9 @@
 //! - `access`         (bucket, key) -> [`AccessStats`] JSON; removed with the mapping
 //! - `access_recent`  (bucket, key) -> time (ms) of its last counted GET
 //! - `access_boosted` (bucket, key) -> replication factor set by the replica manager
+//! - `uploads`        (bucket, upload id) -> [`Upload`] JSON (multipart uploads in progress)
+//! - `upload_parts`   (bucket, upload id, part number) -> [`UploadPart`] JSON
+//! - `upload_age`     (initiation time in ms, bucket, upload id), for the expiry of abandoned uploads
 //!
 //! Every change is one redb write transaction committed with immediate durability (the commit
 //! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
@@ -38,7 +41,8 @@ use tokio::sync::Notify;
 
 use super::{
     AccessHit, AccessStats, BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth,
-    QueueEntry, ReplicaCandidate, S3Key, WriteCondition,
+    QueueEntry, ReplicaCandidate, S3Key, Upload, UploadPart,
+    WriteCondition,
 };
 use crate::error::{Error, Result};
 
@@ -56,6 +60,9 @@ const NEXT_SEQ: &str = "pinq_next_seq";
 const ACCESS: TableDefinition<(&str, &str), &str> = TableDefinition::new("access");
 const RECENT: TableDefinition<(&str, &str), i64> = TableDefinition::new("access_recent");
 const BOOSTED: TableDefinition<(&str, &str), u32> = TableDefinition::new("access_boosted");
+const UPLOADS: TableDefinition<(&str, &str), &str> = TableDefinition::new("uploads");
+const PARTS: TableDefinition<(&str, &str, u32), &str> = TableDefinition::new("upload_parts");
+const UPLOAD_AGE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("upload_age");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -91,6 +98,9 @@ impl EmbeddedStore {
             tx.open_table(ACCESS)?;
             tx.open_table(RECENT)?;
             tx.open_table(BOOSTED)?;
+            tx.open_table(UPLOADS)?;
+            tx.open_table(PARTS)?;
+            tx.open_table(UPLOAD_AGE)?;
             tx.commit()?;
             Ok(db)
         })
@@ -164,6 +174,41 @@ fn push(tx: &WriteTransaction, op: &PinOp) -> Result<()> {
     Ok(())
 }
 
+/// Adds one reference to `cid`.
+fn reference(tx: &WriteTransaction, cid: &str) -> Result<()> {
+    let mut refs = tx.open_table(REFS)?;
+    let n = refs.get(cid)?.map(|v| v.value()).unwrap_or(0);
+    refs.insert(cid, n + 1)?;
+    Ok(())
+}
+
+/// Removes an upload, its parts (releasing each part's reference) and its expiry entry, in the
+/// caller's transaction. Returns the upload (`None` if there was none).
+fn end_upload(tx: &WriteTransaction, bucket: &str, upload_id: &str) -> Result<Option<Upload>> {
+    let up: Option<Upload> = parse(tx.open_table(UPLOADS)?.remove((bucket, upload_id))?)?;
+    let Some(up) = up else { return Ok(None) };
+    let parts: Vec<UploadPart> = {
+        let mut t = tx.open_table(PARTS)?;
+        let removed = t.extract_from_if((bucket, upload_id, 0)..=(bucket, upload_id, u32::MAX), |_, _| true)?;
+        removed.map(|e| Ok(serde_json::from_str(e?.1.value())?)).collect::<Result<_>>()?
+    };
+    for p in &parts {
+        release(tx, &p.cid)?;
+    }
+    tx.open_table(UPLOAD_AGE)?.remove((up.initiated_ms, bucket, upload_id))?;
+    Ok(Some(up))
+}
+
+/// The parts of an upload, by part number.
+fn parts_of(tx: &ReadTransaction, bucket: &str, upload_id: &str) -> Result<Vec<UploadPart>> {
+    let t = tx.open_table(PARTS)?;
+    let mut out = Vec::new();
+    for entry in t.range((bucket, upload_id, 0)..=(bucket, upload_id, u32::MAX))? {
+        out.push(serde_json::from_str(entry?.1.value())?);
+    }
+    Ok(out)
+}
+
 /// Drops one reference to `cid`; the last one gone queues its unpin.
 fn release(tx: &WriteTransaction, cid: &str) -> Result<()> {
     let mut refs = tx.open_table(REFS)?;
@@ -220,11 +265,7 @@ fn store_in(
     }
     let json = serde_json::to_string(record)?;
     let old = tx.open_table(OBJECTS)?.insert((bucket, key), json.as_str())?.map(|v| v.value().to_string());
-    {
-        let mut refs = tx.open_table(REFS)?;
-        let n = refs.get(record.cid.as_str())?.map(|v| v.value()).unwrap_or(0);
-        refs.insert(record.cid.as_str(), n + 1)?;
-    }
+    reference(tx, &record.cid)?;
     let op = PinOp::Pin {
         cid: record.cid.clone(),
         replication_factor: record.replication_factor,
@@ -247,6 +288,114 @@ fn parse<T: serde::de::DeserializeOwned>(v: Option<redb::AccessGuard<'_, &str>>)
 
 #[async_trait]
 impl MetadataStore for EmbeddedStore {
+    async fn create_upload(&self, bucket: &str, upload: &Upload) -> Result<()> {
+        let (bucket, upload) = (bucket.to_string(), upload.clone());
+        self.write(move |tx| {
+            if tx.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
+                return Err(Error::NoSuchBucket);
+            }
+            let json = serde_json::to_string(&upload)?;
+            tx.open_table(UPLOADS)?.insert((bucket.as_str(), upload.upload_id.as_str()), json.as_str())?;
+            tx.open_table(UPLOAD_AGE)?.insert((upload.initiated_ms, bucket.as_str(), upload.upload_id.as_str()), ())?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>> {
+        let (bucket, upload_id) = (bucket.to_string(), upload_id.to_string());
+        self.read(move |tx| parse(tx.open_table(UPLOADS)?.get((bucket.as_str(), upload_id.as_str()))?)).await
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<Upload>> {
+        let bucket = bucket.to_string();
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for entry in tx.open_table(UPLOADS)?.range((bucket.as_str(), "")..)? {
+                let (k, v) = entry?;
+                if k.value().0 != bucket {
+                    break;
+                }
+                out.push(serde_json::from_str(v.value())?);
+            }
+            super::upload::sort_uploads(&mut out);
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn put_part(&self, bucket: &str, upload: &Upload, part: &UploadPart) -> Result<()> {
+        let (bucket, upload, part) = (bucket.to_string(), upload.clone(), part.clone());
+        self.write_queueing(move |tx| {
+            let (b, id) = (bucket.as_str(), upload.upload_id.as_str());
+            if tx.open_table(UPLOADS)?.get((b, id))?.is_none() {
+                return Err(Error::NoSuchUpload);
+            }
+            let json = serde_json::to_string(&part)?;
+            let old: Option<UploadPart> = parse(tx.open_table(PARTS)?.insert((b, id, part.part_number), json.as_str())?)?;
+            reference(tx, &part.cid)?;
+            push(tx, &upload.part_pin(b, &part))?;
+            if let Some(old) = old {
+                release(tx, &old.cid)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_parts(&self, bucket: &str, upload_id: &str) -> Result<Vec<UploadPart>> {
+        let (bucket, upload_id) = (bucket.to_string(), upload_id.to_string());
+        self.read(move |tx| parts_of(tx, &bucket, &upload_id)).await
+    }
+
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload: &Upload,
+        record: &ObjectRecord,
+        used: &[(u32, String)],
+    ) -> Result<Option<ObjectRecord>> {
+        let (bucket, upload, record, used) = (bucket.to_string(), upload.clone(), record.clone(), used.to_vec());
+        self.write_queueing(move |tx| {
+            let (b, id) = (bucket.as_str(), upload.upload_id.as_str());
+            if tx.open_table(UPLOADS)?.get((b, id))?.is_none() {
+                return Err(Error::NoSuchUpload);
+            }
+            {
+                let parts = tx.open_table(PARTS)?;
+                for (n, cid) in &used {
+                    let now: Option<UploadPart> = parse(parts.get((b, id, *n))?)?;
+                    if now.is_none_or(|p| &p.cid != cid) {
+                        return Err(Error::InvalidPart(format!("part {n} changed while the upload was being completed")));
+                    }
+                }
+            }
+            // The object's reference and pin come first; then the parts let go of theirs.
+            let old = store_in(tx, b, &upload.key, &record, None)?;
+            end_upload(tx, b, id)?;
+            Ok(old)
+        })
+        .await
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>> {
+        let (bucket, upload_id) = (bucket.to_string(), upload_id.to_string());
+        self.write_queueing(move |tx| end_upload(tx, &bucket, &upload_id)).await
+    }
+
+    async fn uploads_initiated_before(&self, cutoff_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        self.read(move |tx| {
+            let mut out = Vec::new();
+            for entry in tx.open_table(UPLOAD_AGE)?.range((i64::MIN, "", "")..(cutoff_ms, "", ""))?.take(limit) {
+                let (k, _) = entry?;
+                let (_, b, id) = k.value();
+                out.push((b.to_string(), id.to_string()));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<()> {
         self.read(|tx| {
             tx.open_table(BUCKETS)?;
@@ -287,7 +436,7 @@ impl MetadataStore for EmbeddedStore {
 
     async fn delete_bucket(&self, bucket: &str) -> Result<()> {
         let bucket = bucket.to_string();
-        self.write(move |tx| {
+        self.write_queueing(move |tx| {
             let mut buckets = tx.open_table(BUCKETS)?;
             if buckets.get(bucket.as_str())?.is_none() {
                 return Err(Error::NoSuchBucket);
@@ -299,6 +448,23 @@ impl MetadataStore for EmbeddedStore {
                 }
             }
             buckets.remove(bucket.as_str())?;
+            // Its multipart uploads in progress end with it, releasing their parts.
+            let ids: Vec<String> = {
+                let uploads = tx.open_table(UPLOADS)?;
+                let mut ids = Vec::new();
+                for entry in uploads.range((bucket.as_str(), "")..)? {
+                    let (k, _) = entry?;
+                    let (b, id) = k.value();
+                    if b != bucket {
+                        break;
+                    }
+                    ids.push(id.to_string());
+                }
+                ids
+            };
+            for id in ids {
+                end_upload(tx, &bucket, &id)?;
+            }
             Ok(())
         })
         .await

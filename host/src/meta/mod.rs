@@ -8,12 +8,14 @@
 
 pub mod embedded;
 pub mod redis;
+pub mod upload;
 
 use async_trait::async_trait;
 use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+pub use upload::{Upload, UploadPart};
 
 /// One bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,6 +294,35 @@ pub trait MetadataStore: Send + Sync {
         factor: Option<u32>,
         op: &PinOp,
     ) -> Result<bool>;
+    // Multipart uploads. Deleting a bucket aborts its uploads (releasing their parts).
+
+    /// Records a new upload in `bucket`; `NoSuchBucket` if the bucket is gone.
+    async fn create_upload(&self, bucket: &str, upload: &Upload) -> Result<()>;
+    /// The upload `upload_id` of `bucket`, if it is in progress.
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>>;
+    /// Every upload in progress in `bucket`, ordered by key, then initiation time, then id.
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<Upload>>;
+    /// Records `part` of `upload` (replacing a part with the same number): references its CID and
+    /// queues its pin, releases the replaced part's CID. `NoSuchUpload` if the upload ended.
+    async fn put_part(&self, bucket: &str, upload: &Upload, part: &UploadPart) -> Result<()>;
+    /// The parts of an upload, by part number (empty when the upload does not exist).
+    async fn list_parts(&self, bucket: &str, upload_id: &str) -> Result<Vec<UploadPart>>;
+    /// Atomically ends the upload and stores `record` (the joined object) under its key, as
+    /// [`Self::store_mapping`] does, releasing every part's reference (the record's CID covers
+    /// the parts it uses). `used` names the parts the record was built from (number, CID): if any
+    /// changed meanwhile, nothing happens and the answer is `InvalidPart`. `NoSuchUpload` if the
+    /// upload ended. Returns the replaced record.
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload: &Upload,
+        record: &ObjectRecord,
+        used: &[(u32, String)],
+    ) -> Result<Option<ObjectRecord>>;
+    /// Ends the upload and releases its parts; returns it (`None` if it did not exist).
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>>;
+    /// Up to `limit` uploads (bucket, upload id) initiated before `cutoff_ms`, oldest first.
+    async fn uploads_initiated_before(&self, cutoff_ms: i64, limit: usize) -> Result<Vec<(String, String)>>;
 }
 
 /// The durable priority queue of pin work the store fills (the store queues a pin with every

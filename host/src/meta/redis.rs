@@ -18,9 +18,13 @@
 //! - `acc:boosted`        set of `bucket/key` whose pin has a factor set by the replica manager
 //!
 //! (`bucket/key` is unambiguous: bucket names hold no `/`.)
+//! - `upl:{bucket}`       hash: upload id -> [`Upload`] JSON (multipart uploads in progress)
+//! - `parts:{bucket}:{upload id}` hash: part number -> [`UploadPart`] JSON
+//! - `uploads`            sorted set of `{bucket}/{upload id}` scored by initiation time (expiry)
 //!
 //! Mapping writes and deletes are Lua scripts, so the mapping, the index, the reference counts
-//! and the pin queue change in one atomic step. A batch of writes pipelines those scripts, a batch
+//! and the pin queue change in one atomic step; so do the multipart upload changes, whose parts
+//! hold references like mappings do. A batch of writes pipelines those scripts, a batch
 //! of reads is one HMGET per bucket in one pipeline: one round trip each.
 
 use std::time::Duration;
@@ -32,7 +36,8 @@ use redis::{AsyncCommands, Script};
 
 use super::{
     AccessHit, AccessStats, BucketInfo, Claimed, MetadataStore, ObjectMapping, PinOp, PinQueue, PinState, QueueDepth,
-    QueueEntry, ReplicaCandidate, S3Key, WriteCondition,
+    QueueEntry, ReplicaCandidate, S3Key, Upload, UploadPart,
+    WriteCondition,
 };
 use crate::error::{Error, Result};
 
@@ -89,14 +94,95 @@ end
 return old
 "#;
 
-/// Atomically delete a bucket only if it exists and holds no key.
-/// KEYS: buckets, idx:{b}, obj:{b}. ARGV: bucket. Returns "ok", "nobucket" or "notempty".
+/// Drops one reference to a CID and queues its unpin (on `pinq:normal`) when none is left:
+/// prepended to the scripts that release references.
+const RELEASE_LUA: &str = r#"
+local function release(refs, pinq, cid)
+  if redis.call('HINCRBY', refs, cid, -1) <= 0 then
+    redis.call('HDEL', refs, cid)
+    redis.call('LPUSH', pinq, cjson.encode({op = 'unpin', cid = cid}))
+  end
+end
+"#;
+
+/// Atomically delete a bucket only if it exists and holds no key; its multipart uploads in
+/// progress are aborted (their parts released).
+/// KEYS: buckets, idx:{b}, obj:{b}, upl:{b}, refs, pinq:normal, uploads. ARGV: bucket, parts key
+/// prefix of the bucket. Returns "ok", "nobucket" or "notempty".
 const DELETE_BUCKET_LUA: &str = r#"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nobucket' end
 if redis.call('ZCARD', KEYS[2]) > 0 then return 'notempty' end
+-- The parts hashes are named from the upload ids, which only this script can enumerate.
+for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
+  local parts = ARGV[2] .. id
+  for _, p in ipairs(redis.call('HVALS', parts)) do release(KEYS[5], KEYS[6], cjson.decode(p)['cid']) end
+  redis.call('DEL', parts)
+  redis.call('ZREM', KEYS[7], ARGV[1] .. '/' .. id)
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 'ok'
+"#;
+
+/// Atomically record a new upload if the bucket exists.
+/// KEYS: buckets, upl:{b}, uploads. ARGV: bucket, upload id, upload JSON, initiated ms, member.
+const CREATE_UPLOAD_LUA: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nobucket' end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+return 'ok'
+"#;
+
+/// Atomically record a part of a live upload: reference and queue the pin of its CID, release
+/// the part it replaces. KEYS: upl:{b}, parts:{b}:{u}, refs, pinq:{priority of the pin},
+/// pinq:normal. ARGV: upload id, part number, part JSON, cid, pin op JSON. Returns "ok" or
+/// "nosuchupload".
+const PUT_PART_LUA: &str = r#"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nosuchupload' end
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('HINCRBY', KEYS[3], ARGV[4], 1)
+redis.call('LPUSH', KEYS[4], ARGV[5])
+if old then release(KEYS[3], KEYS[5], cjson.decode(old)['cid']) end
+return 'ok'
+"#;
+
+/// Atomically end an upload and release its parts. KEYS: upl:{b}, parts:{b}:{u}, refs,
+/// pinq:normal, uploads. ARGV: upload id, member. Returns the upload JSON or false.
+const ABORT_UPLOAD_LUA: &str = r#"
+local up = redis.call('HGET', KEYS[1], ARGV[1])
+if not up then return false end
+for _, p in ipairs(redis.call('HVALS', KEYS[2])) do release(KEYS[3], KEYS[4], cjson.decode(p)['cid']) end
+redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[5], ARGV[2])
+return up
+"#;
+
+/// Atomically complete an upload: check that the parts used are unchanged, store the mapping as
+/// STORE_LUA does (the new CID's pin queued first), release every part and the replaced CID.
+/// KEYS: buckets, obj:{b}, idx:{b}, refs, pinq:{priority of the pin}, upl:{b}, parts:{b}:{u},
+/// uploads, pinq:normal. ARGV: bucket, key, record JSON, cid, pin op JSON, upload id, member, then
+/// part number and CID pairs. Returns {"ok", old record or false}, {"nosuchupload"},
+/// {"nobucket"} or {"changed", n}.
+const COMPLETE_UPLOAD_LUA: &str = r#"
+if redis.call('HEXISTS', KEYS[6], ARGV[6]) == 0 then return {'nosuchupload'} end
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return {'nobucket'} end
+for i = 8, #ARGV, 2 do
+  local p = redis.call('HGET', KEYS[7], ARGV[i])
+  if not p or cjson.decode(p)['cid'] ~= ARGV[i + 1] then return {'changed', ARGV[i]} end
+end
+local old = redis.call('HGET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[3], 0, ARGV[2])
+redis.call('HINCRBY', KEYS[4], ARGV[4], 1)
+redis.call('LPUSH', KEYS[5], ARGV[5])
+for _, p in ipairs(redis.call('HVALS', KEYS[7])) do release(KEYS[4], KEYS[9], cjson.decode(p)['cid']) end
+redis.call('DEL', KEYS[7])
+redis.call('HDEL', KEYS[6], ARGV[6])
+redis.call('ZREM', KEYS[8], ARGV[7])
+if old then release(KEYS[4], KEYS[9], cjson.decode(old)['cid']) end
+return {'ok', old}
 "#;
 
 /// Atomically: move retries whose delay passed to the back of their priority lists, then claim up to
@@ -235,6 +321,10 @@ pub struct RedisStore {
     effective_factor: Script,
     claim: Script,
     recover: Script,
+    create_upload: Script,
+    put_part: Script,
+    abort_upload: Script,
+    complete_upload: Script,
 }
 
 impl RedisStore {
@@ -248,7 +338,11 @@ impl RedisStore {
             instance: instance.to_string(),
             store: Script::new(STORE_LUA),
             delete: Script::new(DELETE_LUA),
-            delete_bucket: Script::new(DELETE_BUCKET_LUA),
+            delete_bucket: Script::new(&format!("{RELEASE_LUA}{DELETE_BUCKET_LUA}")),
+            create_upload: Script::new(CREATE_UPLOAD_LUA),
+            put_part: Script::new(&format!("{RELEASE_LUA}{PUT_PART_LUA}")),
+            abort_upload: Script::new(&format!("{RELEASE_LUA}{ABORT_UPLOAD_LUA}")),
+            complete_upload: Script::new(&format!("{RELEASE_LUA}{COMPLETE_UPLOAD_LUA}")),
             access: Script::new(ACCESS_LUA),
             effective_factor: Script::new(EFFECTIVE_FACTOR_LUA),
             claim: Script::new(CLAIM_LUA),
@@ -274,6 +368,16 @@ impl RedisStore {
     }
     fn queue(&self, priority: PinPriority) -> String {
         format!("{}pinq:{}", self.prefix, priority.as_str())
+    }
+    fn uploads(&self, bucket: &str) -> String {
+        format!("{}upl:{}", self.prefix, bucket)
+    }
+    /// Every parts hash of `bucket` starts with this; the upload id follows.
+    fn parts_prefix(&self, bucket: &str) -> String {
+        format!("{}parts:{}:", self.prefix, bucket)
+    }
+    fn parts(&self, bucket: &str, upload_id: &str) -> String {
+        format!("{}{upload_id}", self.parts_prefix(bucket))
     }
 
     fn store_invocation<'a>(
@@ -314,7 +418,8 @@ impl RedisStore {
     }
 }
 
-/// Reads the `{"ok", old}` / `{"nobucket"}` / `{"failed", old}` answer of [`STORE_LUA`].
+/// Reads the `{"ok", old}` / `{"nobucket"}` / `{"failed", old}` answer of [`STORE_LUA`] (and the
+/// same shape, with its own refusals, of [`COMPLETE_UPLOAD_LUA`]).
 fn store_outcome(v: redis::Value, condition: Option<&WriteCondition>) -> Result<Option<ObjectRecord>> {
     let parts: Vec<Option<String>> = redis::from_redis_value(v).map_err(redis::RedisError::from)?;
     let old = || -> Result<Option<ObjectRecord>> {
@@ -330,6 +435,11 @@ fn store_outcome(v: redis::Value, condition: Option<&WriteCondition>) -> Result<
             }
             Err(Error::PreconditionFailed)
         }
+        Some("nosuchupload") => Err(Error::NoSuchUpload),
+        Some("changed") => Err(Error::InvalidPart(format!(
+            "part {} changed while the upload was being completed",
+            parts.get(1).cloned().flatten().unwrap_or_default()
+        ))),
         other => Err(Error::Metadata(redis::RedisError::from((
             redis::ErrorKind::Client,
             "unexpected answer from the store script",
@@ -370,6 +480,140 @@ fn prefix_end(prefix: &str) -> Vec<u8> {
 
 #[async_trait]
 impl MetadataStore for RedisStore {
+    async fn create_upload(&self, bucket: &str, upload: &Upload) -> Result<()> {
+        let mut con = self.con.clone();
+        let r: String = self
+            .create_upload
+            .key(self.k("buckets"))
+            .key(self.uploads(bucket))
+            .key(self.k("uploads"))
+            .arg(bucket)
+            .arg(&upload.upload_id)
+            .arg(serde_json::to_string(upload)?)
+            .arg(upload.initiated_ms)
+            .arg(format!("{bucket}/{}", upload.upload_id))
+            .invoke_async(&mut con)
+            .await?;
+        if r == "ok" { Ok(()) } else { Err(Error::NoSuchBucket) }
+    }
+
+    async fn get_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>> {
+        let mut con = self.con.clone();
+        let v: Option<String> = con.hget(self.uploads(bucket), upload_id).await?;
+        Ok(v.map(|s| serde_json::from_str(&s)).transpose()?)
+    }
+
+    async fn list_uploads(&self, bucket: &str) -> Result<Vec<Upload>> {
+        let mut con = self.con.clone();
+        let all: Vec<String> = con.hvals(self.uploads(bucket)).await?;
+        let mut out = all.iter().map(|s| serde_json::from_str(s)).collect::<Result<Vec<Upload>, _>>()?;
+        super::upload::sort_uploads(&mut out);
+        Ok(out)
+    }
+
+    async fn put_part(&self, bucket: &str, upload: &Upload, part: &UploadPart) -> Result<()> {
+        let mut con = self.con.clone();
+        let op = upload.part_pin(bucket, part);
+        let r: String = self
+            .put_part
+            .key(self.uploads(bucket))
+            .key(self.parts(bucket, &upload.upload_id))
+            .key(self.k("refs"))
+            .key(self.queue(op.priority()))
+            .key(self.queue(PinPriority::Normal))
+            .arg(&upload.upload_id)
+            .arg(part.part_number)
+            .arg(serde_json::to_string(part)?)
+            .arg(&part.cid)
+            .arg(serde_json::to_string(&op)?)
+            .invoke_async(&mut con)
+            .await?;
+        self.queued.notify_waiters();
+        if r == "ok" { Ok(()) } else { Err(Error::NoSuchUpload) }
+    }
+
+    async fn list_parts(&self, bucket: &str, upload_id: &str) -> Result<Vec<UploadPart>> {
+        let mut con = self.con.clone();
+        let all: Vec<String> = con.hvals(self.parts(bucket, upload_id)).await?;
+        let mut out = all.iter().map(|s| serde_json::from_str(s)).collect::<Result<Vec<UploadPart>, _>>()?;
+        out.sort_by_key(|p| p.part_number);
+        Ok(out)
+    }
+
+    async fn complete_upload(
+        &self,
+        bucket: &str,
+        upload: &Upload,
+        record: &ObjectRecord,
+        used: &[(u32, String)],
+    ) -> Result<Option<ObjectRecord>> {
+        let mut con = self.con.clone();
+        let op = PinOp::Pin {
+            cid: record.cid.clone(),
+            replication_factor: record.replication_factor,
+            priority: record.pin_priority,
+            name: format!("{bucket}/{}", upload.key),
+        };
+        let mut inv = self.complete_upload.prepare_invoke();
+        inv.key(self.k("buckets"))
+            .key(self.obj(bucket))
+            .key(self.idx(bucket))
+            .key(self.k("refs"))
+            .key(self.queue(record.pin_priority))
+            .key(self.uploads(bucket))
+            .key(self.parts(bucket, &upload.upload_id))
+            .key(self.k("uploads"))
+            .key(self.queue(PinPriority::Normal))
+            .arg(bucket)
+            .arg(&upload.key)
+            .arg(serde_json::to_string(record)?)
+            .arg(&record.cid)
+            .arg(serde_json::to_string(&op)?)
+            .arg(&upload.upload_id)
+            .arg(format!("{bucket}/{}", upload.upload_id));
+        for (n, cid) in used {
+            inv.arg(*n).arg(cid);
+        }
+        let v: redis::Value = inv.invoke_async(&mut con).await?;
+        self.queued.notify_waiters();
+        store_outcome(v, None)
+    }
+
+    async fn abort_upload(&self, bucket: &str, upload_id: &str) -> Result<Option<Upload>> {
+        let mut con = self.con.clone();
+        let v: Option<String> = self
+            .abort_upload
+            .key(self.uploads(bucket))
+            .key(self.parts(bucket, upload_id))
+            .key(self.k("refs"))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.k("uploads"))
+            .arg(upload_id)
+            .arg(format!("{bucket}/{upload_id}"))
+            .invoke_async(&mut con)
+            .await?;
+        self.queued.notify_waiters();
+        Ok(v.map(|s| serde_json::from_str(&s)).transpose()?)
+    }
+
+    async fn uploads_initiated_before(&self, cutoff_ms: i64, limit: usize) -> Result<Vec<(String, String)>> {
+        let mut con = self.con.clone();
+        let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.k("uploads"))
+            .arg("-inf")
+            .arg(format!("({cutoff_ms}"))
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut con)
+            .await?;
+        // Bucket names never contain `/`.
+        Ok(members
+            .into_iter()
+            .filter_map(|m| m.split_once('/').map(|(b, u)| (b.to_string(), u.to_string())))
+            .collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         let mut con = self.con.clone();
         let _: String = redis::cmd("PING").query_async(&mut con).await?;
@@ -402,9 +646,15 @@ impl MetadataStore for RedisStore {
             .key(self.k("buckets"))
             .key(self.idx(bucket))
             .key(self.obj(bucket))
+            .key(self.uploads(bucket))
+            .key(self.k("refs"))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.k("uploads"))
             .arg(bucket)
+            .arg(self.parts_prefix(bucket))
             .invoke_async(&mut con)
             .await?;
+        self.queued.notify_waiters();
         match r.as_str() {
             "ok" => Ok(()),
             "notempty" => Err(Error::BucketNotEmpty),

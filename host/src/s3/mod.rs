@@ -1,15 +1,17 @@
 //! The S3 API of the host, on `s3s`: the [`Gateway`] implements the `s3s::S3` trait; every
 //! operation it does not override answers `NotImplemented` (501, S3 XML), as s3s does for the
 //! trait's default methods and for requests that name no operation. Operations are grouped by
-//! family: [`buckets`], [`objects`], [`delete_objects`], [`list`].
+//! family: [`buckets`], [`objects`], [`delete_objects`], [`copy`], [`multipart`], [`list`].
 //!
 //! Object GET and HEAD are normally answered by the Envoy filter straight from an IPFS gateway;
 //! the host answers them too (reading through Kubo), so that a request the filter passes on still
 //! gets a correct answer.
 
 mod buckets;
+mod copy;
 mod delete_objects;
 mod list;
+pub mod multipart;
 mod objects;
 
 use std::sync::Arc;
@@ -150,6 +152,50 @@ impl S3 for Gateway {
         req: S3Request<ListObjectVersionsInput>,
     ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
         counted(&self.metrics, "ListObjectVersions", self.list_object_versions_op(req)).await
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        counted(&self.metrics, "CopyObject", self.copy_object_op(req)).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        counted(&self.metrics, "CreateMultipartUpload", self.create_multipart_upload_op(req)).await
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        counted(&self.metrics, "UploadPart", self.upload_part_op(req)).await
+    }
+
+    async fn upload_part_copy(&self, req: S3Request<UploadPartCopyInput>) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        counted(&self.metrics, "UploadPartCopy", self.upload_part_copy_op(req)).await
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        counted(&self.metrics, "CompleteMultipartUpload", self.complete_multipart_upload_op(req)).await
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        counted(&self.metrics, "AbortMultipartUpload", self.abort_multipart_upload_op(req)).await
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        counted(&self.metrics, "ListParts", self.list_parts_op(req)).await
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        counted(&self.metrics, "ListMultipartUploads", self.list_multipart_uploads_op(req)).await
     }
 
     async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {

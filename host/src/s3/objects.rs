@@ -20,7 +20,7 @@ use crate::ipfs;
 use crate::meta::WriteCondition;
 
 /// S3's Content-Type for objects uploaded without one.
-const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+pub(super) const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 pub const REPLICATION_FACTOR_HEADER: &str = "x-ipfs-replication-factor";
 pub const PIN_PRIORITY_HEADER: &str = "x-ipfs-pin-priority";
 
@@ -53,7 +53,7 @@ pub fn content_md5(v: &str) -> Result<[u8; 16]> {
     raw.try_into().map_err(|_| Error::InvalidDigest)
 }
 
-fn check_key(key: &str) -> Result<()> {
+pub(super) fn check_key(key: &str) -> Result<()> {
     match names::key_error(key) {
         Some((ipfs_s3_common::s3error::S3Code::KeyTooLongError, _)) => Err(Error::KeyTooLong),
         Some((_, why)) => Err(Error::InvalidArgument(why.into())),
@@ -104,18 +104,21 @@ fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
     out
 }
 
-/// The standard headers a PUT stores. `aws-chunked` is how the body travelled, not how the
-/// object is encoded: S3 drops it from Content-Encoding (and keeps any other coding).
-fn stored_headers(input: &PutObjectInput, headers: &http::HeaderMap) -> ObjectHeaders {
+/// The standard headers a PUT (or CreateMultipartUpload, or CopyObject with `REPLACE`) stores:
+/// Cache-Control, Content-Disposition, Content-Encoding, Content-Language as given, Expires from
+/// the request. `aws-chunked` is how the body travelled, not how the object is encoded: S3 drops it
+/// from Content-Encoding (and keeps any other coding).
+pub(super) fn stored_headers(given: [Option<&str>; 4], headers: &http::HeaderMap) -> ObjectHeaders {
     let non_empty = |s: Option<&str>| s.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
-    let encoding = input.content_encoding.as_deref().map(|e| {
+    let [cache_control, content_disposition, content_encoding, content_language] = given;
+    let encoding = content_encoding.map(|e| {
         e.split(',').map(str::trim).filter(|c| !c.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(", ")
     });
     ObjectHeaders {
-        cache_control: non_empty(input.cache_control.as_deref()),
-        content_disposition: non_empty(input.content_disposition.as_deref()),
+        cache_control: non_empty(cache_control),
+        content_disposition: non_empty(content_disposition),
         content_encoding: non_empty(encoding.as_deref()),
-        content_language: non_empty(input.content_language.as_deref()),
+        content_language: non_empty(content_language),
         // As sent (s3s has already refused a value that is not a date).
         expires: non_empty(headers.get(http::header::EXPIRES).and_then(|v| v.to_str().ok())),
     }
@@ -165,27 +168,49 @@ fn check_conditions(headers: &http::HeaderMap, record: &ObjectRecord) -> Result<
     }
 }
 
-/// Objects here have one version (`null`) and, until multipart exists, one part: other version
-/// ids and part numbers name nothing.
-fn check_version_and_part(version_id: Option<&str>, part_number: Option<i32>) -> Result<()> {
+/// User metadata as stored: names lower-cased.
+pub(super) fn user_metadata(meta: Option<Metadata>) -> std::collections::BTreeMap<String, String> {
+    meta.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
+}
+
+/// S3's part numbers: 1 to 10000.
+pub(super) fn check_part_number(n: i32) -> Result<u32> {
+    match u32::try_from(n) {
+        Ok(n @ 1..=10_000) => Ok(n),
+        _ => Err(Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into())),
+    }
+}
+
+/// Objects here have one version (`null`): other version ids name nothing.
+fn check_version(version_id: Option<&str>) -> Result<()> {
     if let Some(v) = version_id
         && v != "null"
     {
         return Err(Error::InvalidArgument("Invalid version id specified".into()));
     }
-    match part_number {
-        None | Some(1) => Ok(()),
-        Some(n) if n < 1 || n > 10_000 => {
-            Err(Error::InvalidArgument("Part number must be an integer between 1 and 10000, inclusive".into()))
-        }
-        Some(_) => Err(Error::InvalidPartNumber),
+    Ok(())
+}
+
+/// The bytes of part `n`: a multipart object has its parts, any other object is one part.
+fn part_range(record: &ObjectRecord, n: i32) -> Result<std::ops::Range<u64>> {
+    let n = check_part_number(n)? as usize;
+    if record.parts.is_empty() {
+        return if n == 1 { Ok(0..record.size) } else { Err(Error::InvalidPartNumber) };
     }
+    let size = *record.parts.get(n - 1).ok_or(Error::InvalidPartNumber)?;
+    let start: u64 = record.parts[..n - 1].iter().sum();
+    Ok(start..start + size)
+}
+
+/// `x-amz-mp-parts-count`, answered when a part is asked for.
+fn parts_count(record: &ObjectRecord, part_number: Option<i32>) -> Option<i32> {
+    part_number.and_then(|_| i32::try_from(record.parts.len()).ok()).filter(|&n| n > 0)
 }
 
 /// AWS's limit on user metadata: names and values together, in UTF-8 bytes.
 const MAX_USER_METADATA_BYTES: usize = 2048;
 
-fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32, Option<String>)>) -> http::HeaderMap {
+pub(super) fn ipfs_headers(record: &ObjectRecord, pin: Option<(PinStatus, u32, Option<String>)>) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
     if let Ok(v) = http::HeaderValue::from_str(&record.cid) {
         h.insert("x-ipfs-cid", v);
@@ -212,7 +237,7 @@ fn read_headers(r: &Resolved) -> http::HeaderMap {
 }
 
 /// Refuses user metadata larger than S3 allows (`MetadataTooLarge`).
-fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
+pub(super) fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
     let size: usize = meta.map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum()).unwrap_or(0);
     if size > MAX_USER_METADATA_BYTES {
         return Err(Error::MetadataTooLarge(size));
@@ -231,7 +256,15 @@ impl Gateway {
         check_metadata_size(input.metadata.as_ref())?;
         let declared = checksum::declared(&req.headers)?;
         let algorithm = declared.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |d| d.algorithm);
-        let headers = stored_headers(&input, &req.headers);
+        let headers = stored_headers(
+            [
+                input.cache_control.as_deref(),
+                input.content_disposition.as_deref(),
+                input.content_encoding.as_deref(),
+                input.content_language.as_deref(),
+            ],
+            &req.headers,
+        );
         let condition = write_condition(&input)?;
         if !self.store.bucket_exists(&input.bucket).await? {
             return Err(Error::NoSuchBucket.into());
@@ -298,12 +331,7 @@ impl Gateway {
             etag: hex::encode(md5),
             content_type: input.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
             last_modified_ms: clock::now_ms(),
-            user_metadata: input
-                .metadata
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
+            user_metadata: user_metadata(input.metadata),
             replication_factor,
             pin_priority,
             headers,
@@ -338,25 +366,39 @@ impl Gateway {
         version_id: Option<&str>,
         part_number: Option<i32>,
         headers: &http::HeaderMap,
-    ) -> Result<Resolved> {
-        check_version_and_part(version_id, part_number)?;
+    ) -> Result<(Resolved, Option<std::ops::Range<u64>>)> {
+        check_version(version_id)?;
+        if let Some(n) = part_number {
+            check_part_number(n)?;
+        }
         let resolved = self.resolver.resolve(bucket, key).await?;
         check_conditions(headers, &resolved.record)?;
-        Ok(resolved)
+        let part = part_number.map(|n| part_range(&resolved.record, n)).transpose()?;
+        Ok((resolved, part))
     }
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
-        let resolved = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
-        let checksum = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && i.range.is_none();
-        let mut resp = S3Response::new(describe(&resolved.record, checksum));
+        let (resolved, part) =
+            self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let record = &resolved.record;
+        // The stored checksum is the whole object's: not for a range or one part of several.
+        let whole = i.range.is_none() && (i.part_number.is_none() || record.parts.is_empty());
+        let checksum = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && whole;
+        let mut head = describe(record, checksum);
+        if let Some(p) = part {
+            head.content_length = Some((p.end - p.start) as i64);
+            head.parts_count = parts_count(record, i.part_number);
+        }
+        let mut resp = S3Response::new(head);
         resp.headers = read_headers(&resolved);
         Ok(resp)
     }
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
-        let resolved = self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let (resolved, part) =
+            self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
         let record = &resolved.record;
         // An If-Range that no longer holds turns the ranged read into a whole one.
         let if_range = req.headers.get(http::header::IF_RANGE).and_then(|v| v.to_str().ok());
@@ -364,9 +406,15 @@ impl Gateway {
             (Some(_), Some(cond)) if !conditional::if_range_holds(cond, &record.etag, record.last_modified_ms / 1000) => None,
             (r, _) => r.as_ref(),
         };
-        let (range, content_range) = match range {
-            None => (0..record.size, None),
-            Some(r) => {
+        // A Range given with a part number reads that range of the whole object.
+        let (range, content_range) = match (range, part) {
+            // A part of a multipart object is answered like the range it covers.
+            (None, Some(p)) if !record.parts.is_empty() => {
+                let cr = format!("bytes {}-{}/{}", p.start, p.end.saturating_sub(1), record.size);
+                (p, Some(cr))
+            }
+            (None, _) => (0..record.size, None),
+            (Some(r), _) => {
                 let span = r.check(record.size).map_err(|_| Error::InvalidRange)?;
                 let cr = format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size);
                 (span, Some(cr))
@@ -398,6 +446,7 @@ impl Gateway {
             checksum_sha1: head.checksum_sha1,
             checksum_sha256: head.checksum_sha256,
             checksum_type: head.checksum_type,
+            parts_count: parts_count(record, i.part_number),
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
@@ -462,12 +511,22 @@ mod tests {
     }
 
     #[test]
-    fn only_the_null_version_and_part_one_exist() {
-        assert!(check_version_and_part(None, None).is_ok());
-        assert!(check_version_and_part(Some("null"), Some(1)).is_ok());
-        assert!(matches!(check_version_and_part(Some("zzz"), None), Err(Error::InvalidArgument(_))));
-        assert!(matches!(check_version_and_part(None, Some(2)), Err(Error::InvalidPartNumber)));
-        assert!(matches!(check_version_and_part(None, Some(0)), Err(Error::InvalidArgument(_))));
+    fn versions_and_part_ranges() {
+        assert!(check_version(None).is_ok());
+        assert!(check_version(Some("null")).is_ok());
+        assert!(matches!(check_version(Some("zzz")), Err(Error::InvalidArgument(_))));
+        let single = ObjectRecord { size: 10, ..Default::default() };
+        assert_eq!(part_range(&single, 1).unwrap(), 0..10);
+        assert!(matches!(part_range(&single, 2), Err(Error::InvalidPartNumber)));
+        assert!(matches!(part_range(&single, 0), Err(Error::InvalidArgument(_))));
+        assert!(matches!(part_range(&single, 10_001), Err(Error::InvalidArgument(_))));
+        let multi = ObjectRecord { size: 11, parts: vec![5, 5, 1], ..Default::default() };
+        assert_eq!(part_range(&multi, 2).unwrap(), 5..10);
+        assert_eq!(part_range(&multi, 3).unwrap(), 10..11);
+        assert!(matches!(part_range(&multi, 4), Err(Error::InvalidPartNumber)));
+        assert_eq!(parts_count(&multi, Some(1)), Some(3));
+        assert_eq!(parts_count(&multi, None), None);
+        assert_eq!(parts_count(&single, Some(1)), None);
     }
 
     #[test]
@@ -481,11 +540,11 @@ mod tests {
 
     #[test]
     fn aws_chunked_is_not_a_stored_content_encoding() {
-        let put = |enc: &str| PutObjectInput::builder().bucket("b".into()).key("k".into()).content_encoding(Some(enc.into())).build().unwrap();
+        let put = |enc: &'static str| [None, None, Some(enc), None];
         let h = headers(&[("expires", "Thu, 01 Dec 2050 16:00:00 GMT")]);
-        assert_eq!(stored_headers(&put("aws-chunked,gzip"), &h).content_encoding.as_deref(), Some("gzip"));
-        assert_eq!(stored_headers(&put("gzip, br"), &h).content_encoding.as_deref(), Some("gzip, br"));
-        let only = stored_headers(&put("aws-chunked"), &h);
+        assert_eq!(stored_headers(put("aws-chunked,gzip"), &h).content_encoding.as_deref(), Some("gzip"));
+        assert_eq!(stored_headers(put("gzip, br"), &h).content_encoding.as_deref(), Some("gzip, br"));
+        let only = stored_headers(put("aws-chunked"), &h);
         assert_eq!(only.content_encoding, None);
         assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
     }

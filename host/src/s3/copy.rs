@@ -1,0 +1,220 @@
+//! CopyObject (<https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html>) and what
+//! UploadPartCopy shares with it: reading `x-amz-copy-source` and its conditions.
+//!
+//! A copy is a new mapping to the source's CID: no bytes move. The store's reference counts keep
+//! the CID pinned until the last mapping that references it is gone.
+
+use ipfs_s3_common::record::ObjectRecord;
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+
+use super::Gateway;
+use super::objects::{self, check_key, check_metadata_size, stored_headers, user_metadata};
+use crate::clock;
+use crate::error::{Error, Result};
+
+/// The `x-amz-copy-source-if-*` conditions of a copy.
+pub(super) struct CopyConditions<'a> {
+    pub if_match: Option<&'a ETagCondition>,
+    pub if_none_match: Option<&'a ETagCondition>,
+    pub if_modified_since: Option<&'a Timestamp>,
+    pub if_unmodified_since: Option<&'a Timestamp>,
+}
+
+fn etag_matches(cond: &ETagCondition, record: &ObjectRecord) -> bool {
+    match cond {
+        ETagCondition::Any => true,
+        ETagCondition::ETag(e) => e.value() == record.etag,
+    }
+}
+
+/// Seconds since the epoch: HTTP dates carry no finer precision, so comparisons happen in seconds.
+fn unix_secs(t: &Timestamp) -> i64 {
+    time::OffsetDateTime::from(t.clone()).unix_timestamp()
+}
+
+/// The [`CopyConditions`] of a CopyObject or UploadPartCopy input (same field names in both).
+macro_rules! copy_conditions {
+    ($input:expr) => {
+        $crate::s3::copy::CopyConditions {
+            if_match: $input.copy_source_if_match.as_ref(),
+            if_none_match: $input.copy_source_if_none_match.as_ref(),
+            if_modified_since: $input.copy_source_if_modified_since.as_ref(),
+            if_unmodified_since: $input.copy_source_if_unmodified_since.as_ref(),
+        }
+    };
+}
+pub(super) use copy_conditions;
+
+impl CopyConditions<'_> {
+    /// S3's rules: `if-match` true wins over a false `if-unmodified-since`, and `if-none-match`
+    /// false wins over a true `if-modified-since`; any condition that fails is
+    /// `PreconditionFailed`.
+    pub fn check(&self, record: &ObjectRecord) -> Result<()> {
+        let modified = record.last_modified_ms.div_euclid(1000);
+        let pass_match = match (self.if_match, self.if_unmodified_since) {
+            (Some(m), _) => etag_matches(m, record),
+            (None, Some(t)) => modified <= unix_secs(t),
+            (None, None) => true,
+        };
+        let pass_none_match = match (self.if_none_match, self.if_modified_since) {
+            (Some(m), _) => !etag_matches(m, record),
+            (None, Some(t)) => modified > unix_secs(t),
+            (None, None) => true,
+        };
+        if pass_match && pass_none_match { Ok(()) } else { Err(Error::PreconditionFailed) }
+    }
+}
+
+/// `bucket`, `key` of a copy source; only the plain `bucket/key` form, version `null` or none.
+pub(super) fn source_address(src: &CopySource) -> Result<(&str, &str)> {
+    match src {
+        CopySource::Bucket { bucket, key, version_id } => {
+            if let Some(v) = version_id.as_deref()
+                && v != "null"
+            {
+                return Err(Error::InvalidArgument("Invalid version id specified".into()));
+            }
+            Ok((bucket, key))
+        }
+        _ => Err(Error::InvalidArgument("Access point and Outposts copy sources are not supported".into())),
+    }
+}
+
+impl Gateway {
+    /// The record a copy reads, with its conditions checked.
+    pub(super) async fn copy_source(&self, src: &CopySource, cond: &CopyConditions<'_>) -> Result<ObjectRecord> {
+        let (bucket, key) = source_address(src)?;
+        let Some(record) = self.store.get_mapping(bucket, key).await? else {
+            return Err(if self.store.bucket_exists(bucket).await? { Error::NoSuchKey } else { Error::NoSuchBucket });
+        };
+        cond.check(&record)?;
+        Ok(record)
+    }
+
+    pub(super) async fn copy_object_op(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let replace = match input.metadata_directive.as_ref().map(|d| d.as_str()) {
+            None | Some(MetadataDirective::COPY) => false,
+            Some(MetadataDirective::REPLACE) => true,
+            Some(other) => return Err(Error::InvalidArgument(format!("Unknown metadata directive `{other}`")).into()),
+        };
+        let (src_bucket, src_key) = source_address(&input.copy_source)?;
+        if src_bucket == input.bucket && src_key == input.key && !replace {
+            return Err(Error::InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself without changing the \
+                 object's metadata, storage class, website redirect location or encryption attributes."
+                    .into(),
+            )
+            .into());
+        }
+        check_metadata_size(input.metadata.as_ref())?;
+        let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
+        let pin_priority = match req.headers.contains_key(objects::PIN_PRIORITY_HEADER) {
+            true => Some(objects::pin_priority(&req.headers)?),
+            false => None,
+        };
+        if !self.store.bucket_exists(&input.bucket).await? {
+            return Err(Error::NoSuchBucket.into());
+        }
+        let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
+        // The copy keeps the source's replication unless the request names one.
+        let replication_factor = match requested_factor {
+            Some(_) => Some(self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?),
+            None => None,
+        };
+
+        let mut record = source.clone();
+        record.last_modified_ms = clock::now_ms();
+        if replace {
+            record.content_type = input.content_type.unwrap_or_else(|| objects::DEFAULT_CONTENT_TYPE.to_string());
+            record.user_metadata = user_metadata(input.metadata);
+            record.headers = stored_headers(
+                [
+                    input.cache_control.as_deref(),
+                    input.content_disposition.as_deref(),
+                    input.content_encoding.as_deref(),
+                    input.content_language.as_deref(),
+                ],
+                &req.headers,
+            );
+        }
+        if let Some(n) = replication_factor {
+            record.replication_factor = n;
+        }
+        if let Some(p) = pin_priority {
+            record.pin_priority = p;
+        }
+        self.store.store_mapping(&input.bucket, &input.key, &record).await?;
+        self.resolver.forget(&input.bucket, &input.key).await;
+        tracing::info!(
+            from = %format!("{src_bucket}/{src_key}"), bucket = %input.bucket, key = %input.key, cid = %record.cid,
+            "object copied"
+        );
+        let out = CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(ETag::Strong(record.etag.clone())),
+                last_modified: Some(clock::timestamp(record.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let mut resp = S3Response::new(out);
+        resp.headers = objects::ipfs_headers(&record, None);
+        Ok(resp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(etag: &str, modified_s: i64) -> ObjectRecord {
+        ObjectRecord { etag: etag.into(), last_modified_ms: modified_s * 1000 + 250, ..Default::default() }
+    }
+
+    fn ts(secs: i64) -> Timestamp {
+        Timestamp::from(time::OffsetDateTime::from_unix_timestamp(secs).unwrap())
+    }
+
+    fn etag(v: &str) -> ETagCondition {
+        ETagCondition::ETag(ETag::Strong(v.into()))
+    }
+
+    fn none<'a>() -> CopyConditions<'a> {
+        CopyConditions { if_match: None, if_none_match: None, if_modified_since: None, if_unmodified_since: None }
+    }
+
+    #[test]
+    fn conditions_follow_s3_precedence() {
+        let r = record("abc", 1000);
+        assert!(none().check(&r).is_ok());
+        let (m, other, any) = (etag("abc"), etag("zzz"), ETagCondition::Any);
+        let (before, at, after) = (ts(999), ts(1000), ts(1001));
+        let c = |im, inm, ims, ius| CopyConditions { if_match: im, if_none_match: inm, if_modified_since: ims, if_unmodified_since: ius };
+        assert!(c(Some(&m), None, None, None).check(&r).is_ok());
+        assert!(c(Some(&any), None, None, None).check(&r).is_ok());
+        assert!(matches!(c(Some(&other), None, None, None).check(&r), Err(Error::PreconditionFailed)));
+        assert!(matches!(c(None, Some(&m), None, None).check(&r), Err(Error::PreconditionFailed)));
+        assert!(c(None, Some(&other), None, None).check(&r).is_ok());
+        // Modified at second 1000 (the milliseconds do not count).
+        assert!(c(None, None, Some(&before), None).check(&r).is_ok());
+        assert!(matches!(c(None, None, Some(&at), None).check(&r), Err(Error::PreconditionFailed)));
+        assert!(c(None, None, None, Some(&at)).check(&r).is_ok());
+        assert!(matches!(c(None, None, None, Some(&before)).check(&r), Err(Error::PreconditionFailed)));
+        // if-match true with if-unmodified-since false: copied.
+        assert!(c(Some(&m), None, None, Some(&before)).check(&r).is_ok());
+        // if-none-match false with if-modified-since true: refused.
+        assert!(matches!(c(None, Some(&m), Some(&before), None).check(&r), Err(Error::PreconditionFailed)));
+        assert!(matches!(c(None, None, Some(&after), None).check(&r), Err(Error::PreconditionFailed)));
+    }
+
+    #[test]
+    fn copy_source_versions_other_than_null_are_refused() {
+        let src = |v: Option<&str>| CopySource::Bucket { bucket: "b".into(), key: "k y+ä".into(), version_id: v.map(Into::into) };
+        assert_eq!(source_address(&src(None)).unwrap(), ("b", "k y+ä"));
+        assert_eq!(source_address(&src(Some("null"))).unwrap(), ("b", "k y+ä"));
+        assert!(matches!(source_address(&src(Some("v2"))), Err(Error::InvalidArgument(_))));
+    }
+}

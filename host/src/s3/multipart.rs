@@ -1,0 +1,543 @@
+//! Multipart uploads (<https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html>):
+//! CreateMultipartUpload, UploadPart, UploadPartCopy, CompleteMultipartUpload,
+//! AbortMultipartUpload, ListMultipartUploads, ListParts, and the expiry of abandoned uploads.
+//!
+//! Each part goes to IPFS as it arrives (streamed, like a PUT) and holds a reference on its CID in
+//! the store, so it stays pinned while the upload lives. Complete moves no bytes: it links the
+//! parts' root CIDs into one UnixFS file node ([`crate::unixfs`]), so the object is one CID any
+//! IPFS gateway serves whole; the parts' own references are released in the same atomic step
+//! (the object's recursive pin covers their blocks). Abort and expiry release them too.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipfs_s3_common::record::ObjectRecord;
+use md5::{Digest, Md5};
+use s3s::dto::*;
+use s3s::{S3Request, S3Response, S3Result};
+use tokio::sync::watch;
+
+use super::Gateway;
+use super::copy::copy_conditions;
+use super::objects::{self, check_key, check_metadata_size, check_part_number, content_md5, stored_headers, user_metadata};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::ipfs::{self, ByteStream};
+use crate::meta::{MetadataStore, Upload, UploadPart};
+use crate::unixfs::{self, Child};
+
+/// S3's minimum size of every part but the last.
+const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
+/// The most parts or uploads one list answers.
+const MAX_LISTED: i32 = 1000;
+/// Uploads aborted per round of the expiry sweep.
+const SWEEP_BATCH: usize = 100;
+
+fn new_upload_id() -> String {
+    hex::encode(rand::random::<[u8; 16]>())
+}
+
+/// The ETag of a multipart object: MD5 of the concatenated binary part MD5s, dash, part count.
+fn multipart_etag(part_etags: &[&str]) -> Result<String> {
+    let mut h = Md5::new();
+    for e in part_etags {
+        let raw = hex::decode(e).map_err(|_| Error::InvalidPart(format!("part ETag `{e}` is not an MD5")))?;
+        h.update(&raw);
+    }
+    Ok(format!("{}-{}", hex::encode(h.finalize()), part_etags.len()))
+}
+
+/// A plain MD5 ETag (a single PUT's), as opposed to a multipart one (`…-N`).
+fn is_md5_etag(etag: &str) -> bool {
+    etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `x-amz-copy-source-range`: S3 accepts only `bytes=first-last`, both given, within the source
+/// (the general Range grammar's suffix and open forms are not allowed here, hence no shared parser).
+fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>> {
+    let bad = || Error::InvalidArgument(format!("Range specified is not valid for source object of size: {size}"));
+    let (first, last) = value.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(first) || !digits(last) {
+        return Err(bad());
+    }
+    let (first, last): (u64, u64) = (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?);
+    if first > last || last >= size {
+        return Err(bad());
+    }
+    Ok(first..last + 1)
+}
+
+/// The parts a CompleteMultipartUpload names, checked against the stored ones: ascending
+/// numbers, known parts with matching ETags, every part but the last at least 5 MiB.
+fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result<Vec<&'a UploadPart>> {
+    if asked.is_empty() {
+        return Err(Error::MalformedXml("a CompleteMultipartUpload must name at least one part".into()));
+    }
+    let mut chosen = Vec::with_capacity(asked.len());
+    let mut previous = 0u32;
+    for p in asked {
+        let n = check_part_number(p.part_number.ok_or_else(|| Error::MalformedXml("a part without a PartNumber".into()))?)?;
+        if n <= previous {
+            return Err(Error::InvalidPartOrder);
+        }
+        previous = n;
+        let found = stored.iter().find(|s| s.part_number == n);
+        let etag_ok = |s: &UploadPart| p.e_tag.as_ref().is_some_and(|e| e.value().eq_ignore_ascii_case(&s.etag));
+        match found {
+            Some(s) if etag_ok(s) => chosen.push(s),
+            _ => {
+                return Err(Error::InvalidPart(format!(
+                    "One or more of the specified parts could not be found. The part may not have been uploaded, \
+                     or the specified entity tag may not match the part's entity tag (part {n})."
+                )));
+            }
+        }
+    }
+    if let Some((_, rest)) = chosen.split_last()
+        && let Some(small) = rest.iter().find(|p| p.size < MIN_PART_SIZE)
+    {
+        return Err(Error::EntityTooSmall(small.part_number, small.size));
+    }
+    Ok(chosen)
+}
+
+/// Streams `body` into IPFS, hashing and counting on the way: (CID, MD5, size).
+async fn add_hashed(ipfs: &dyn ipfs::IpfsClient, body: ByteStream) -> Result<(String, [u8; 16], u64)> {
+    let seen = Arc::new(Mutex::new((Md5::new(), 0u64)));
+    let tapped = {
+        let seen = seen.clone();
+        ipfs::tap(body, move |chunk| {
+            let mut s = seen.lock().expect("hasher lock");
+            s.0.update(chunk);
+            s.1 += chunk.len() as u64;
+        })
+    };
+    let added = ipfs.add(tapped).await?;
+    let s = seen.lock().expect("hasher lock");
+    Ok((added.cid, s.0.clone().finalize().into(), s.1))
+}
+
+/// MD5 of the bytes of `cid` (read, not re-added).
+async fn md5_of(ipfs: &dyn ipfs::IpfsClient, cid: &str) -> Result<[u8; 16]> {
+    use futures::TryStreamExt;
+    let mut body = ipfs.cat(cid, 0, None).await?;
+    let mut h = Md5::new();
+    while let Some(chunk) = body.try_next().await.map_err(|e| Error::IpfsUnavailable(e.to_string()))? {
+        h.update(&chunk);
+    }
+    Ok(h.finalize().into())
+}
+
+impl Gateway {
+    /// The upload `upload_id` if it is in progress for `key`; `NoSuchUpload` otherwise.
+    async fn live_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Upload> {
+        match self.store.get_upload(bucket, upload_id).await? {
+            Some(u) if u.key == key => Ok(u),
+            Some(_) => Err(Error::NoSuchUpload),
+            None if !self.store.bucket_exists(bucket).await? => Err(Error::NoSuchBucket),
+            None => Err(Error::NoSuchUpload),
+        }
+    }
+
+    /// Records a part already in IPFS: its DAG size for the link, then the store's reference.
+    async fn record_part(&self, bucket: &str, upload: &Upload, n: u32, cid: String, etag: String, size: u64) -> Result<UploadPart> {
+        let stat = self.ipfs.stat(&cid).await?;
+        let part = UploadPart { part_number: n, cid, size, dag_size: stat.dag_size, etag, last_modified_ms: clock::now_ms() };
+        self.store.put_part(bucket, upload, &part).await?;
+        tracing::debug!(bucket, key = %upload.key, upload_id = %upload.upload_id, part = n, cid = %part.cid, size, "part stored");
+        Ok(part)
+    }
+
+    pub(super) async fn create_multipart_upload_op(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let input = req.input;
+        check_key(&input.key)?;
+        let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
+        let pin_priority = objects::pin_priority(&req.headers)?;
+        check_metadata_size(input.metadata.as_ref())?;
+        let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
+        let upload = Upload {
+            upload_id: new_upload_id(),
+            key: input.key.clone(),
+            initiated_ms: clock::now_ms(),
+            template: ObjectRecord {
+                content_type: input.content_type.unwrap_or_else(|| objects::DEFAULT_CONTENT_TYPE.to_string()),
+                user_metadata: user_metadata(input.metadata),
+                replication_factor,
+                pin_priority,
+                headers: stored_headers(
+                    [
+                        input.cache_control.as_deref(),
+                        input.content_disposition.as_deref(),
+                        input.content_encoding.as_deref(),
+                        input.content_language.as_deref(),
+                    ],
+                    &req.headers,
+                ),
+                ..Default::default()
+            },
+        };
+        self.store.create_upload(&input.bucket, &upload).await?;
+        tracing::info!(bucket = %input.bucket, key = %input.key, upload_id = %upload.upload_id, "multipart upload started");
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.upload_id),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn upload_part_op(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        let input = req.input;
+        let n = check_part_number(input.part_number)?;
+        let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
+        // Refuse before a byte goes to IPFS.
+        let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let body: ByteStream = match input.body {
+            Some(b) => ipfs::tap(b, |_| {}),
+            None => Box::pin(futures::stream::empty()),
+        };
+        let (cid, md5, size) = add_hashed(self.ipfs.as_ref(), body).await?;
+        if let Some(len) = input.content_length
+            && u64::try_from(len).ok() != Some(size)
+        {
+            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {size}")).into());
+        }
+        if expected_md5.is_some_and(|e| e != md5) {
+            return Err(Error::BadDigest.into());
+        }
+        let part = self.record_part(&input.bucket, &upload, n, cid, hex::encode(md5), size).await?;
+        Ok(S3Response::new(UploadPartOutput { e_tag: Some(ETag::Strong(part.etag)), ..Default::default() }))
+    }
+
+    pub(super) async fn upload_part_copy_op(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let input = req.input;
+        let n = check_part_number(input.part_number)?;
+        let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
+        let (cid, etag, size) = match input.copy_source_range.as_deref() {
+            // A byte range is new content: read it from IPFS and add it as the part.
+            Some(r) => {
+                let range = copy_source_range(r, source.size)?;
+                let body = self.ipfs.cat(&source.cid, range.start, Some(range.end - range.start)).await?;
+                let (cid, md5, size) = add_hashed(self.ipfs.as_ref(), body).await?;
+                (cid, hex::encode(md5), size)
+            }
+            // The whole source: the part is the source's CID; no bytes move. Its ETag is the MD5 of
+            // its bytes, which a multipart source's ETag is not: read them to hash in that case.
+            None if is_md5_etag(&source.etag) => (source.cid.clone(), source.etag.clone(), source.size),
+            None => (source.cid.clone(), hex::encode(md5_of(self.ipfs.as_ref(), &source.cid).await?), source.size),
+        };
+        let part = self.record_part(&input.bucket, &upload, n, cid, etag, size).await?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(part.etag)),
+                last_modified: Some(clock::timestamp(part.last_modified_ms)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn complete_multipart_upload_op(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let input = req.input;
+        let started = std::time::Instant::now();
+        let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let asked = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let stored = self.store.list_parts(&input.bucket, &upload.upload_id).await?;
+        let chosen = chosen_parts(&asked, &stored)?;
+
+        let children: Vec<Child> =
+            chosen.iter().map(|p| Child { cid: p.cid.clone(), size: p.size, dag_size: p.dag_size }).collect();
+        let root = self.ipfs.put_dag_pb(unixfs::file_node(&children)?).await?;
+        let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
+        let record = ObjectRecord {
+            cid: root,
+            size: chosen.iter().map(|p| p.size).sum(),
+            etag: multipart_etag(&etags)?,
+            last_modified_ms: clock::now_ms(),
+            parts: chosen.iter().map(|p| p.size).collect(),
+            ..upload.template.clone()
+        };
+        let used: Vec<(u32, String)> = chosen.iter().map(|p| (p.part_number, p.cid.clone())).collect();
+        self.store.complete_upload(&input.bucket, &upload, &record, &used).await?;
+        self.resolver.forget(&input.bucket, &input.key).await;
+        tracing::info!(
+            bucket = %input.bucket, key = %input.key, upload_id = %upload.upload_id, cid = %record.cid,
+            size = record.size, parts = record.parts.len(), elapsed_ms = started.elapsed().as_millis() as u64,
+            "multipart upload completed"
+        );
+        let mut resp = S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(input.bucket.clone()),
+            key: Some(input.key.clone()),
+            e_tag: Some(ETag::Strong(record.etag.clone())),
+            location: Some(format!("/{}/{}", input.bucket, input.key)),
+            ..Default::default()
+        });
+        resp.headers = objects::ipfs_headers(&record, None);
+        Ok(resp)
+    }
+
+    pub(super) async fn abort_multipart_upload_op(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let input = req.input;
+        self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        if self.store.abort_upload(&input.bucket, &input.upload_id).await?.is_none() {
+            return Err(Error::NoSuchUpload.into());
+        }
+        tracing::info!(bucket = %input.bucket, key = %input.key, upload_id = %input.upload_id, "multipart upload aborted");
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    pub(super) async fn list_parts_op(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        let input = req.input;
+        let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
+        let max = input.max_parts.unwrap_or(MAX_LISTED).clamp(0, MAX_LISTED);
+        let marker = input.part_number_marker.unwrap_or(0);
+        let parts = self.store.list_parts(&input.bucket, &upload.upload_id).await?;
+        let after: Vec<&UploadPart> = parts.iter().filter(|p| i64::from(p.part_number) > i64::from(marker)).collect();
+        let page = &after[..after.len().min(max as usize)];
+        let truncated = page.len() < after.len();
+        Ok(S3Response::new(ListPartsOutput {
+            bucket: Some(input.bucket),
+            key: Some(input.key),
+            upload_id: Some(upload.upload_id),
+            max_parts: Some(max),
+            part_number_marker: Some(marker),
+            next_part_number_marker: page.last().map(|p| p.part_number as i32),
+            is_truncated: Some(truncated),
+            storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+            parts: Some(
+                page.iter()
+                    .map(|p| Part {
+                        part_number: Some(p.part_number as i32),
+                        e_tag: Some(ETag::Strong(p.etag.clone())),
+                        size: Some(p.size as i64),
+                        last_modified: Some(clock::timestamp(p.last_modified_ms)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+
+    pub(super) async fn list_multipart_uploads_op(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        if !self.store.bucket_exists(&input.bucket).await? {
+            return Err(Error::NoSuchBucket.into());
+        }
+        let max = input.max_uploads.unwrap_or(MAX_LISTED).clamp(0, MAX_LISTED) as usize;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let delimiter = input.delimiter.clone().filter(|d| !d.is_empty());
+        let uploads = self.store.list_uploads(&input.bucket).await?;
+        let page = page_uploads(&uploads, &prefix, delimiter.as_deref(), input.key_marker.as_deref(), input.upload_id_marker.as_deref(), max);
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            delimiter: input.delimiter,
+            key_marker: input.key_marker,
+            upload_id_marker: input.upload_id_marker,
+            max_uploads: Some(max as i32),
+            is_truncated: Some(page.truncated),
+            next_key_marker: page.next.as_ref().map(|n| n.0.clone()),
+            next_upload_id_marker: page.next.map(|n| n.1),
+            common_prefixes: Some(page.prefixes.into_iter().map(|p| CommonPrefix { prefix: Some(p) }).collect()),
+            uploads: Some(
+                page.uploads
+                    .into_iter()
+                    .map(|u| MultipartUpload {
+                        key: Some(u.key.clone()),
+                        upload_id: Some(u.upload_id.clone()),
+                        initiated: Some(clock::timestamp(u.initiated_ms)),
+                        storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }))
+    }
+}
+
+/// One page of ListMultipartUploads.
+struct UploadsPage<'a> {
+    uploads: Vec<&'a Upload>,
+    prefixes: Vec<String>,
+    truncated: bool,
+    /// (NextKeyMarker, NextUploadIdMarker) when truncated.
+    next: Option<(String, String)>,
+}
+
+/// Pages `uploads` (ordered by key, then initiation) as S3 does: after (`key_marker`,
+/// `upload_id_marker`), keys under `prefix`, keys with `delimiter` past the prefix rolled up into
+/// common prefixes; at most `max` entries (uploads and prefixes together).
+fn page_uploads<'a>(
+    uploads: &'a [Upload],
+    prefix: &str,
+    delimiter: Option<&str>,
+    key_marker: Option<&str>,
+    upload_id_marker: Option<&str>,
+    max: usize,
+) -> UploadsPage<'a> {
+    // With an upload id marker, the marker key's uploads after that id are still listed.
+    let mut after_marker = match (key_marker, upload_id_marker) {
+        (Some(k), Some(id)) => {
+            let pos = uploads.iter().position(|u| u.key == k && u.upload_id == id);
+            Box::new(move |i: usize, u: &Upload| u.key.as_str() > k || (u.key == k && pos.is_some_and(|p| i > p)))
+                as Box<dyn FnMut(usize, &Upload) -> bool>
+        }
+        (Some(k), None) => Box::new(move |_, u: &Upload| u.key.as_str() > k),
+        (None, _) => Box::new(|_, _: &Upload| true),
+    };
+    let mut page = UploadsPage { uploads: Vec::new(), prefixes: Vec::new(), truncated: false, next: None };
+    let mut last: Option<(String, String)> = None;
+    for (i, u) in uploads.iter().enumerate() {
+        if !after_marker(i, u) || !u.key.starts_with(prefix) {
+            continue;
+        }
+        let rolled = delimiter.and_then(|d| u.key[prefix.len()..].find(d).map(|at| u.key[..prefix.len() + at + d.len()].to_string()));
+        if let Some(cp) = &rolled
+            && page.prefixes.last() == Some(cp)
+        {
+            continue;
+        }
+        if page.uploads.len() + page.prefixes.len() == max {
+            page.truncated = true;
+            page.next = last;
+            return page;
+        }
+        match rolled {
+            Some(cp) => {
+                last = Some((cp.clone(), String::new()));
+                page.prefixes.push(cp);
+            }
+            None => {
+                last = Some((u.key.clone(), u.upload_id.clone()));
+                page.uploads.push(u);
+            }
+        }
+    }
+    page
+}
+
+/// Aborts every upload initiated more than `max_age` ago; returns how many.
+pub async fn sweep_expired(store: &dyn MetadataStore, max_age: Duration) -> Result<usize> {
+    let cutoff = clock::now_ms() - i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    let mut aborted = 0;
+    loop {
+        let expired = store.uploads_initiated_before(cutoff, SWEEP_BATCH).await?;
+        if expired.is_empty() {
+            return Ok(aborted);
+        }
+        for (bucket, upload_id) in &expired {
+            if let Some(u) = store.abort_upload(bucket, upload_id).await? {
+                tracing::info!(bucket, key = %u.key, upload_id, "abandoned multipart upload expired");
+                aborted += 1;
+            }
+        }
+        if expired.len() < SWEEP_BATCH {
+            return Ok(aborted);
+        }
+    }
+}
+
+/// Runs [`sweep_expired`] now and then until `shutdown` turns true: every quarter of the expiry
+/// age, at most hourly.
+pub async fn run_expiry(store: Arc<dyn MetadataStore>, max_age: Duration, mut shutdown: watch::Receiver<bool>) {
+    let every = (max_age / 4).clamp(Duration::from_secs(1), Duration::from_secs(3600));
+    loop {
+        if let Err(e) = sweep_expired(store.as_ref(), max_age).await {
+            tracing::warn!(error = %e, "expiring abandoned multipart uploads failed; trying again later");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(n: u32, size: u64, etag: &str) -> UploadPart {
+        UploadPart { part_number: n, cid: format!("c{n}"), size, dag_size: size, etag: etag.into(), last_modified_ms: 0 }
+    }
+
+    fn asked(n: i32, etag: &str) -> CompletedPart {
+        CompletedPart { part_number: Some(n), e_tag: Some(ETag::Strong(etag.into())), ..Default::default() }
+    }
+
+    const E1: &str = "5d41402abc4b2a76b9719d911017c592";
+    const E2: &str = "7d793037a0760186574b0282f2f435e7";
+
+    #[test]
+    fn etag_is_md5_of_binary_md5s_and_count() {
+        // md5(md5("hello") || md5("world")), as S3 computes it for a two-part upload.
+        let mut h = Md5::new();
+        h.update(hex::decode(E1).unwrap());
+        h.update(hex::decode(E2).unwrap());
+        assert_eq!(multipart_etag(&[E1, E2]).unwrap(), format!("{}-2", hex::encode(h.finalize())));
+        assert!(is_md5_etag(E1));
+        assert!(!is_md5_etag(&multipart_etag(&[E1]).unwrap()));
+    }
+
+    #[test]
+    fn complete_checks_order_parts_etags_and_sizes() {
+        let stored = [part(1, MIN_PART_SIZE, E1), part(2, MIN_PART_SIZE - 1, E2), part(3, 1, E1)];
+        let ok = chosen_parts(&[asked(1, E1), asked(3, E1)], &stored).unwrap();
+        assert_eq!(ok.iter().map(|p| p.part_number).collect::<Vec<_>>(), [1, 3]);
+        assert!(matches!(chosen_parts(&[asked(3, E1), asked(1, E1)], &stored), Err(Error::InvalidPartOrder)));
+        assert!(matches!(chosen_parts(&[asked(1, E1), asked(1, E1)], &stored), Err(Error::InvalidPartOrder)));
+        assert!(matches!(chosen_parts(&[asked(1, E2)], &stored), Err(Error::InvalidPart(_))));
+        assert!(matches!(chosen_parts(&[asked(4, E1)], &stored), Err(Error::InvalidPart(_))));
+        assert!(matches!(chosen_parts(&[asked(2, E2), asked(3, E1)], &stored), Err(Error::EntityTooSmall(2, _))));
+        assert!(chosen_parts(&[asked(2, E2)], &stored).is_ok(), "the last part may be small");
+        assert!(matches!(chosen_parts(&[], &stored), Err(Error::MalformedXml(_))));
+        assert!(matches!(chosen_parts(&[asked(0, E1)], &stored), Err(Error::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn copy_source_range_is_first_dash_last_within_the_source() {
+        assert_eq!(copy_source_range("bytes=0-9", 10).unwrap(), 0..10);
+        assert_eq!(copy_source_range("bytes=5-5", 10).unwrap(), 5..6);
+        for bad in ["bytes=0-10", "bytes=-5", "bytes=5-", "bytes=6-5", "0-1", "bytes=a-b", "bytes=+1-2"] {
+            assert!(matches!(copy_source_range(bad, 10), Err(Error::InvalidArgument(_))), "{bad}");
+        }
+    }
+
+    fn upload(key: &str, id: &str) -> Upload {
+        Upload { upload_id: id.into(), key: key.into(), initiated_ms: 0, template: ObjectRecord::default() }
+    }
+
+    #[test]
+    fn uploads_page_by_key_and_id_markers_and_roll_up_prefixes() {
+        let all = [upload("a", "1"), upload("a", "2"), upload("b", "3"), upload("d/x", "4"), upload("d/y", "5"), upload("e", "6")];
+        let keys = |p: &UploadsPage| p.uploads.iter().map(|u| u.upload_id.clone()).collect::<Vec<_>>();
+        let p = page_uploads(&all, "", None, None, None, 2);
+        assert_eq!((keys(&p), p.truncated, p.next.clone()), (vec!["1".into(), "2".into()], true, Some(("a".into(), "2".into()))));
+        let p = page_uploads(&all, "", None, Some("a"), Some("1"), 2);
+        assert_eq!(keys(&p), ["2", "3"]);
+        let p = page_uploads(&all, "", None, Some("a"), None, 10);
+        assert_eq!((keys(&p), p.truncated), (vec!["3".into(), "4".into(), "5".into(), "6".into()], false));
+        let p = page_uploads(&all, "", Some("/"), None, None, 10);
+        assert_eq!((keys(&p), p.prefixes.clone()), (vec!["1".into(), "2".into(), "3".into(), "6".into()], vec!["d/".to_string()]));
+        let p = page_uploads(&all, "d/", Some("/"), None, None, 10);
+        assert_eq!(keys(&p), ["4", "5"]);
+    }
+}
