@@ -24,15 +24,20 @@ def test_copy_keeps_content_metadata_and_cid(s3, bucket):
 
 
 def test_replace_takes_metadata_from_the_request(s3, bucket):
-    s3.put_object(Bucket=bucket, Key="src", Body=b"abc", ContentType="text/plain", Metadata={"old": "1"})
+    s3.put_object(
+        Bucket=bucket, Key="src", Body=b"abc", ContentType="text/plain", Metadata={"old": "1"}, CacheControl="max-age=1",
+    )
+    s3.copy_object(Bucket=bucket, Key="kept", CopySource={"Bucket": bucket, "Key": "src"})
+    assert s3.head_object(Bucket=bucket, Key="kept")["CacheControl"] == "max-age=1", "COPY keeps the stored headers"
     s3.copy_object(
         Bucket=bucket, Key="dst", CopySource={"Bucket": bucket, "Key": "src"}, MetadataDirective="REPLACE",
-        ContentType="application/x-new", Metadata={"new": "2"},
+        ContentType="application/x-new", Metadata={"new": "2"}, CacheControl="no-cache", ContentLanguage="de",
     )
     head = s3.head_object(Bucket=bucket, Key="dst")
     assert head["ContentType"] == "application/x-new" and head["Metadata"] == {"new": "2"}, head
+    assert head["CacheControl"] == "no-cache" and head["ContentLanguage"] == "de", head
     src = s3.head_object(Bucket=bucket, Key="src")
-    assert src["Metadata"] == {"old": "1"}, "the source is untouched"
+    assert src["Metadata"] == {"old": "1"} and src["CacheControl"] == "max-age=1", "the source is untouched"
 
 
 def test_copy_onto_itself_needs_replace(s3, bucket):

@@ -72,11 +72,15 @@ def three_parts():
 
 def test_three_parts_are_one_file_in_ipfs(s3, stack, bucket, three_parts):
     data = b"".join(three_parts)
-    done = upload(s3, bucket, "big ä.bin", three_parts, ContentType="application/x-parts", Metadata={"kind": "mpu"})
+    done = upload(
+        s3, bucket, "big ä.bin", three_parts, ContentType="application/x-parts", Metadata={"kind": "mpu"},
+        ContentDisposition="attachment",
+    )
     assert done["ETag"] == multipart_etag(three_parts), done
     head = s3.head_object(Bucket=bucket, Key="big ä.bin")
     assert head["ContentLength"] == len(data) and head["ETag"] == done["ETag"], head
     assert head["ContentType"] == "application/x-parts" and head["Metadata"] == {"kind": "mpu"}, head
+    assert head["ContentDisposition"] == "attachment", head
     assert s3.get_object(Bucket=bucket, Key="big ä.bin")["Body"].read() == data
 
     cid = head_cid(s3, bucket, "big ä.bin")
