@@ -114,7 +114,15 @@ fn upload(id: &str, key: &str, initiated_ms: i64) -> Upload {
 }
 
 fn part(n: u32, cid: &str) -> UploadPart {
-    UploadPart { part_number: n, cid: cid.into(), size: 5, dag_size: 5, etag: format!("etag-{cid}"), last_modified_ms: 1 }
+    UploadPart {
+        part_number: n,
+        cid: cid.into(),
+        size: 5,
+        dag_size: 5,
+        etag: format!("etag-{cid}"),
+        last_modified_ms: 1,
+        checksum: Some(ObjectChecksum { algorithm: ChecksumAlgorithm::Crc32, value: "AAAAAA==".into(), kind: ChecksumType::FullObject }),
+    }
 }
 
 async fn upload_parts_hold_references_until_completed(h: &impl Harness) {

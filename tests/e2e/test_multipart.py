@@ -3,6 +3,7 @@ ranges across part boundaries), the multipart ETag, partNumber reads, the S3 err
 UploadPartCopy, the release of parts on abort, complete and delete, and real clients' managed
 multipart uploads (boto3 upload_file, aws s3 cp)."""
 
+import base64
 import hashlib
 import json
 import os
@@ -268,3 +269,33 @@ def test_aws_cli_multipart_cp_of_20_mib(s3, aws, bucket, tmp_path):
     back = tmp_path / "cli-back.bin"
     aws("s3", "cp", f"s3://{bucket}/cli.bin", str(back), s3_settings=settings)
     assert back.read_bytes() == data
+
+
+def test_part_checksums_are_verified_kept_and_composed(s3, bucket):
+    parts = [os.urandom(5 * MiB), os.urandom(1000)]
+    sha = [hashlib.sha256(p).digest() for p in parts]
+    up = s3.create_multipart_upload(Bucket=bucket, Key="summed", ChecksumAlgorithm="SHA256")["UploadId"]
+    done = []
+    for n, (body, digest) in enumerate(zip(parts, sha), start=1):
+        out = s3.upload_part(Bucket=bucket, Key="summed", UploadId=up, PartNumber=n, Body=body, ChecksumAlgorithm="SHA256")
+        assert out["ChecksumSHA256"] == base64.b64encode(digest).decode(), out
+        done.append({"PartNumber": n, "ETag": out["ETag"], "ChecksumSHA256": out["ChecksumSHA256"]})
+    wrong = base64.b64encode(hashlib.sha256(b"other").digest()).decode()
+    assert_s3_error(
+        lambda: s3.upload_part(Bucket=bucket, Key="summed", UploadId=up, PartNumber=3, Body=b"data", ChecksumSHA256=wrong),
+        "BadDigest", 400,
+    )
+    listed = s3.list_parts(Bucket=bucket, Key="summed", UploadId=up)["Parts"]
+    assert [p["PartNumber"] for p in listed] == [1, 2], "the refused part was not recorded"
+    assert [p.get("ChecksumSHA256") for p in listed] == [d["ChecksumSHA256"] for d in done]
+    bad = [done[0], dict(done[1], ChecksumSHA256=wrong)]
+    assert_s3_error(
+        lambda: s3.complete_multipart_upload(Bucket=bucket, Key="summed", UploadId=up, MultipartUpload={"Parts": bad}),
+        "InvalidPart", 400,
+    )
+    out = s3.complete_multipart_upload(Bucket=bucket, Key="summed", UploadId=up, MultipartUpload={"Parts": done})
+    composite = base64.b64encode(hashlib.sha256(b"".join(sha)).digest()).decode() + "-2"
+    assert out.get("ChecksumSHA256") == composite, out
+    head = s3.head_object(Bucket=bucket, Key="summed", ChecksumMode="ENABLED")
+    assert head.get("ChecksumSHA256") == composite, head
+    assert s3.get_object(Bucket=bucket, Key="summed")["Body"].read() == b"".join(parts)

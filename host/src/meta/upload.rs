@@ -5,7 +5,7 @@
 //! queued), exactly like a mapping does; completing or aborting the upload releases those
 //! references, so a part is never lost while the upload lives and never pinned after it ends.
 
-use ipfs_s3_common::record::ObjectRecord;
+use ipfs_s3_common::record::{ObjectChecksum, ObjectRecord};
 use serde::{Deserialize, Serialize};
 
 use super::PinOp;
@@ -35,6 +35,9 @@ pub struct UploadPart {
     /// Hex MD5 of the part's bytes (its ETag).
     pub etag: String,
     pub last_modified_ms: i64,
+    /// The part's `x-amz-checksum-*`, when the client declared one (verified on arrival).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
 }
 
 impl Upload {

@@ -11,7 +11,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ipfs_s3_common::record::ObjectRecord;
+use base64::Engine;
+use ipfs_s3_common::record::{ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectRecord};
 use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use super::Gateway;
 use super::copy::copy_conditions;
 use super::objects::{self, check_key, check_metadata_size, check_part_number, content_md5, stored_headers, user_metadata};
+use crate::checksum::{self, Hasher};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ipfs::{self, ByteStream};
@@ -84,8 +86,13 @@ fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result
         previous = n;
         let found = stored.iter().find(|s| s.part_number == n);
         let etag_ok = |s: &UploadPart| p.e_tag.as_ref().is_some_and(|e| e.value().eq_ignore_ascii_case(&s.etag));
+        // A part checksum named in the list must be the one the part arrived with.
+        let checksum_ok = |s: &UploadPart| {
+            let asked = [&p.checksum_crc32, &p.checksum_crc32c, &p.checksum_crc64nvme, &p.checksum_sha1, &p.checksum_sha256];
+            asked.iter().zip(checksum_fields(s.checksum.as_ref())).all(|(a, stored)| a.is_none() || **a == stored)
+        };
         match found {
-            Some(s) if etag_ok(s) => chosen.push(s),
+            Some(s) if etag_ok(s) && checksum_ok(s) => chosen.push(s),
             _ => {
                 return Err(Error::InvalidPart(format!(
                     "One or more of the specified parts could not be found. The part may not have been uploaded, \
@@ -102,20 +109,65 @@ fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result
     Ok(chosen)
 }
 
-/// Streams `body` into IPFS, hashing and counting on the way: (CID, MD5, size).
-async fn add_hashed(ipfs: &dyn ipfs::IpfsClient, body: ByteStream) -> Result<(String, [u8; 16], u64)> {
-    let seen = Arc::new(Mutex::new((Md5::new(), 0u64)));
+/// What [`add_hashed`] learned about the bytes it added.
+struct AddedPart {
+    cid: String,
+    md5: [u8; 16],
+    size: u64,
+    /// The checksum asked for, base64.
+    checksum: Option<String>,
+}
+
+/// Streams `body` into IPFS, counting and hashing (MD5, and `algorithm` if given) on the way.
+async fn add_hashed(ipfs: &dyn ipfs::IpfsClient, body: ByteStream, algorithm: Option<ChecksumAlgorithm>) -> Result<AddedPart> {
+    let seen = Arc::new(Mutex::new((Md5::new(), algorithm.map(Hasher::new), 0u64)));
     let tapped = {
         let seen = seen.clone();
         ipfs::tap(body, move |chunk| {
             let mut s = seen.lock().expect("hasher lock");
             s.0.update(chunk);
-            s.1 += chunk.len() as u64;
+            if let Some(h) = s.1.as_mut() {
+                h.update(chunk);
+            }
+            s.2 += chunk.len() as u64;
         })
     };
     let added = ipfs.add(tapped).await?;
-    let s = seen.lock().expect("hasher lock");
-    Ok((added.cid, s.0.clone().finalize().into(), s.1))
+    let mut s = seen.lock().expect("hasher lock");
+    Ok(AddedPart { cid: added.cid, md5: s.0.clone().finalize().into(), size: s.2, checksum: s.1.take().map(Hasher::finish) })
+}
+
+/// The five `x-amz-checksum-*` fields of an S3 answer (CRC32, CRC32C, CRC64NVME, SHA1, SHA256),
+/// the one of `c`'s algorithm set.
+fn checksum_fields(c: Option<&ObjectChecksum>) -> [Option<String>; 5] {
+    let mut out: [Option<String>; 5] = Default::default();
+    if let Some(c) = c {
+        let i = match c.algorithm {
+            ChecksumAlgorithm::Crc32 => 0,
+            ChecksumAlgorithm::Crc32c => 1,
+            ChecksumAlgorithm::Crc64nvme => 2,
+            ChecksumAlgorithm::Sha1 => 3,
+            ChecksumAlgorithm::Sha256 => 4,
+        };
+        out[i] = Some(c.value.clone());
+    }
+    out
+}
+
+/// S3's checksum of a multipart object whose parts all carry one (composite) algorithm: the digest
+/// of the parts' binary digests, `-N`. CRC64NVME is full-object only in S3, and a part without a
+/// checksum leaves the object without one.
+fn composite_checksum(parts: &[&UploadPart]) -> Option<ObjectChecksum> {
+    let algorithm = parts.first()?.checksum.as_ref()?.algorithm;
+    if algorithm == ChecksumAlgorithm::Crc64nvme {
+        return None;
+    }
+    let mut h = Hasher::new(algorithm);
+    for p in parts {
+        let c = p.checksum.as_ref().filter(|c| c.algorithm == algorithm)?;
+        h.update(&base64::engine::general_purpose::STANDARD.decode(&c.value).ok()?);
+    }
+    Some(ObjectChecksum { algorithm, value: format!("{}-{}", h.finish(), parts.len()), kind: ChecksumType::Composite })
 }
 
 /// MD5 of the bytes of `cid` (read, not re-added).
@@ -141,9 +193,17 @@ impl Gateway {
     }
 
     /// Records a part already in IPFS: its DAG size for the link, then the store's reference.
-    async fn record_part(&self, bucket: &str, upload: &Upload, n: u32, cid: String, etag: String, size: u64) -> Result<UploadPart> {
+    async fn record_part(
+        &self,
+        bucket: &str,
+        upload: &Upload,
+        n: u32,
+        (cid, etag, size): (String, String, u64),
+        checksum: Option<ObjectChecksum>,
+    ) -> Result<UploadPart> {
         let stat = self.ipfs.stat(&cid).await?;
-        let part = UploadPart { part_number: n, cid, size, dag_size: stat.dag_size, etag, last_modified_ms: clock::now_ms() };
+        let part =
+            UploadPart { part_number: n, cid, size, dag_size: stat.dag_size, etag, last_modified_ms: clock::now_ms(), checksum };
         self.store.put_part(bucket, upload, &part).await?;
         tracing::debug!(bucket, key = %upload.key, upload_id = %upload.upload_id, part = n, cid = %part.cid, size, "part stored");
         Ok(part)
@@ -194,23 +254,46 @@ impl Gateway {
         let input = req.input;
         let n = check_part_number(input.part_number)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
+        let declared = checksum::declared(&req.headers)?;
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let body: ByteStream = match input.body {
             Some(b) => ipfs::tap(b, |_| {}),
             None => Box::pin(futures::stream::empty()),
         };
-        let (cid, md5, size) = add_hashed(self.ipfs.as_ref(), body).await?;
+        let algorithm = declared.as_ref().map(|d| d.algorithm);
+        let added = add_hashed(self.ipfs.as_ref(), body, algorithm).await?;
         if let Some(len) = input.content_length
-            && u64::try_from(len).ok() != Some(size)
+            && u64::try_from(len).ok() != Some(added.size)
         {
-            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {size}")).into());
+            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {}", added.size)).into());
         }
-        if expected_md5.is_some_and(|e| e != md5) {
+        if expected_md5.is_some_and(|e| e != added.md5) {
             return Err(Error::BadDigest.into());
         }
-        let part = self.record_part(&input.bucket, &upload, n, cid, hex::encode(md5), size).await?;
-        Ok(S3Response::new(UploadPartOutput { e_tag: Some(ETag::Strong(part.etag)), ..Default::default() }))
+        // A trailer is readable once the body has been consumed.
+        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+        let computed = added.checksum.unwrap_or_default();
+        if let Some(d) = &declared
+            && let Some(expected) = d.expected(trailers.as_ref())?
+        {
+            checksum::verify(d.algorithm, &expected, &computed)?;
+        }
+        let part_checksum = algorithm.map(|a| checksum::full_object(a, computed));
+        let part = self
+            .record_part(&input.bucket, &upload, n, (added.cid, hex::encode(added.md5), added.size), part_checksum)
+            .await?;
+        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+            checksum_fields(part.checksum.as_ref());
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(part.etag)),
+            checksum_crc32,
+            checksum_crc32c,
+            checksum_crc64nvme,
+            checksum_sha1,
+            checksum_sha256,
+            ..Default::default()
+        }))
     }
 
     pub(super) async fn upload_part_copy_op(
@@ -221,20 +304,20 @@ impl Gateway {
         let n = check_part_number(input.part_number)?;
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
-        let (cid, etag, size) = match input.copy_source_range.as_deref() {
+        let content = match input.copy_source_range.as_deref() {
             // A byte range is new content: read it from IPFS and add it as the part.
             Some(r) => {
                 let range = copy_source_range(r, source.size)?;
                 let body = self.ipfs.cat(&source.cid, range.start, Some(range.end - range.start)).await?;
-                let (cid, md5, size) = add_hashed(self.ipfs.as_ref(), body).await?;
-                (cid, hex::encode(md5), size)
+                let added = add_hashed(self.ipfs.as_ref(), body, None).await?;
+                (added.cid, hex::encode(added.md5), added.size)
             }
             // The whole source: the part is the source's CID; no bytes move. Its ETag is the MD5 of
             // its bytes, which a multipart source's ETag is not: read them to hash in that case.
             None if is_md5_etag(&source.etag) => (source.cid.clone(), source.etag.clone(), source.size),
             None => (source.cid.clone(), hex::encode(md5_of(self.ipfs.as_ref(), &source.cid).await?), source.size),
         };
-        let part = self.record_part(&input.bucket, &upload, n, cid, etag, size).await?;
+        let part = self.record_part(&input.bucket, &upload, n, content, None).await?;
         Ok(S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(part.etag)),
@@ -266,6 +349,7 @@ impl Gateway {
             etag: multipart_etag(&etags)?,
             last_modified_ms: clock::now_ms(),
             parts: chosen.iter().map(|p| p.size).collect(),
+            checksum: composite_checksum(&chosen),
             ..upload.template.clone()
         };
         let used: Vec<(u32, String)> = chosen.iter().map(|p| (p.part_number, p.cid.clone())).collect();
@@ -276,7 +360,15 @@ impl Gateway {
             size = record.size, parts = record.parts.len(), elapsed_ms = started.elapsed().as_millis() as u64,
             "multipart upload completed"
         );
+        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+            checksum_fields(record.checksum.as_ref());
         let mut resp = S3Response::new(CompleteMultipartUploadOutput {
+            checksum_crc32,
+            checksum_crc32c,
+            checksum_crc64nvme,
+            checksum_sha1,
+            checksum_sha256,
+            checksum_type: record.checksum.as_ref().map(|c| s3s::dto::ChecksumType::from(c.kind.as_str().to_owned())),
             bucket: Some(input.bucket.clone()),
             key: Some(input.key.clone()),
             e_tag: Some(ETag::Strong(record.etag.clone())),
@@ -320,12 +412,21 @@ impl Gateway {
             storage_class: Some(StorageClass::from_static(StorageClass::STANDARD)),
             parts: Some(
                 page.iter()
-                    .map(|p| Part {
+                    .map(|p| {
+                        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+                            checksum_fields(p.checksum.as_ref());
+                        Part {
+                        checksum_crc32,
+                        checksum_crc32c,
+                        checksum_crc64nvme,
+                        checksum_sha1,
+                        checksum_sha256,
                         part_number: Some(p.part_number as i32),
                         e_tag: Some(ETag::Strong(p.etag.clone())),
                         size: Some(p.size as i64),
                         last_modified: Some(clock::timestamp(p.last_modified_ms)),
                         ..Default::default()
+                    }
                     })
                     .collect(),
             ),
@@ -476,7 +577,7 @@ mod tests {
     use super::*;
 
     fn part(n: u32, size: u64, etag: &str) -> UploadPart {
-        UploadPart { part_number: n, cid: format!("c{n}"), size, dag_size: size, etag: etag.into(), last_modified_ms: 0 }
+        UploadPart { part_number: n, cid: format!("c{n}"), size, dag_size: size, etag: etag.into(), last_modified_ms: 0, checksum: None }
     }
 
     fn asked(n: i32, etag: &str) -> CompletedPart {
@@ -519,6 +620,44 @@ mod tests {
         for bad in ["bytes=0-10", "bytes=-5", "bytes=5-", "bytes=6-5", "0-1", "bytes=a-b", "bytes=+1-2"] {
             assert!(matches!(copy_source_range(bad, 10), Err(Error::InvalidArgument(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn composite_checksum_is_the_digest_of_part_digests() {
+        let with = |n, data: &[u8], alg| UploadPart {
+            checksum: Some(checksum::full_object(alg, checksum::compute(alg, data))),
+            ..part(n, data.len() as u64, E1)
+        };
+        let (a, b) = (with(1, b"hello", ChecksumAlgorithm::Sha256), with(2, b"world", ChecksumAlgorithm::Sha256));
+        let raw = [sha2_of(b"hello"), sha2_of(b"world")].concat();
+        let c = composite_checksum(&[&a, &b]).unwrap();
+        assert_eq!(c.value, format!("{}-2", checksum::compute(ChecksumAlgorithm::Sha256, &raw)));
+        assert_eq!(c.kind, ChecksumType::Composite);
+        assert_eq!(checksum_fields(Some(&c))[4].as_deref(), Some(c.value.as_str()));
+        // Mixed, missing or CRC64NVME part checksums leave the object without one.
+        let crc = with(2, b"world", ChecksumAlgorithm::Crc32);
+        assert_eq!(composite_checksum(&[&a, &crc]), None);
+        assert_eq!(composite_checksum(&[&a, &part(2, 5, E2)]), None);
+        let nvme = with(1, b"x", ChecksumAlgorithm::Crc64nvme);
+        assert_eq!(composite_checksum(&[&nvme]), None);
+    }
+
+    fn sha2_of(data: &[u8]) -> Vec<u8> {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(data).to_vec()
+    }
+
+    #[test]
+    fn a_part_checksum_in_the_list_must_match_the_stored_one() {
+        let stored = [UploadPart {
+            checksum: Some(checksum::full_object(ChecksumAlgorithm::Crc32, "AAAAAA==".into())),
+            ..part(1, 1, E1)
+        }];
+        let mut p = asked(1, E1);
+        p.checksum_crc32 = Some("AAAAAA==".into());
+        assert!(chosen_parts(&[p.clone()], &stored).is_ok());
+        p.checksum_crc32 = Some("AAAAAQ==".into());
+        assert!(matches!(chosen_parts(&[p], &stored), Err(Error::InvalidPart(_))));
     }
 
     fn upload(key: &str, id: &str) -> Upload {
