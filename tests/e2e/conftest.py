@@ -266,7 +266,7 @@ class AwsCli:
         settings = {
             "addressing_style": "path",
             "signature_version": "s3v4",
-            # Multipart upload is not part of this stage: keep uploads to one PUT.
+            # One PUT per upload unless a test asks for multipart (test_multipart sets its own).
             "multipart_threshold": "64MB",
             **s3_settings,
         }
