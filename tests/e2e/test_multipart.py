@@ -12,7 +12,7 @@ import boto3.s3.transfer
 import pytest
 
 from s3http import assert_s3_error, wait_until
-from test_copy import unpinned_in_cluster
+from test_copy import kubo_recursive_pins, unpinned_in_cluster
 from test_ipfs import PIN_DEADLINE_S, cluster_status, head_cid, http, peer_statuses, wait_pinned
 
 MiB = 1024 * 1024
@@ -58,12 +58,6 @@ def pinned_in_cluster(stack, cid):
         return status == 200 and "pinned" in peer_statuses(doc), (status, doc)
 
     return probe
-
-
-def kubo_recursive_pins(stack) -> str:
-    status, body = http(f"{stack.kubo_api_url}/api/v0/pin/ls?type=recursive", method="POST")
-    assert status == 200, body[:500]
-    return body.decode()
 
 
 @pytest.fixture(scope="module")
