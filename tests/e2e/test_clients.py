@@ -4,7 +4,10 @@ recursive). Every download is compared with the original byte for byte.
 
 The names cover what clients encode differently: spaces, `+`, `&`, `?`, `#`, `%`, `=`, other
 punctuation, Unicode in NFC and NFD (combining characters) side by side, emoji, dot files, deep
-directories, a key at S3's 1024-byte limit, names of 220 bytes, and empty files.
+directories, a key at S3's 1024-byte limit, names of 220 bytes, and empty files. Two random files of
+9 and 17 MiB are above each client's multipart threshold (the aws CLI's default 8 MiB; s3cmd's
+chunk and rclone's cutoff set to 5 and 8 MiB here), so every client also uploads in parts; their
+ETags say so.
 """
 
 import hashlib
@@ -63,6 +66,10 @@ ODD_NAMES = [
     "é" * 108 + ".txt",
 ]
 EMPTY_NAMES = ["empty.txt", "empty dir name/empty", "empties/🎉", "empties/a+b"]
+MiB = 1024 * 1024
+BIG_FILES = {"big/random 9 MiB.bin": 9 * MiB, "big/vidéo+17 MiB.mp4": 17 * MiB}
+# The aws CLI's own multipart defaults (the suite's fixture raises the threshold for other tests).
+AWS_CLI_DEFAULTS = {"multipart_threshold": "8MB", "multipart_chunksize": "8MB"}
 
 
 def long_key() -> str:
@@ -87,6 +94,8 @@ def build_tree(root: Path, seed: int, count: int = 300) -> dict[str, bytes]:
         files[name] = f"{i}: {name}\n".encode() * rng.randint(1, 50)
     for name in EMPTY_NAMES:
         files[name] = b""
+    for name, size in BIG_FILES.items():
+        files[name] = rng.randbytes(size)
     dirs = ["", "docs/", "docs/2024/", "media/photos/", "media/vidéos/", "src/a b/", "src/a+b/", "data/x=1/y=2/"]
     while len(files) < count:
         n = len(files)
@@ -122,6 +131,13 @@ def assert_same_tree(got: dict[str, str], expected: dict[str, str]):
     assert not (missing or extra or differ), f"missing {missing[:10]}, extra {extra[:10]}, differ {differ[:10]}"
 
 
+def assert_uploaded_in_parts(s3, bucket):
+    """The big files went up as multipart uploads: S3 ETags of those end in `-<part count>`."""
+    for name in BIG_FILES:
+        etag = s3.head_object(Bucket=bucket, Key=name)["ETag"].strip('"')
+        assert "-" in etag, f"{name} was not uploaded in parts (ETag {etag})"
+
+
 def all_keys(s3, bucket) -> list[str]:
     keys, token = [], None
     while True:
@@ -147,6 +163,7 @@ def test_tree_is_what_it_claims(tree):
     assert max(len(k.encode()) for k in files) == 1024
     # NFC and NFD spellings are distinct files, and distinct keys.
     assert "same-\u00e9.txt" in files and "same-e\u0301.txt" in files
+    assert all(len(files[name]) == size for name, size in BIG_FILES.items())
 
 
 # ------------------------------------------------------------------------------------------------
@@ -155,15 +172,16 @@ def test_tree_is_what_it_claims(tree):
 
 def test_aws_s3_sync_up_down_again_and_delete(s3, aws, bucket, tree, tmp_path):
     root, files = tree
-    aws("s3", "sync", root, f"s3://{bucket}", timeout=900)
+    aws("s3", "sync", root, f"s3://{bucket}", timeout=900, s3_settings=AWS_CLI_DEFAULTS)
     assert sorted(all_keys(s3, bucket)) == sorted(files)
+    assert_uploaded_in_parts(s3, bucket)
 
     down = tmp_path / "down"
-    aws("s3", "sync", f"s3://{bucket}", down, timeout=900)
+    aws("s3", "sync", f"s3://{bucket}", down, timeout=900, s3_settings=AWS_CLI_DEFAULTS)
     assert_same_tree(read_tree(down), digests(files))
 
     # Nothing changed: sizes and times agree with the listing, so nothing is uploaded.
-    again = aws("s3", "sync", root, f"s3://{bucket}", timeout=900)
+    again = aws("s3", "sync", root, f"s3://{bucket}", timeout=900, s3_settings=AWS_CLI_DEFAULTS)
     assert again.stdout.strip() == "", again.stdout[:3000]
 
     # Local deletions (odd names among them) are deleted from the bucket by --delete.
@@ -196,6 +214,9 @@ class Rclone:
             "RCLONE_CONFIG_GW_SECRET_ACCESS_KEY": stack.secret_key,
             "RCLONE_CONFIG_GW_REGION": stack.region,
             "RCLONE_CONFIG_GW_FORCE_PATH_STYLE": "true",
+            # Files above 8 MiB go up in 5 MiB parts (rclone's default cutoff is 200 MiB).
+            "RCLONE_CONFIG_GW_UPLOAD_CUTOFF": "8Mi",
+            "RCLONE_CONFIG_GW_CHUNK_SIZE": "5Mi",
         })
 
     def __call__(self, *args, check=True, timeout=900):
@@ -222,6 +243,7 @@ def test_rclone_sync_check_and_back(s3, rclone, bucket, tree, tmp_path):
     root, files = tree
     rclone("sync", root, f"gw:{bucket}")
     assert sorted(all_keys(s3, bucket)) == sorted(files)
+    assert_uploaded_in_parts(s3, bucket)
     # check compares sizes and MD5 hashes (the ETags) of every file, both ways.
     rclone("check", root, f"gw:{bucket}")
 
@@ -261,6 +283,7 @@ def s3cmd(stack, tmp_path):
         "use_https = False\n"
         "signature_v2 = False\n"
         "check_ssl_certificate = False\n"
+        "multipart_chunk_size_mb = 5\n"
     )
     env = clean_aws_env(os.environ)
 
@@ -281,6 +304,7 @@ def test_s3cmd_put_get_ls_del(s3, s3cmd, bucket, tree, tmp_path):
     # A trailing slash on the source uploads its content, not the directory itself.
     s3cmd("put", "--recursive", f"{root}/", f"s3://{bucket}/")
     assert sorted(all_keys(s3, bucket)) == sorted(files)
+    assert_uploaded_in_parts(s3, bucket)
 
     down = tmp_path / "down"
     down.mkdir()
