@@ -40,3 +40,16 @@ pub mod resolve;
 pub mod s3;
 pub mod server;
 pub mod unixfs;
+
+/// Helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod test_util {
+    /// A header map from `(name, value)` pairs.
+    pub fn headers(pairs: &[(&str, &str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+}
