@@ -5,6 +5,10 @@
 //! `ClusterSplit`) come from the gateway's design and travel in the same XML envelope, so S3
 //! clients surface them like any other error code.
 
+/// Seconds an outage answer (any 503) asks the client to wait before retrying (`Retry-After`).
+/// The AWS SDKs retry 503s with their own backoff; other clients read the header.
+pub const RETRY_AFTER_SECS: u32 = 2;
+
 /// An S3 error code with its HTTP status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum S3Code {

@@ -47,6 +47,10 @@ pub struct Request<'a> {
     /// Every request header, names in any case, repeated names allowed. Must include `host`
     /// (behind Envoy that is the `:authority` pseudo-header).
     pub headers: &'a [(&'a str, &'a str)],
+    /// The bucket the `Host` header names when the request is virtual-hosted
+    /// ([`crate::addressing::virtual_host_bucket`]); `None` for path style. SigV2 signs it as the
+    /// first segment of the resource, so a signature is bound to its bucket however it is addressed.
+    pub host_bucket: Option<&'a str>,
 }
 
 /// Which scheme authenticated a request.
@@ -106,6 +110,13 @@ pub enum AuthError {
     NotYetValid,
     #[error("X-Amz-Expires must be less than a week (in seconds) that is 604800")]
     ExpiresTooLarge,
+    /// A SigV2 presigned URL valid for longer than a SigV4 one may be.
+    #[error("Expires must be less than a week (in seconds) that is 604800 from now")]
+    V2ExpiresTooLarge,
+    /// Headers that change what the request means but that the signature does not cover
+    /// (names lower-cased, in the order sent).
+    #[error("There were headers present in the request which were not signed")]
+    UnsignedHeaders(Vec<String>),
 }
 
 impl AuthError {
@@ -116,7 +127,12 @@ impl AuthError {
     /// `InvalidArgument`, which is the code used here.
     pub fn code(&self) -> S3Code {
         match self {
-            Self::Missing | Self::Expired | Self::NotYetValid | Self::ExpiresTooLarge => S3Code::AccessDenied,
+            Self::Missing
+            | Self::Expired
+            | Self::NotYetValid
+            | Self::ExpiresTooLarge
+            | Self::V2ExpiresTooLarge
+            | Self::UnsignedHeaders(_) => S3Code::AccessDenied,
             Self::Unsupported | Self::MultipleMechanisms | Self::Malformed(_) | Self::WrongRegion { .. } => {
                 S3Code::InvalidArgument
             }
@@ -168,6 +184,28 @@ where
         Some(AuthKind::HeaderV2) => v2::verify_header(req, now, &secret_for),
         Some(AuthKind::PresignedV2) => v2::verify_presigned(req, now, &secret_for),
     }
+}
+
+/// Whether a request header must be covered by the signature: the `x-amz-*` headers (S3's own:
+/// a copy source, checksums, ACLs, conditions…) and the gateway's `x-ipfs-*` ones (replication
+/// factor, pin priority…). Left unsigned, any of them would let whoever holds a signed request,
+/// a presigned URL above all, make it do something else than what was signed.
+pub fn must_be_signed(name: &str) -> bool {
+    let prefix = |p: &str| name.get(..p.len()).is_some_and(|n| n.eq_ignore_ascii_case(p));
+    prefix("x-amz-") || prefix("x-ipfs-")
+}
+
+/// The request headers [`must_be_signed`] selects that `covered` does not accept, lower-cased,
+/// each once. `Ok` when there are none.
+fn refuse_unsigned(req: &Request<'_>, covered: impl Fn(&str) -> bool) -> Result<(), AuthError> {
+    let mut unsigned: Vec<String> = Vec::new();
+    for (name, _) in req.headers {
+        let lower = name.to_ascii_lowercase();
+        if must_be_signed(&lower) && !covered(&lower) && !unsigned.contains(&lower) {
+            unsigned.push(lower);
+        }
+    }
+    if unsigned.is_empty() { Ok(()) } else { Err(AuthError::UnsignedHeaders(unsigned)) }
 }
 
 /// Compares a computed MAC with the one a client sent, in time independent of where they differ.

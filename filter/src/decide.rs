@@ -65,23 +65,23 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
     let head = method == "HEAD";
     let authority = first(headers, ":authority").unwrap_or_default();
     let host_bucket = addressing::virtual_host_bucket(authority, config.domain.as_deref());
-    let target = match request::classify(method, host_bucket, path, query) {
-        Route::Pass => return Decision::Continue,
-        Route::Write(target) => return Decision::Watch(target),
-        Route::BucketWrite(bucket) => return Decision::WatchBucket(bucket),
-        Route::Forbidden => {
-            return Decision::Reply(response::error(
-                S3Code::AccessDenied,
-                "Access Denied",
-                path,
-                &request_id,
-                head,
-            ));
-        }
-        Route::Serve(target) => target,
-    };
+    let route = request::classify(method, host_bucket, path, query);
+    if route == Route::Forbidden {
+        return Decision::Reply(response::error(S3Code::AccessDenied, "Access Denied", path, &request_id, head));
+    }
+    if request::is_post_object(method, first(headers, "content-type")) {
+        // Browser-form uploads carry their signature in the body: refused before any of it is read.
+        return Decision::Reply(response::error(
+            S3Code::NotImplemented,
+            "POST Object (browser-based uploads with an HTML form) is not supported",
+            path,
+            &request_id,
+            head,
+        ));
+    }
 
-    // SigV4 signs `host`; Envoy carries the client's Host as `:authority`.
+    // Every request is authenticated here, before any byte of its body moves; the host checks
+    // again. SigV4 signs `host`; Envoy carries the client's Host as `:authority`.
     let sig_headers: Vec<(&str, &str)> = headers
         .iter()
         .filter_map(|(n, v)| match n.as_str() {
@@ -95,10 +95,19 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
         path,
         query,
         headers: &sig_headers,
+        host_bucket,
     };
     if let Err(e) = sigv4::verify(&req, now, Some(&config.region), |ak| config.secret_for(ak)) {
         return Decision::Denied(response::error(e.code(), &e.to_string(), path, &request_id, head));
     }
+
+    let target = match route {
+        Route::Serve(target) => target,
+        Route::Write(target) => return Decision::Watch(target),
+        Route::BucketWrite(bucket) => return Decision::WatchBucket(bucket),
+        // (Forbidden was answered before the signature check.)
+        Route::Pass | Route::Forbidden => return Decision::Continue,
+    };
 
     Decision::Serve(Box::new(ServeCtx {
         target,
@@ -175,23 +184,16 @@ pub struct Rewrite {
     pub object: ServedObject,
 }
 
-/// Request headers that must not reach the gateway: the client's credentials, conditions that
-/// would be evaluated against the gateway's CID ETag, content negotiation that would make the
-/// gateway answer with a raw block or a CAR, and the range (re-set in normalised form).
+/// Request headers that never reach the gateway: all but Envoy's pseudo-headers, the request id,
+/// `x-forwarded-proto` (Envoy's router needs it to pick a route; Envoy sets it itself from the
+/// connection, so a client cannot choose it) and the body's framing. An allowlist, because the gateway reads more of a request than its
+/// path: `X-Forwarded-Host` and `Forwarded` switch Kubo to subdomain or DNSLink resolution,
+/// `Accept` to a raw block or a CAR, conditions would be evaluated against the CID's own ETag,
+/// and the client's credentials are nobody else's business. The range is re-set in normalised
+/// form afterwards.
 pub fn is_dropped_on_rewrite(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "authorization"
-            | "range"
-            | "if-match"
-            | "if-none-match"
-            | "if-modified-since"
-            | "if-unmodified-since"
-            | "if-range"
-            | "accept"
-            | "accept-encoding"
-    ) || n.starts_with("x-amz-")
+    const KEPT: [&str; 4] = ["x-request-id", "x-forwarded-proto", "content-length", "transfer-encoding"];
+    !name.starts_with(':') && !KEPT.iter().any(|k| k.eq_ignore_ascii_case(name))
 }
 
 /// With the record in hand: answer the conditions, resolve the range, or rewrite the request to

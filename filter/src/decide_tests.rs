@@ -195,7 +195,7 @@ fn auth_failures_are_s3_errors() {
 #[test]
 fn everything_else_passes_or_is_watched() {
     let c = config();
-    let d = |m: &str, p: &str| on_request(&c, &h(&[(":method", m), (":path", p), (":authority", HOST)]), NOW);
+    let d = |m: &str, p: &str| on_request(&c, &signed(m, p, &[]), NOW);
     assert_eq!(d("GET", "/b?list-type=2"), Decision::Continue);
     assert_eq!(d("GET", "/b/k?acl"), Decision::Continue);
     assert_eq!(d("PUT", "/b"), Decision::Continue);
@@ -210,6 +210,35 @@ fn everything_else_passes_or_is_watched() {
         panic!()
     };
     assert_eq!(r.status, 403);
+}
+
+#[test]
+fn every_request_is_authenticated_before_its_body() {
+    let c = config();
+    for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl"), ("OPTIONS", "/b/k")] {
+        let anonymous = h(&[(":method", m), (":path", p), (":authority", HOST)]);
+        let Decision::Denied(reply) = on_request(&c, &anonymous, NOW) else {
+            panic!("{m} {p} passed without a signature")
+        };
+        assert_eq!(reply.status, 403, "{m} {p}");
+        let mut tampered = signed(m, p, &[]);
+        tampered.push(("x-amz-copy-source".into(), "/private/secret.txt".into()));
+        let Decision::Denied(reply) = on_request(&c, &tampered, NOW) else {
+            panic!("{m} {p} passed with an unsigned x-amz-copy-source")
+        };
+        assert!(reply.body.unwrap().contains("There were headers present in the request which were not signed"));
+    }
+    // Signed, the same headers are fine.
+    let copy = signed("PUT", "/b/k", &[("x-amz-copy-source", "/private/secret.txt"), ("x-ipfs-replication-factor", "2")]);
+    assert!(matches!(on_request(&c, &copy, NOW), Decision::Watch(_)));
+}
+
+#[test]
+fn browser_form_posts_are_refused_before_the_body() {
+    let form = h(&[(":method", "POST"), (":path", "/b"), (":authority", HOST), ("content-type", "multipart/form-data; boundary=xyz")]);
+    let Decision::Reply(reply) = on_request(&config(), &form, NOW) else { panic!() };
+    assert_eq!(reply.status, 501);
+    assert!(reply.body.unwrap().contains("<Code>NotImplemented</Code>"));
 }
 
 #[test]
@@ -312,10 +341,16 @@ fn rewrite_to_the_gateway() {
         "If-None-Match",
         "Range",
         "accept",
+        "x-forwarded-host",
+        "forwarded",
+        "user-agent",
+        "cookie",
+        "x-envoy-upstream-rq-timeout-ms",
+        "service-worker",
     ] {
         assert!(is_dropped_on_rewrite(name), "{name}");
     }
-    for name in ["host", "user-agent", "x-request-id", ":path"] {
+    for name in [":authority", ":path", ":method", "x-request-id", "X-Request-Id", "x-forwarded-proto", "content-length"] {
         assert!(!is_dropped_on_rewrite(name), "{name}");
     }
 }

@@ -115,6 +115,16 @@ pub fn classify(method: &str, host_bucket: Option<&str>, raw_path: &str, raw_que
     }
 }
 
+/// A browser-form upload (PostObject): `POST` with a `multipart/form-data` body, whose policy and
+/// signature are form fields. Not supported; recognised from the headers alone, so it is refused
+/// before the body is read.
+pub fn is_post_object(method: &str, content_type: Option<&str>) -> bool {
+    method == "POST"
+        && content_type.is_some_and(|ct| {
+            ct.trim_start().get(..19).is_some_and(|p| p.eq_ignore_ascii_case("multipart/form-data"))
+        })
+}
+
 /// `response-*` query overrides of GetObject, in the order given, as (header name, value).
 pub fn response_overrides(raw_query: &str) -> Vec<(&'static str, String)> {
     const OVERRIDES: [(&str, &str); 6] = [
@@ -263,6 +273,16 @@ mod tests {
             ]
         );
         assert!(response_overrides("").is_empty());
+    }
+
+    #[test]
+    fn browser_form_posts_are_recognised_by_their_headers() {
+        assert!(is_post_object("POST", Some("multipart/form-data; boundary=x")));
+        assert!(is_post_object("POST", Some(" Multipart/Form-Data")));
+        assert!(!is_post_object("POST", Some("application/xml")));
+        assert!(!is_post_object("POST", None));
+        assert!(!is_post_object("PUT", Some("multipart/form-data")));
+        assert!(!is_post_object("POST", Some("multipart/form")));
     }
 
     #[test]

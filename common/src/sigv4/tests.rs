@@ -29,6 +29,7 @@ fn run(method: &str, path: &str, query: &str, headers: &[(&str, &str)], now: i64
             path,
             query,
             headers,
+            host_bucket: None,
         },
         now,
         Some("us-east-1"),
@@ -361,6 +362,7 @@ fn run_owned(headers: &[(String, String)], now: i64, region: Option<&str>) -> Re
             path: "/test.txt",
             query: "",
             headers: &h,
+            host_bucket: None,
         },
         now,
         region,
@@ -555,6 +557,7 @@ fn v2_header_examples_verify_path_style() {
         path: "/johnsmith/photos/puppy.jpg",
         query: "",
         headers: &headers,
+        host_bucket: None,
     };
     let v = verify(&req, 1_175_024_202, None, secrets).unwrap();
     assert_eq!((v.kind, v.access_key.as_str()), (AuthKind::HeaderV2, AK));
@@ -574,6 +577,7 @@ fn v2_header_examples_verify_path_style() {
         path: "/dictionary/fran%C3%A7ais/pr%c3%a9f%c3%a8re",
         query: "",
         headers: &headers,
+        host_bucket: None,
     };
     verify(&req, 1_175_046_589, None, secrets).unwrap();
 }
@@ -587,6 +591,7 @@ fn v2_presigned_example() {
         path: "/johnsmith/photos/puppy.jpg",
         query: q,
         headers: &headers,
+        host_bucket: None,
     };
     assert_eq!(auth_kind(&req), Ok(Some(AuthKind::PresignedV2)));
     let v = verify(&req, 1_175_139_620, None, secrets).unwrap();
@@ -632,9 +637,127 @@ fn v2_string_to_sign_includes_amz_headers_and_sub_resources() {
         path: "/b/k",
         query: "uploadId=u%2B1&partNumber=2&x-id=UploadPart&response-content-type=a%20b",
         headers: &headers,
+        host_bucket: None,
     };
     assert_eq!(
         v2_string_to_sign(&req, "1175139620"),
         "PUT\n\ntext/plain\n1175139620\nx-amz-meta-a:1,2\nx-amz-meta-b:two words\n/b/k?partNumber=2&response-content-type=a b&uploadId=u+1"
     );
+}
+
+#[test]
+fn unsigned_amz_and_ipfs_headers_are_refused_by_v4() {
+    // The presigned example signs `host` only: anything that changes the request's meaning and
+    // is sent beside it must be refused, whatever the case of its name.
+    for (name, value) in [
+        ("x-amz-copy-source", "/private/secret.txt"),
+        ("X-Amz-Copy-Source", "/private/secret.txt"),
+        ("X-IPFS-Replication-Factor", "3"),
+        ("x-ipfs-pin-priority", "high"),
+        ("x-amz-meta-a", "1"),
+    ] {
+        let headers = [("host", HOST), (name, value)];
+        let e = run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013).unwrap_err();
+        assert_eq!(e, AuthError::UnsignedHeaders(vec![name.to_ascii_lowercase()]), "{name}");
+        assert_eq!((e.code(), e.to_string().as_str()), (S3Code::AccessDenied, "There were headers present in the request which were not signed"));
+    }
+    // Names only a prefix away are not S3's or the gateway's.
+    run("GET", "/test.txt", PRESIGNED_QUERY, &[("host", HOST), ("x-amzn-trace-id", "1"), ("x-ipfsx", "1")], T2013).unwrap();
+}
+
+#[test]
+fn v4_header_signatures_must_cover_every_amz_header() {
+    // AWS's GET-with-Range example signs host;range;x-amz-content-sha256;x-amz-date.
+    let sig = "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41";
+    let auth = auth_header("host;range;x-amz-content-sha256;x-amz-date", sig);
+    let mut headers = vec![
+        ("Host", HOST),
+        ("Range", "bytes=0-9"),
+        ("x-amz-content-sha256", EMPTY_SHA256),
+        ("x-amz-date", "20130524T000000Z"),
+        ("Authorization", auth.as_str()),
+    ];
+    run("GET", "/test.txt", "", &headers, T2013).unwrap();
+    headers.push(("x-amz-server-side-encryption", "AES256"));
+    headers.push(("x-amz-server-side-encryption", "AES256"));
+    assert_eq!(
+        run("GET", "/test.txt", "", &headers, T2013),
+        Err(AuthError::UnsignedHeaders(vec!["x-amz-server-side-encryption".into()]))
+    );
+}
+
+#[test]
+fn v2_refuses_ipfs_headers_and_signs_amz_ones() {
+    let q = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D";
+    let now = 1_175_139_000;
+    let with = |extra: &[(&'static str, &'static str)]| {
+        let mut headers = vec![("host", "s3.amazonaws.com")];
+        headers.extend_from_slice(extra);
+        headers
+    };
+    let req = |headers: &'static [(&'static str, &'static str)]| Request {
+        method: "GET",
+        path: "/johnsmith/photos/puppy.jpg",
+        query: q,
+        headers,
+        host_bucket: None,
+    };
+    let ipfs: &'static [_] = Box::leak(with(&[("X-IPFS-Replication-Factor", "3")]).into_boxed_slice());
+    assert_eq!(
+        verify(&req(ipfs), now, None, secrets),
+        Err(AuthError::UnsignedHeaders(vec!["x-ipfs-replication-factor".into()]))
+    );
+    // x-amz-* headers are part of SigV2's string to sign: adding one breaks the signature.
+    let amz: &'static [_] = Box::leak(with(&[("x-amz-copy-source", "/private/secret.txt")]).into_boxed_slice());
+    assert_eq!(verify(&req(amz), now, None, secrets), Err(AuthError::SignatureMismatch));
+}
+
+#[test]
+fn v2_signatures_are_bound_to_the_virtual_hosted_bucket() {
+    // The developer guide's example is virtual-hosted: Host johnsmith.s3.amazonaws.com, path
+    // /photos/puppy.jpg, resource /johnsmith/photos/puppy.jpg.
+    let headers = [
+        ("Host", "johnsmith.s3.amazonaws.com"),
+        ("Date", "Tue, 27 Mar 2007 19:36:42 +0000"),
+        ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU="),
+    ];
+    let vhost = Request {
+        method: "GET",
+        path: "/photos/puppy.jpg",
+        query: "",
+        headers: &headers,
+        host_bucket: Some("johnsmith"),
+    };
+    verify(&vhost, 1_175_024_202, None, secrets).unwrap();
+    // A path-style signature for /pub/cat.jpg replayed with the Host naming another bucket.
+    let q = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D";
+    let path_style = Request {
+        method: "GET",
+        path: "/johnsmith/photos/puppy.jpg",
+        query: q,
+        headers: &[("host", "s3.amazonaws.com")],
+        host_bucket: None,
+    };
+    verify(&path_style, 1_175_139_000, None, secrets).unwrap();
+    let replayed = Request { headers: &[("host", "priv.s3.amazonaws.com")], host_bucket: Some("priv"), ..path_style };
+    assert_eq!(verify(&replayed, 1_175_139_000, None, secrets), Err(AuthError::SignatureMismatch));
+    assert_eq!(
+        v2_string_to_sign(&Request { path: "/", query: "acl", ..replayed }, "1"),
+        "GET\n\n\n1\n/priv/?acl"
+    );
+}
+
+#[test]
+fn v2_presigned_urls_live_a_week_at_most() {
+    let q = "AWSAccessKeyId=AKIAIOSFODNN7EXAMPLE&Expires=1175139620&Signature=NpgCjnDzrM%2BWFzoENXmpNDUsSn8%3D";
+    let req = Request {
+        method: "GET",
+        path: "/johnsmith/photos/puppy.jpg",
+        query: q,
+        headers: &[("host", "s3.amazonaws.com")],
+        host_bucket: None,
+    };
+    verify(&req, 1_175_139_620 - 604_800, None, secrets).unwrap();
+    let e = verify(&req, 1_175_139_620 - 604_801, None, secrets).unwrap_err();
+    assert_eq!((e.clone(), e.code()), (AuthError::V2ExpiresTooLarge, S3Code::AccessDenied));
 }

@@ -10,7 +10,10 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
 use super::canonical::{self, QueryParam};
-use super::{AuthError, AuthKind, MAX_SKEW_SECS, Request, Verified, mac_matches, parse_http_date};
+use super::{
+    AuthError, AuthKind, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, Verified, mac_matches, parse_http_date,
+    refuse_unsigned,
+};
 
 type HmacSha1 = Hmac<Sha1>;
 
@@ -92,22 +95,21 @@ pub fn string_to_sign(req: &Request<'_>, date: &str) -> String {
     for (name, value) in &amz {
         out.push_str(&format!("{name}:{value}\n"));
     }
-    out.push_str(&resource(req.path, &canonical::parse_query(req.query)));
+    out.push_str(&resource(req.host_bucket, req.path, &canonical::parse_query(req.query)));
     out
 }
 
-/// The path as sent, then the signed sub-resources sorted by name, values decoded.
-fn resource(path: &str, params: &[QueryParam]) -> String {
+/// `/<bucket>` when the Host names the bucket, then the path as sent, then the signed
+/// sub-resources sorted by name, values decoded. With the bucket in the resource a signature made
+/// for `/pub/cat.jpg` path style cannot be replayed as key `pub/cat.jpg` of the Host's bucket.
+fn resource(host_bucket: Option<&str>, path: &str, params: &[QueryParam]) -> String {
     let mut subs: Vec<&QueryParam> = params
         .iter()
         .filter(|p| SUB_RESOURCES.contains(&p.name.as_str()))
         .collect();
     subs.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = if path.is_empty() {
-        "/".to_owned()
-    } else {
-        path.to_owned()
-    };
+    let mut out = host_bucket.map(|b| format!("/{b}")).unwrap_or_default();
+    out.push_str(if path.is_empty() { "/" } else { path });
     for (i, p) in subs.iter().enumerate() {
         out.push(if i == 0 { '?' } else { '&' });
         out.push_str(&p.name);
@@ -123,6 +125,11 @@ fn resource(path: &str, params: &[QueryParam]) -> String {
 fn parse_v2_date(s: &str) -> Option<i64> {
     let s = s.trim();
     parse_http_date(s).or_else(|| parse_http_date(&format!("{}GMT", s.strip_suffix("+0000")?)))
+}
+
+/// SigV2's string to sign holds every `x-amz-*` header; nothing else that must be signed.
+fn covered_by_v2(name: &str) -> bool {
+    name.starts_with("x-amz-")
 }
 
 fn check(secret: &str, string_to_sign: &str, signature: &str) -> Result<(), AuthError> {
@@ -152,6 +159,7 @@ where
             )
         })?;
     let access_key = access_key.trim();
+    refuse_unsigned(req, covered_by_v2)?;
     let secret = secret_for(access_key).ok_or_else(|| AuthError::UnknownAccessKey(access_key.to_owned()))?;
 
     // With `x-amz-date` the Date line of the string to sign stays empty (the header is signed
@@ -196,9 +204,14 @@ where
         .then(|| expires.parse().ok())
         .flatten()
         .ok_or_else(|| AuthError::Malformed("Expires should be a number of seconds since the epoch".to_owned()))?;
+    refuse_unsigned(req, covered_by_v2)?;
     let secret = secret_for(access_key).ok_or_else(|| AuthError::UnknownAccessKey(access_key.to_owned()))?;
     if now > expires_at {
         return Err(AuthError::Expired);
+    }
+    // The same bound as SigV4's X-Amz-Expires, counted from now: SigV2 URLs carry no signing time.
+    if expires_at.saturating_sub(now) > MAX_PRESIGNED_EXPIRES_SECS {
+        return Err(AuthError::V2ExpiresTooLarge);
     }
     check(&secret, &string_to_sign(req, expires), signature)?;
     Ok(Verified {

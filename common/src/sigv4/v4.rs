@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::canonical::{self, QueryParam};
 use super::{
     ALGORITHM, AuthError, AuthKind, EMPTY_SHA256, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, UNSIGNED_PAYLOAD,
-    Verified, format_amz_date, mac_matches, parse_amz_date, parse_http_date,
+    Verified, format_amz_date, mac_matches, parse_amz_date, parse_http_date, refuse_unsigned,
 };
 
 type HmacSha256 = Hmac<Sha256>;
@@ -191,15 +191,23 @@ fn check_region(credential: &Credential<'_>, region: Option<&str>) -> Result<(),
     }
 }
 
+fn signed_names(signed_headers: &str) -> impl Iterator<Item = &str> {
+    signed_headers.split(';').map(str::trim)
+}
+
+/// The signed-header list must name `host`: what ties a signature to this endpoint (every SigV4
+/// client signs it).
 fn check_signed_headers(signed_headers: &str) -> Result<(), AuthError> {
-    // `host` is what ties a signature to this endpoint; every SigV4 client signs it.
-    if signed_headers.split(';').any(|h| h.eq_ignore_ascii_case("host")) {
+    if signed_names(signed_headers).any(|h| h.eq_ignore_ascii_case("host")) {
         Ok(())
     } else {
-        Err(AuthError::Malformed(
-            "The list of signed headers must include 'host'".to_owned(),
-        ))
+        Err(AuthError::Malformed("The list of signed headers must include 'host'".to_owned()))
     }
+}
+
+/// Every header of the request that [`super::must_be_signed`] selects must be in the list.
+fn check_covered(req: &Request<'_>, signed_headers: &str) -> Result<(), AuthError> {
+    refuse_unsigned(req, |name| signed_names(signed_headers).any(|h| h.eq_ignore_ascii_case(name)))
 }
 
 /// Checks `signature` (hex) against the request's canonical form.
@@ -289,6 +297,7 @@ where
         auth.signed_headers,
         payload_hash.as_deref().unwrap_or(EMPTY_SHA256),
     );
+    check_covered(req, auth.signed_headers)?;
     let ctx = check_signature(&secret, &auth.credential, &amz_date, &creq, auth.signature)?;
     Ok(Verified {
         access_key: auth.credential.access_key.to_owned(),
@@ -365,6 +374,7 @@ where
         signed_headers,
         payload,
     );
+    check_covered(req, signed_headers)?;
     let ctx = check_signature(&secret, &credential, amz_date, &creq, signature)?;
     Ok(Verified {
         access_key: credential.access_key.to_owned(),
