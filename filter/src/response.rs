@@ -6,7 +6,7 @@
 
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::{Resolved, access_headers};
-use ipfs_s3_common::s3error::{S3Code, error_xml};
+use ipfs_s3_common::s3error::{RETRY_AFTER_SECS, S3Code, error_xml};
 
 /// A reply the filter sends itself instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,14 +19,14 @@ pub struct Reply {
 
 /// An S3 XML error.
 pub fn error(code: S3Code, message: &str, resource: &str, request_id: &str, head: bool) -> Reply {
-    Reply {
-        status: code.status(),
-        headers: vec![
-            ("content-type".to_owned(), "application/xml".to_owned()),
-            ("x-amz-request-id".to_owned(), request_id.to_owned()),
-        ],
-        body: (!head).then(|| error_xml(code, message, resource, request_id)),
+    let mut headers = vec![
+        ("content-type".to_owned(), "application/xml".to_owned()),
+        ("x-amz-request-id".to_owned(), request_id.to_owned()),
+    ];
+    if code.status() == 503 {
+        headers.push(("retry-after".to_owned(), RETRY_AFTER_SECS.to_string()));
     }
+    Reply { status: code.status(), headers, body: (!head).then(|| error_xml(code, message, resource, request_id)) }
 }
 
 /// `304 Not Modified` for a conditional read.

@@ -4,7 +4,7 @@
 //! internal failure becomes an S3 code (AWS's codes, plus the IPFS ones of the design).
 
 use ipfs_s3_common::record::ChecksumAlgorithm;
-use ipfs_s3_common::s3error::S3Code;
+use ipfs_s3_common::s3error::{RETRY_AFTER_SECS, S3Code};
 use s3s::{S3Error, S3ErrorCode};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -151,7 +151,14 @@ impl From<Error> for S3Error {
         if let Ok(status) = http::StatusCode::from_u16(code.status()) {
             err.set_status_code(status);
         }
-        if let Error::NotModified(headers) = e {
+        let mut headers = match e {
+            Error::NotModified(headers) => headers,
+            _ => http::HeaderMap::new(),
+        };
+        if code.status() == 503 {
+            headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        if !headers.is_empty() {
             err.set_headers(headers);
         }
         err
@@ -167,6 +174,11 @@ mod tests {
         let e: S3Error = Error::IpfsUnavailable("connection refused".into()).into();
         assert_eq!(e.code().as_str(), "IPFSNodeUnavailable");
         assert_eq!(e.status_code(), Some(http::StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(e.headers().and_then(|h| h.get("retry-after")).map(|v| v.to_str().unwrap()), Some("2"));
+        let e: S3Error = Error::Metadata(redis::RedisError::from((redis::ErrorKind::Io, "down"))).into();
+        assert_eq!((e.code().as_str(), e.headers().map(|h| h.contains_key("retry-after"))), ("ServiceUnavailable", Some(true)));
+        let e: S3Error = Error::NoSuchKey.into();
+        assert!(e.headers().is_none());
     }
 
     #[test]
