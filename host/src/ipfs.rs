@@ -136,8 +136,10 @@ impl IpfsClient for Kubo {
             .send()
             .await
             .map_err(|e| {
-                // A failing body surfaces here too; say which side failed.
-                if e.is_body() || e.is_request() { Error::IncompleteBody(e.to_string()) } else { unavailable(e) }
+                // A failing client body surfaces here too (as a body error); anything else — Kubo
+                // refusing the connection, dying mid-add — is the IPFS node's failure, which the
+                // client should retry, not a fault of its request.
+                if e.is_body() && !e.is_connect() { Error::IncompleteBody(e.to_string()) } else { unavailable(e) }
             })?;
         if !resp.status().is_success() {
             return Err(kubo_error(resp).await);
@@ -228,3 +230,4 @@ where
         Err(e) => Err(std::io::Error::other(e.to_string())),
     }))
 }
+

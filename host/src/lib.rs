@@ -4,7 +4,10 @@
 //! DELETE, lists); the filter also calls its internal API to resolve `bucket/key` to a CID. The
 //! pieces, each behind a small trait where a backend can change:
 //!
-//! - [`s3`]: the S3 API on `s3s` (SigV4 is verified there), split by operation family.
+//! - [`guard`]: the gate every S3 request passes first: the signature by the rules the filter
+//!   shares (every `x-amz-*`/`x-ipfs-*` header signed, presigned lifetimes), and what the gateway
+//!   refuses before reading a body.
+//! - [`s3`]: the S3 API on `s3s` (which verifies SigV4 again), split by operation family.
 //! - [`meta`]: the [`meta::MetadataStore`] (buckets, `bucket/key -> CID` mappings, reference
 //!   counts, pin state) and the durable [`meta::PinQueue`], on Redis or in an embedded database file.
 //! - [`ipfs`]: the [`ipfs::IpfsClient`] seam and its Kubo RPC implementation (streamed adds).
@@ -29,9 +32,11 @@ pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod ipfs;
 pub mod listing;
+pub mod logging;
 pub mod meta;
 pub mod metrics;
 pub mod pin;

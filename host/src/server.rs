@@ -105,7 +105,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     if let Some(domain) = cfg.virtual_host_domain() {
         builder.set_host(Addressing { domain: Some(domain.to_owned()) });
     }
-    let s3 = builder.build();
+    let s3 = crate::guard::Guard { cfg: cfg.clone(), s3: builder.build() };
 
     let admin = Arc::new(Admin {
         health: Checker {

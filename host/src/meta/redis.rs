@@ -327,10 +327,22 @@ pub struct RedisStore {
     complete_upload: Script,
 }
 
+/// How the host's Redis connections behave when Redis goes away: one quick reconnect attempt per
+/// failed command rather than the client's default of six with exponential backoff (≈10 s), so
+/// a request answers `503 ServiceUnavailable` at once instead of hanging while Redis is down; the
+/// next command tries again.
+pub fn manager_config() -> redis::aio::ConnectionManagerConfig {
+    redis::aio::ConnectionManagerConfig::new()
+        .set_number_of_retries(1)
+        .set_max_delay(std::time::Duration::from_millis(200))
+        .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+        .set_response_timeout(Some(std::time::Duration::from_secs(30)))
+}
+
 impl RedisStore {
     pub async fn connect(url: &str, prefix: &str, instance: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let con = client.get_connection_manager().await?;
+        let con = client.get_connection_manager_with_config(manager_config()).await?;
         Ok(Self {
             con,
             queued: tokio::sync::Notify::new(),
