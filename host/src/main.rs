@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use ipfs_s3_host::config::Config;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 /// S3-compatible gateway to IPFS: the host service that Envoy and its filter sit in front of.
 ///
@@ -42,8 +42,8 @@ fn main() -> anyhow::Result<()> {
             std::process::exit(2);
         }
     };
-    let filter = EnvFilter::try_from_default_env().or_else(|_| EnvFilter::try_new(&cfg.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    let rust_log = std::env::var("RUST_LOG").ok();
+    ipfs_s3_host::logging::subscriber(rust_log.as_deref(), &cfg.log, std::io::stdout)?.init();
     match cli.command {
         Command::CheckConfig => {
             let mut shown = cfg.clone();
