@@ -45,6 +45,24 @@ impl Source {
 /// `(bucket, key, cid)` -> (GETs, time of the latest).
 type Pending = HashMap<(String, String, String), (u64, i64)>;
 
+/// Most objects counted between two flushes (the filter keeps the same bound per worker). GETs
+/// of further objects are dropped and counted in `ipfs_access_dropped_total`: the statistics
+/// are approximate by nature, the host's memory is not elastic, and a flood of GETs of distinct
+/// keys while the store is down must not grow it without end.
+pub const MAX_PENDING: usize = 100_000;
+
+/// Adds `count` GETs of `id` unless that would make `pending` hold more than [`MAX_PENDING`]
+/// objects; returns whether they were kept.
+fn add(pending: &mut Pending, id: (String, String, String), count: u64, last_ms: i64) -> bool {
+    if pending.len() >= MAX_PENDING && !pending.contains_key(&id) {
+        return false;
+    }
+    let e = pending.entry(id).or_insert((0, last_ms));
+    e.0 += count;
+    e.1 = e.1.max(last_ms);
+    true
+}
+
 pub struct AccessLog {
     store: Arc<dyn MetadataStore>,
     metrics: Arc<Metrics>,
@@ -60,9 +78,14 @@ impl AccessLog {
     /// Counts one GET the host served; written by the next flush.
     pub fn count(&self, bucket: &str, key: &str, cid: &str, now_ms: i64) {
         let mut p = self.pending.lock().expect("access log lock");
-        let e = p.entry((bucket.to_string(), key.to_string(), cid.to_string())).or_insert((0, now_ms));
-        e.0 += 1;
-        e.1 = e.1.max(now_ms);
+        if !add(&mut p, (bucket.to_string(), key.to_string(), cid.to_string()), 1, now_ms) {
+            self.metrics.access_dropped.inc();
+        }
+    }
+
+    /// Objects waiting for the next flush.
+    pub fn pending_len(&self) -> usize {
+        self.pending.lock().expect("access log lock").len()
     }
 
     /// Writes one batch to the store (one round trip). Returns how many entries applied.
@@ -99,9 +122,9 @@ impl AccessLog {
             Err(e) => {
                 let mut p = self.pending.lock().expect("access log lock");
                 for (id, (count, last)) in taken {
-                    let e = p.entry(id).or_insert((0, last));
-                    e.0 += count;
-                    e.1 = e.1.max(last);
+                    if !add(&mut p, id, count, last) {
+                        self.metrics.access_dropped.inc_by(count);
+                    }
                 }
                 Err(e)
             }
@@ -132,4 +155,27 @@ pub fn hits_of(report: Vec<AccessCount>) -> Vec<AccessHit> {
         .filter(|c| c.count > 0)
         .map(|c| AccessHit { key: S3Key { bucket: c.bucket, key: c.key }, cid: c.cid, count: c.count, last_ms: c.last_ms })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::embedded::EmbeddedStore;
+
+    #[tokio::test]
+    async fn pending_counts_are_capped_and_drops_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(EmbeddedStore::open(&dir.path().join("m.redb")).await.unwrap());
+        let metrics = Arc::new(Metrics::new());
+        let log = AccessLog::new(store, metrics.clone(), 1000);
+        for i in 0..MAX_PENDING + 10 {
+            log.count("b", &format!("k{i}"), "cid", 1);
+        }
+        assert_eq!(log.pending_len(), MAX_PENDING);
+        assert_eq!(metrics.access_dropped.get(), 10);
+        // A key already pending still counts when the set is full.
+        log.count("b", "k0", "cid", 2);
+        assert_eq!(metrics.access_dropped.get(), 10);
+        assert_eq!(log.pending.lock().unwrap()[&("b".into(), "k0".into(), "cid".into())], (2, 2));
+    }
 }

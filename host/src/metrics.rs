@@ -12,7 +12,8 @@
 //! each Envoy; its counts are in that Envoy's stats (`ipfs_s3_filter_l1_hits`, `…_misses`).
 
 use prometheus::{
-    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
     TextEncoder,
 };
 
@@ -48,6 +49,8 @@ pub struct Metrics {
     pub access_gets: IntCounterVec,
     /// GETs per batch, by `source` (how well batching groups requests).
     pub access_batch_gets: HistogramVec,
+    /// GETs the host could not keep for the statistics because its pending set was full.
+    pub access_dropped: IntCounter,
     /// Replica manager decisions, by `direction` (up|down).
     pub replica_decisions: IntCounterVec,
     /// Objects whose pin currently has a factor raised by the replica manager.
@@ -116,6 +119,11 @@ impl Metrics {
             &["source"],
         )
         .expect("valid metric");
+        let access_dropped = IntCounter::new(
+            "ipfs_access_dropped_total",
+            "GETs the host served that were not counted: its pending access statistics were full",
+        )
+        .expect("valid metric");
         let replica_decisions = IntCounterVec::new(
             Opts::new("ipfs_replica_decisions_total", "Replication factor changes made by the replica manager"),
             &["direction"],
@@ -146,6 +154,7 @@ impl Metrics {
             Box::new(access_batches.clone()),
             Box::new(access_gets.clone()),
             Box::new(access_batch_gets.clone()),
+            Box::new(access_dropped.clone()),
             Box::new(replica_decisions.clone()),
             Box::new(replica_boosted.clone()),
             Box::new(s3_request_duration.clone()),
@@ -193,6 +202,7 @@ impl Metrics {
             access_batches,
             access_gets,
             access_batch_gets,
+            access_dropped,
             replica_decisions,
             replica_boosted,
             s3_request_duration,
