@@ -6,6 +6,13 @@
 //!
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/VirtualHosting.html>
 
+/// Whether `method` can name an S3 operation at all. Requests with any other method (`OPTIONS`,
+/// `PATCH`…) are answered `501 NotImplemented` before any signature check: there is no
+/// operation to authorize and nothing they could reach.
+pub fn is_s3_method(method: &str) -> bool {
+    matches!(method, "GET" | "HEAD" | "PUT" | "POST" | "DELETE")
+}
+
 /// The host part of an HTTP authority (`host[:port]`, IPv6 in brackets).
 fn host_part(authority: &str) -> &str {
     let a = authority.trim();

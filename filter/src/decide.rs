@@ -69,6 +69,15 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
     if route == Route::Forbidden {
         return Decision::Reply(response::error(S3Code::AccessDenied, "Access Denied", path, &request_id, head));
     }
+    if !addressing::is_s3_method(method) {
+        return Decision::Reply(response::error(
+            S3Code::NotImplemented,
+            "A header you provided implies functionality that is not implemented",
+            path,
+            &request_id,
+            head,
+        ));
+    }
     if request::is_post_object(method, first(headers, "content-type")) {
         // Browser-form uploads carry their signature in the body: refused before any of it is read.
         return Decision::Reply(response::error(

@@ -215,7 +215,7 @@ fn everything_else_passes_or_is_watched() {
 #[test]
 fn every_request_is_authenticated_before_its_body() {
     let c = config();
-    for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl"), ("OPTIONS", "/b/k")] {
+    for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl")] {
         let anonymous = h(&[(":method", m), (":path", p), (":authority", HOST)]);
         let Decision::Denied(reply) = on_request(&c, &anonymous, NOW) else {
             panic!("{m} {p} passed without a signature")
@@ -231,6 +231,16 @@ fn every_request_is_authenticated_before_its_body() {
     // Signed, the same headers are fine.
     let copy = signed("PUT", "/b/k", &[("x-amz-copy-source", "/private/secret.txt"), ("x-ipfs-replication-factor", "2")]);
     assert!(matches!(on_request(&c, &copy, NOW), Decision::Watch(_)));
+}
+
+#[test]
+fn methods_without_an_operation_are_not_implemented() {
+    for m in ["OPTIONS", "PATCH", "TRACE"] {
+        let Decision::Reply(reply) = on_request(&config(), &h(&[(":method", m), (":path", "/b/k"), (":authority", HOST)]), NOW) else {
+            panic!("{m}")
+        };
+        assert_eq!(reply.status, 501, "{m}");
+    }
 }
 
 #[test]

@@ -75,6 +75,9 @@ impl From<Error> for Refusal {
 /// The checks that need only the request head. `now` is Unix seconds.
 pub fn check_head(cfg: &Config, parts: &http::request::Parts, now: i64) -> Result<(), Refusal> {
     let method = parts.method.as_str();
+    if !addressing::is_s3_method(method) {
+        return Err(Refusal::new(S3Code::NotImplemented, "A header you provided implies functionality that is not implemented"));
+    }
     let header = |name: &str| parts.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if method == "POST"
         && header("content-type").is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/form-data"))

@@ -146,6 +146,12 @@ fn encryption_requests_are_not_implemented_rather_than_stored_in_plaintext() {
 }
 
 #[test]
+fn methods_without_an_operation_are_not_implemented() {
+    assert_eq!(code(check("OPTIONS", "/b/k", &[("host", HOST)])), Some(S3Code::NotImplemented));
+    assert_eq!(code(check("PATCH", "/", &[("host", HOST)])), Some(S3Code::NotImplemented));
+}
+
+#[test]
 fn browser_form_posts_are_refused_before_the_body() {
     let r = check("POST", "/b", &[("host", HOST), ("content-type", "multipart/form-data; boundary=x")]).unwrap_err();
     assert_eq!(r.code, S3Code::NotImplemented);

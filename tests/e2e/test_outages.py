@@ -3,14 +3,21 @@ answers at once with an S3 error document carrying the seed's code where one app
 (`IPFSNodeUnavailable` when IPFS is down) and `503` with `Retry-After`, never a 400, a hang, a
 reset or a bare 500. Nothing half-written stays behind (no object, no multipart part, no lost
 delete), and once the dependency is back the same requests succeed. With the cluster stopped,
-writes are still accepted (their pins wait in the durable queue) and everything else works."""
+writes are still accepted (their pins wait in the durable queue) and everything else works.
 
+Kubo or Redis stopping while a large PUT streams in is answered the same way: the host reads the
+rest of the upload and answers the S3 error, so the client never sees a reset. (A GET whose
+bytes are already flowing when the IPFS node dies can only end short: its 200 is on the wire, as
+with any S3 server.)"""
+
+import http.client
 import os
+import urllib.parse
 
 import pytest
 
 from conftest import stack_cmd_ok
-from s3http import s3_error
+from s3http import Response, object_url, s3_error, sign
 from test_caches import wait_healthy
 
 BIG = 300 * 1024  # over the host cache's small-object size: read from the IPFS gateway
@@ -105,3 +112,43 @@ def test_outage_answers_and_recovery(s3, stack, bucket, dependency):
     assert s3.get_object(Bucket=bucket, Key="large")["Body"].read() == reqs.large
     assert [p["PartNumber"] for p in s3.list_parts(Bucket=bucket, Key="mp", UploadId=reqs.upload)["Parts"]] == [1]
     s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=reqs.upload)
+
+
+def put_stopping_midway(stack, bucket, key, data, dependency):
+    """PUTs `data` (signed, streamed in 1 MiB writes) and stops `dependency` once a third of it
+    is on the wire; returns the answer. The stop happens between two writes of the same request,
+    so the dependency is gone while the upload is in flight."""
+    url = object_url(stack.endpoint, bucket, key)
+    headers = sign("PUT", url, stack.access_key, stack.secret_key, stack.region, body=data)
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    try:
+        conn.putrequest("PUT", parts.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in {"Host": parts.netloc, **headers, "Content-Length": str(len(data))}.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        step, stopped = 1 << 20, False
+        for offset in range(0, len(data), step):
+            if not stopped and offset >= len(data) // 3:
+                stack_cmd_ok(f"stop {dependency}")
+                stopped = True
+            conn.send(data[offset:offset + step])
+        resp = conn.getresponse()
+        return Response(resp.status, resp.headers, resp.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("dependency,code", [("kubo", "IPFSNodeUnavailable"), ("redis", "ServiceUnavailable")])
+def test_dependency_dying_under_a_streamed_put(s3, stack, bucket, dependency, code):
+    data = os.urandom(48 << 20)
+    try:
+        resp = put_stopping_midway(stack, bucket, "big", data, dependency)
+    finally:
+        stack_cmd_ok("up")
+        wait_healthy(stack)
+    assert (resp.status, resp.error_code) == (503, code), str(resp)[:2000]
+    assert resp.header("retry-after"), str(resp)[:2000]
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0, "a failed upload left an object"
+    s3.put_object(Bucket=bucket, Key="big", Body=data)
+    assert s3.get_object(Bucket=bucket, Key="big")["Body"].read() == data
