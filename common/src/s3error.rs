@@ -9,157 +9,83 @@
 /// The AWS SDKs retry 503s with their own backoff; other clients read the header.
 pub const RETRY_AFTER_SECS: u32 = 2;
 
-/// An S3 error code with its HTTP status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum S3Code {
-    AccessDenied,
-    BadDigest,
-    BucketAlreadyOwnedByYou,
-    BucketNotEmpty,
-    EntityTooSmall,
-    InternalError,
-    InvalidAccessKeyId,
-    InvalidArgument,
-    InvalidBucketName,
-    InvalidPart,
-    InvalidPartNumber,
-    InvalidPartOrder,
-    InvalidRange,
-    InvalidRequest,
-    KeyTooLongError,
-    MalformedXML,
-    MetadataTooLarge,
-    MethodNotAllowed,
-    NoSuchBucket,
-    NoSuchKey,
-    NoSuchUpload,
-    NotImplemented,
+/// Declares [`S3Code`] from one table: each code once, with its HTTP status and the message AWS
+/// gives (the seed's words for the IPFS codes). Everything else about a code — its name on the
+/// wire, the list of all codes — is derived from the table, so no list can fall behind it.
+macro_rules! s3_codes {
+    ($( $(#[$doc:meta])* $name:ident = $status:literal, $message:literal; )*) => {
+        /// An S3 error code with its HTTP status and default message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum S3Code {
+            $( $(#[$doc])* $name, )*
+        }
+
+        impl S3Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [S3Code] = &[$(S3Code::$name),*];
+
+            /// The code as it appears in `<Code>`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$name => stringify!($name),)* }
+            }
+
+            pub fn status(self) -> u16 {
+                match self { $(Self::$name => $status,)* }
+            }
+
+            /// AWS's message for the code, for answers that have nothing more specific to say.
+            pub fn message(self) -> &'static str {
+                match self { $(Self::$name => $message,)* }
+            }
+        }
+    };
+}
+
+s3_codes! {
+    AccessDenied = 403, "Access Denied";
+    BadDigest = 400, "The Content-MD5 you specified did not match what we received.";
+    BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
+    BucketNotEmpty = 409, "The bucket you tried to delete is not empty";
+    EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
+    InternalError = 500, "We encountered an internal error. Please try again.";
+    InvalidAccessKeyId = 403, "The AWS Access Key Id you provided does not exist in our records.";
+    InvalidArgument = 400, "Invalid Argument";
+    InvalidBucketName = 400, "The specified bucket is not valid.";
+    InvalidDigest = 400, "The Content-MD5 you specified is not valid.";
+    InvalidPart = 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
+    InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
+    InvalidPartOrder = 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
+    InvalidRange = 416, "The requested range is not satisfiable";
+    InvalidRequest = 400, "Invalid Request";
+    KeyTooLongError = 400, "Your key is too long";
+    MalformedXML = 400, "The XML you provided was not well-formed or did not validate against our published schema";
+    MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
+    MethodNotAllowed = 405, "The specified method is not allowed against this resource.";
+    NoSuchBucket = 404, "The specified bucket does not exist";
+    NoSuchKey = 404, "The specified key does not exist.";
+    NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
+    NotImplemented = 501, "A header you provided implies functionality that is not implemented";
     /// `304`: a conditional read of an unchanged object (no body).
-    NotModified,
-    PreconditionFailed,
-    RequestTimeTooSkewed,
-    ServiceUnavailable,
-    SignatureDoesNotMatch,
-    XAmzContentSHA256Mismatch,
-    // The IPFS codes of the design.
-    IPFSNodeUnavailable,
-    PinTimeout,
-    InsufficientReplicas,
-    CIDNotFound,
-    ClusterSplit,
+    NotModified = 304, "Not Modified";
+    PreconditionFailed = 412, "At least one of the pre-conditions you specified did not hold";
+    RequestTimeTooSkewed = 403, "The difference between the request time and the current time is too large.";
+    ServiceUnavailable = 503, "Service is unable to handle request.";
+    SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
+    XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
+    // The IPFS codes of the design, with its words.
+    IPFSNodeUnavailable = 503, "IPFS cluster node is unavailable";
+    PinTimeout = 504, "Pin operation timed out";
+    InsufficientReplicas = 400, "Cannot achieve desired replication factor";
+    CIDNotFound = 404, "IPFS CID not found in cluster";
+    ClusterSplit = 503, "IPFS cluster is in split-brain state";
 }
 
 impl S3Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::AccessDenied => "AccessDenied",
-            Self::BadDigest => "BadDigest",
-            Self::BucketAlreadyOwnedByYou => "BucketAlreadyOwnedByYou",
-            Self::BucketNotEmpty => "BucketNotEmpty",
-            Self::EntityTooSmall => "EntityTooSmall",
-            Self::InternalError => "InternalError",
-            Self::InvalidAccessKeyId => "InvalidAccessKeyId",
-            Self::InvalidArgument => "InvalidArgument",
-            Self::InvalidBucketName => "InvalidBucketName",
-            Self::InvalidPart => "InvalidPart",
-            Self::InvalidPartNumber => "InvalidPartNumber",
-            Self::InvalidPartOrder => "InvalidPartOrder",
-            Self::InvalidRange => "InvalidRange",
-            Self::InvalidRequest => "InvalidRequest",
-            Self::KeyTooLongError => "KeyTooLongError",
-            Self::MalformedXML => "MalformedXML",
-            Self::MetadataTooLarge => "MetadataTooLarge",
-            Self::MethodNotAllowed => "MethodNotAllowed",
-            Self::NoSuchBucket => "NoSuchBucket",
-            Self::NoSuchKey => "NoSuchKey",
-            Self::NoSuchUpload => "NoSuchUpload",
-            Self::NotImplemented => "NotImplemented",
-            Self::NotModified => "NotModified",
-            Self::PreconditionFailed => "PreconditionFailed",
-            Self::RequestTimeTooSkewed => "RequestTimeTooSkewed",
-            Self::ServiceUnavailable => "ServiceUnavailable",
-            Self::SignatureDoesNotMatch => "SignatureDoesNotMatch",
-            Self::XAmzContentSHA256Mismatch => "XAmzContentSHA256Mismatch",
-            Self::IPFSNodeUnavailable => "IPFSNodeUnavailable",
-            Self::PinTimeout => "PinTimeout",
-            Self::InsufficientReplicas => "InsufficientReplicas",
-            Self::CIDNotFound => "CIDNotFound",
-            Self::ClusterSplit => "ClusterSplit",
-        }
-    }
-
-    pub fn status(self) -> u16 {
-        match self {
-            Self::BadDigest
-            | Self::EntityTooSmall
-            | Self::InvalidArgument
-            | Self::InvalidPart
-            | Self::InvalidPartOrder
-            | Self::InvalidBucketName
-            | Self::InvalidRequest
-            | Self::KeyTooLongError
-            | Self::MalformedXML
-            | Self::MetadataTooLarge
-            | Self::XAmzContentSHA256Mismatch
-            | Self::InsufficientReplicas => 400,
-            Self::AccessDenied
-            | Self::InvalidAccessKeyId
-            | Self::RequestTimeTooSkewed
-            | Self::SignatureDoesNotMatch => 403,
-            Self::NoSuchBucket | Self::NoSuchKey | Self::NoSuchUpload | Self::CIDNotFound => 404,
-            Self::MethodNotAllowed => 405,
-            Self::BucketAlreadyOwnedByYou | Self::BucketNotEmpty => 409,
-            Self::NotModified => 304,
-            Self::PreconditionFailed => 412,
-            Self::InvalidRange | Self::InvalidPartNumber => 416,
-            Self::InternalError => 500,
-            Self::NotImplemented => 501,
-            Self::ServiceUnavailable | Self::IPFSNodeUnavailable | Self::ClusterSplit => 503,
-            Self::PinTimeout => 504,
-        }
-    }
-
     /// The code for a name, as the host's resolve answer carries it.
     pub fn from_name(name: &str) -> Option<Self> {
-        ALL.iter().copied().find(|c| c.as_str() == name)
+        Self::ALL.iter().copied().find(|c| c.as_str() == name)
     }
 }
-
-const ALL: &[S3Code] = &[
-    S3Code::AccessDenied,
-    S3Code::BadDigest,
-    S3Code::BucketAlreadyOwnedByYou,
-    S3Code::BucketNotEmpty,
-    S3Code::EntityTooSmall,
-    S3Code::InternalError,
-    S3Code::InvalidAccessKeyId,
-    S3Code::InvalidArgument,
-    S3Code::InvalidBucketName,
-    S3Code::InvalidPart,
-    S3Code::InvalidPartNumber,
-    S3Code::InvalidPartOrder,
-    S3Code::InvalidRange,
-    S3Code::InvalidRequest,
-    S3Code::KeyTooLongError,
-    S3Code::MalformedXML,
-    S3Code::MetadataTooLarge,
-    S3Code::MethodNotAllowed,
-    S3Code::NoSuchBucket,
-    S3Code::NoSuchKey,
-    S3Code::NoSuchUpload,
-    S3Code::NotImplemented,
-    S3Code::NotModified,
-    S3Code::PreconditionFailed,
-    S3Code::RequestTimeTooSkewed,
-    S3Code::ServiceUnavailable,
-    S3Code::SignatureDoesNotMatch,
-    S3Code::XAmzContentSHA256Mismatch,
-    S3Code::IPFSNodeUnavailable,
-    S3Code::PinTimeout,
-    S3Code::InsufficientReplicas,
-    S3Code::CIDNotFound,
-    S3Code::ClusterSplit,
-];
 
 /// The S3 XML error document.
 ///
@@ -196,9 +122,11 @@ mod tests {
 
     #[test]
     fn every_code_round_trips_by_name() {
-        for c in ALL {
+        for c in S3Code::ALL {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
+            assert!(!c.message().is_empty());
         }
+        assert_eq!(S3Code::ALL.len(), 34);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

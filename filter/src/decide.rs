@@ -67,12 +67,12 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
     let host_bucket = addressing::virtual_host_bucket(authority, config.domain.as_deref());
     let route = request::classify(method, host_bucket, path, query);
     if route == Route::Forbidden {
-        return Decision::Reply(response::error(S3Code::AccessDenied, "Access Denied", path, &request_id, head));
+        return Decision::Reply(response::error(S3Code::AccessDenied, S3Code::AccessDenied.message(), path, &request_id, head));
     }
     if !addressing::is_s3_method(method) {
         return Decision::Reply(response::error(
             S3Code::NotImplemented,
-            "A header you provided implies functionality that is not implemented",
+            S3Code::NotImplemented.message(),
             path,
             &request_id,
             head,
@@ -216,7 +216,7 @@ pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result
         Verdict::Failed => {
             return Err(response::error(
                 S3Code::PreconditionFailed,
-                "At least one of the pre-conditions you specified did not hold",
+                S3Code::PreconditionFailed.message(),
                 &ctx.resource,
                 &ctx.request_id,
                 ctx.head,
@@ -232,7 +232,7 @@ pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result
     if outcome == RangeOutcome::Unsatisfiable {
         let mut reply = response::error(
             S3Code::InvalidRange,
-            "The requested range is not satisfiable",
+            S3Code::InvalidRange.message(),
             &ctx.resource,
             &ctx.request_id,
             ctx.head,

@@ -94,7 +94,7 @@ impl Error {
             Self::BucketNotEmpty => S3Code::BucketNotEmpty,
             Self::InvalidBucketName(_) => S3Code::InvalidBucketName,
             Self::InvalidArgument(_) => S3Code::InvalidArgument,
-            Self::InvalidDigest => S3Code::InvalidArgument,
+            Self::InvalidDigest => S3Code::InvalidDigest,
             Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
             Self::InvalidRequest(_) => S3Code::InvalidRequest,
             Self::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,
@@ -138,12 +138,8 @@ embedded_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, 
 impl From<Error> for S3Error {
     fn from(e: Error) -> Self {
         let code = e.code();
-        // InvalidDigest is its own S3 code; the shared table folds it into InvalidArgument's status.
-        let s3code = match &e {
-            Error::InvalidDigest => S3ErrorCode::InvalidDigest,
-            _ => S3ErrorCode::from_bytes(code.as_str().as_bytes())
-                .unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into())),
-        };
+        let s3code =
+            S3ErrorCode::from_bytes(code.as_str().as_bytes()).unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into()));
         if code.status() >= 500 {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }

@@ -76,7 +76,7 @@ impl From<Error> for Refusal {
 pub fn check_head(cfg: &Config, parts: &http::request::Parts, now: i64) -> Result<(), Refusal> {
     let method = parts.method.as_str();
     if !addressing::is_s3_method(method) {
-        return Err(Refusal::new(S3Code::NotImplemented, "A header you provided implies functionality that is not implemented"));
+        return Err(Refusal::new(S3Code::NotImplemented, S3Code::NotImplemented.message()));
     }
     let header = |name: &str| parts.headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if method == "POST"

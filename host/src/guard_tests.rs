@@ -168,8 +168,7 @@ fn delete_objects_bodies_must_match_their_integrity_header() {
     let other = b"<Delete><Object><Key>x</Key></Object></Delete>";
     assert_eq!(check_delete_body(&h(&[("content-md5", &md5)]), other).unwrap_err().code, S3Code::BadDigest);
     assert_eq!(check_delete_body(&h(&[("x-amz-checksum-crc32", &crc)]), other).unwrap_err().code, S3Code::BadDigest);
-    // (S3 says InvalidDigest; the shared code table has it as InvalidArgument for now.)
-    assert_eq!(check_delete_body(&h(&[("content-md5", "nope")]), body).unwrap_err().code, S3Code::InvalidArgument);
+    assert_eq!(check_delete_body(&h(&[("content-md5", "nope")]), body).unwrap_err().code, S3Code::InvalidDigest);
     assert!(is_delete_objects(&parts("POST", "/b?delete", &[])));
     assert!(!is_delete_objects(&parts("POST", "/b?uploads", &[])));
     assert!(!is_delete_objects(&parts("POST", "/b?delete", &[("x-amz-content-sha256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")])));
