@@ -178,3 +178,19 @@ def test_aws_cli_upload_checksum_round_trips(aws, bucket, tmp_path):
     aws("s3", "cp", str(src), f"s3://{bucket}/cli.bin")
     out = aws("s3api", "head-object", "--bucket", bucket, "--key", "cli.bin", "--checksum-mode", "ENABLED")
     assert checksum("CRC32", data) in out.stdout, out.stdout
+
+
+def test_a_tampered_chunk_of_a_part_is_refused_like_one_of_a_put(s3, stack, bucket):
+    """UploadPart goes through the same upload pipeline as PutObject: a chunk changed after
+    signing is 403 SignatureDoesNotMatch there too, and no part is recorded."""
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    url = f"{object_url(stack.endpoint, bucket, 'mp')}?partNumber=1&uploadId={upload}"
+    creds = (stack.access_key, stack.secret_key, stack.region)
+    resp = chunked.put(url, *creds, os.urandom(150_000), chunked.SIGNED, tamper_chunk=True)
+    assert (resp.status, resp.error_code) == (403, "SignatureDoesNotMatch"), str(resp)
+    assert s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload).get("Parts", []) == []
+    data = os.urandom(150_000)
+    resp = chunked.put(url, *creds, data, chunked.SIGNED)
+    assert resp.status == 200, str(resp)
+    assert [p["Size"] for p in s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload)["Parts"]] == [len(data)]
+    s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload)

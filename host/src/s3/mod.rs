@@ -13,6 +13,7 @@ mod delete_objects;
 mod list;
 pub mod multipart;
 mod objects;
+mod upload;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@
 //! IPFS gateway serves whole; the parts' own references are released in the same atomic step
 //! (the object's recursive pin covers their blocks). Abort and expiry release them too.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,7 +24,7 @@ use super::objects::{self, check_key, check_metadata_size, check_part_number, co
 use crate::checksum::{self, Hasher};
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::ipfs::{self, ByteStream};
+use crate::ipfs;
 use crate::meta::{MetadataStore, Upload, UploadPart};
 use crate::unixfs::{self, Child};
 
@@ -107,34 +107,6 @@ fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result
         return Err(Error::EntityTooSmall(small.part_number, small.size));
     }
     Ok(chosen)
-}
-
-/// What [`add_hashed`] learned about the bytes it added.
-struct AddedPart {
-    cid: String,
-    md5: [u8; 16],
-    size: u64,
-    /// The checksum asked for, base64.
-    checksum: Option<String>,
-}
-
-/// Streams `body` into IPFS, counting and hashing (MD5, and `algorithm` if given) on the way.
-async fn add_hashed(ipfs: &dyn ipfs::IpfsClient, body: ByteStream, algorithm: Option<ChecksumAlgorithm>) -> Result<AddedPart> {
-    let seen = Arc::new(Mutex::new((Md5::new(), algorithm.map(Hasher::new), 0u64)));
-    let tapped = {
-        let seen = seen.clone();
-        ipfs::tap(body, move |chunk| {
-            let mut s = seen.lock().expect("hasher lock");
-            s.0.update(chunk);
-            if let Some(h) = s.1.as_mut() {
-                h.update(chunk);
-            }
-            s.2 += chunk.len() as u64;
-        })
-    };
-    let added = ipfs.add(tapped).await?;
-    let mut s = seen.lock().expect("hasher lock");
-    Ok(AddedPart { cid: added.cid, md5: s.0.clone().finalize().into(), size: s.2, checksum: s.1.take().map(Hasher::finish) })
 }
 
 /// The five `x-amz-checksum-*` fields of an S3 answer (CRC32, CRC32C, CRC64NVME, SHA1, SHA256),
@@ -257,28 +229,11 @@ impl Gateway {
         let declared = checksum::declared(&req.headers)?;
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let body: ByteStream = match input.body {
-            Some(b) => ipfs::tap(b, |_| {}),
-            None => Box::pin(futures::stream::empty()),
-        };
         let algorithm = declared.as_ref().map(|d| d.algorithm);
-        let added = add_hashed(self.ipfs.as_ref(), body, algorithm).await?;
-        if let Some(len) = input.content_length
-            && u64::try_from(len).ok() != Some(added.size)
-        {
-            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {}", added.size)).into());
-        }
-        if expected_md5.is_some_and(|e| e != added.md5) {
-            return Err(Error::BadDigest.into());
-        }
-        // A trailer is readable once the body has been consumed.
-        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
+        let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm };
+        let trailers = || req.trailing_headers.as_ref().and_then(|t| t.take());
+        let added = super::upload::stream(self.ipfs.as_ref(), input.body, checks, trailers).await?;
         let computed = added.checksum.unwrap_or_default();
-        if let Some(d) = &declared
-            && let Some(expected) = d.expected(trailers.as_ref())?
-        {
-            checksum::verify(d.algorithm, &expected, &computed)?;
-        }
         let part_checksum = algorithm.map(|a| checksum::full_object(a, computed));
         let part = self
             .record_part(&input.bucket, &upload, n, (added.cid, hex::encode(added.md5), added.size), part_checksum)
@@ -309,7 +264,7 @@ impl Gateway {
             Some(r) => {
                 let range = copy_source_range(r, source.size)?;
                 let body = self.ipfs.cat(&source.cid, range.start, Some(range.end - range.start)).await?;
-                let added = add_hashed(self.ipfs.as_ref(), body, None).await?;
+                let added = super::upload::stream(self.ipfs.as_ref(), Some(body), Default::default(), || None).await?;
                 (added.cid, hex::encode(added.md5), added.size)
             }
             // The whole source: the part is the source's CID; no bytes move. Its ETag is the MD5 of

@@ -1,22 +1,18 @@
 //! Object operations: PutObject (streamed into IPFS), GetObject and HeadObject (read through
 //! Kubo when the filter passes them on), DeleteObject.
 
-use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use ipfs_s3_common::conditional::{self, Conditions, Verdict};
 use ipfs_s3_common::names;
 use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus, Resolved, access_headers};
-use futures::TryStreamExt;
-use md5::{Digest, Md5};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
-use crate::checksum::{self, Hasher};
+use crate::checksum;
 use crate::clock;
 use crate::error::{Error, Result};
-use crate::ipfs;
 use crate::meta::WriteCondition;
 
 /// S3's Content-Type for objects uploaded without one.
@@ -121,19 +117,6 @@ pub(super) fn stored_headers(given: [Option<&str>; 4], headers: &http::HeaderMap
         content_language: non_empty(content_language),
         // As sent (s3s has already refused a value that is not a date).
         expires: non_empty(headers.get(http::header::EXPIRES).and_then(|v| v.to_str().ok())),
-    }
-}
-
-/// What a failed upload body means for the client. s3s verifies streamed chunk signatures and
-/// the signed payload hash while the body is read, and its error types are private: they are
-/// recognised by their messages.
-fn body_error(failure: &str) -> Error {
-    if failure.contains("AwsChunkedStreamError: SignatureMismatch") {
-        Error::SignatureDoesNotMatch
-    } else if failure.contains("UploadStreamError: Sha256Mismatch") {
-        Error::ContentSha256Mismatch
-    } else {
-        Error::IncompleteBody(failure.to_owned())
     }
 }
 
@@ -276,57 +259,22 @@ impl Gateway {
         }
         let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
 
-        // Stream the body into IPFS, hashing and counting on the way; the first failure of the
-        // body itself (as opposed to IPFS) is kept to say what went wrong.
-        let seen = Arc::new(Mutex::new((Md5::new(), Hasher::new(algorithm), 0u64)));
-        let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
-        let tapped = {
-            let seen = seen.clone();
-            let failure = body_failure.clone();
-            let body: ipfs::ByteStream = match input.body {
-                Some(b) => ipfs::tap(
-                    b.inspect_err(move |e| {
-                        failure.lock().expect("lock").get_or_insert(e.to_string());
-                    }),
-                    move |chunk| {
-                        let mut s = seen.lock().expect("hasher lock");
-                        s.0.update(chunk);
-                        s.1.update(chunk);
-                        s.2 += chunk.len() as u64;
-                    },
-                ),
-                None => Box::pin(futures::stream::empty()),
-            };
-            body
-        };
-        let added = match self.ipfs.add(tapped).await {
-            Ok(added) => added,
-            Err(e) => return Err(body_failure.lock().expect("lock").take().map_or(e, |f| body_error(&f)).into()),
-        };
-        let (md5, computed, size) = {
-            let mut s = seen.lock().expect("hasher lock");
-            let hasher = std::mem::replace(&mut s.1, Hasher::new(algorithm));
-            (s.0.clone().finalize(), hasher.finish(), s.2)
-        };
-        if let Some(len) = input.content_length
-            && u64::try_from(len).ok() != Some(size)
-        {
-            return Err(Error::IncompleteBody(format!("expected {len} bytes, received {size}")).into());
-        }
-        if let Some(expected) = expected_md5
-            && expected[..] != md5[..]
-        {
-            // The content sits unpinned in the node's blockstore; no mapping points at it.
-            return Err(Error::BadDigest.into());
-        }
-        // A trailer is readable once the body has been consumed.
-        let trailers = req.trailing_headers.as_ref().and_then(|t| t.take());
-        if let Some(expected) = declared.as_ref().map(|d| d.expected(trailers.as_ref())).transpose()?.flatten() {
-            checksum::verify(algorithm, &expected, &computed)?;
-        }
+        let stored = super::upload::stream(
+            self.ipfs.as_ref(),
+            input.body,
+            super::upload::Checks {
+                content_length: input.content_length,
+                content_md5: expected_md5,
+                declared,
+                algorithm: Some(algorithm),
+            },
+            || req.trailing_headers.as_ref().and_then(|t| t.take()),
+        )
+        .await?;
+        let (md5, computed, size) = (stored.md5, stored.checksum.unwrap_or_default(), stored.size);
 
         let record = ObjectRecord {
-            cid: added.cid,
+            cid: stored.cid,
             size,
             etag: hex::encode(md5),
             content_type: input.content_type.unwrap_or_else(|| DEFAULT_CONTENT_TYPE.to_string()),
@@ -541,13 +489,6 @@ mod tests {
         let only = stored_headers(put("aws-chunked"), &h);
         assert_eq!(only.content_encoding, None);
         assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
-    }
-
-    #[test]
-    fn body_failures_say_what_failed() {
-        assert!(matches!(body_error("AwsChunkedStreamError: SignatureMismatch"), Error::SignatureDoesNotMatch));
-        assert!(matches!(body_error("UploadStreamError: Sha256Mismatch"), Error::ContentSha256Mismatch));
-        assert!(matches!(body_error("connection reset"), Error::IncompleteBody(_)));
     }
 
     #[test]
