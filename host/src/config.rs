@@ -9,6 +9,8 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::{self, HttpAuth};
+
 /// Everything the host needs to run. Field names are the TOML keys; the environment variable of
 /// a field is `IPFS_S3_` + its name in upper case (e.g. `IPFS_S3_REDIS_URL`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -22,17 +24,28 @@ pub struct Config {
     /// `embedded` (a database file at `embedded_path`, no external service). An empty
     /// `redis_url` selects `embedded` too.
     pub metadata_store: MetadataStoreKind,
-    /// Redis of the `redis` metadata store.
+    /// Redis of the `redis` metadata store (and of the object cache's Redis tier). A password
+    /// may be in the URL (`redis://:PASSWORD@host:port/`), but `redis_password` keeps it out of
+    /// the URL, which is logged (masked) at start-up.
     pub redis_url: String,
+    /// Password of that Redis (`requirepass`, or the ACL user's of the URL); wins over one in the
+    /// URL. Empty: none, or the URL's.
+    pub redis_password: String,
     /// Database file of the `embedded` metadata store (created if missing, parent directories
     /// included); one host process at a time can hold it.
     pub embedded_path: PathBuf,
-    /// Kubo RPC API (`/api/v0/...`).
+    /// Kubo RPC API (`/api/v0/...`), without credentials in the URL (see `kubo_api_auth`).
     pub kubo_api_url: String,
+    /// What the host sends to Kubo's RPC API in `Authorization`, written as an `AuthSecret` of
+    /// Kubo's `API.Authorizations`: `basic:USER:PASSWORD` or `bearer:TOKEN`. Empty: nothing.
+    pub kubo_api_auth: String,
     /// IPFS gateway Envoy streams reads from; the host only checks it in `/health`.
     pub gateway_url: String,
-    /// IPFS Cluster REST API.
+    /// IPFS Cluster REST API, without credentials in the URL (see `cluster_api_auth`).
     pub cluster_api_url: String,
+    /// Credentials of the cluster's REST API, in the same form: `basic:USER:PASSWORD` (one pair
+    /// of its `basic_auth_credentials`) or `bearer:TOKEN`. Empty: nothing.
+    pub cluster_api_auth: String,
     /// S3 credentials the gateway accepts.
     pub access_key: String,
     pub secret_key: String,
@@ -90,6 +103,14 @@ pub struct Config {
     /// Age in seconds after which a multipart upload that was neither completed nor aborted is
     /// aborted by the background sweep, releasing its parts.
     pub multipart_expiry_secs: u64,
+    /// Files holding the secret of the field of the same name without `_file` (trailing line end
+    /// dropped), so that a secret need not sit in the environment or in the TOML file. A file
+    /// wins over the value itself.
+    pub secret_key_file: Option<PathBuf>,
+    pub internal_token_file: Option<PathBuf>,
+    pub redis_password_file: Option<PathBuf>,
+    pub kubo_api_auth_file: Option<PathBuf>,
+    pub cluster_api_auth_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -99,10 +120,13 @@ impl Default for Config {
             admin_listen: "127.0.0.1:9100".parse().expect("valid literal"),
             metadata_store: MetadataStoreKind::Redis,
             redis_url: "redis://127.0.0.1:6390/".into(),
+            redis_password: String::new(),
             embedded_path: PathBuf::from("ipfs-s3-metadata.redb"),
             kubo_api_url: "http://127.0.0.1:5001".into(),
+            kubo_api_auth: String::new(),
             gateway_url: "http://127.0.0.1:8080".into(),
             cluster_api_url: "http://127.0.0.1:9094".into(),
+            cluster_api_auth: String::new(),
             access_key: "ipfs-s3-admin".into(),
             secret_key: "ipfs-s3-secret".into(),
             region: "us-east-1".into(),
@@ -128,6 +152,11 @@ impl Default for Config {
             hot_replication_factor: 5,
             replica_max_candidates: 10_000,
             multipart_expiry_secs: 7 * 24 * 3600,
+            secret_key_file: None,
+            internal_token_file: None,
+            redis_password_file: None,
+            kubo_api_auth_file: None,
+            cluster_api_auth_file: None,
         }
     }
 }
@@ -174,10 +203,71 @@ impl Config {
             }
         }
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
+        cfg.read_secret_files()?;
         // Said once here, so that what `check-config` prints is the store that runs.
         cfg.metadata_store = cfg.metadata_store();
         cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Replaces each secret that has a `*_file` with the file's content.
+    fn read_secret_files(&mut self) -> Result<(), ConfigError> {
+        let pairs: [(&'static str, &Option<PathBuf>, &mut String); 5] = [
+            ("secret_key_file", &self.secret_key_file, &mut self.secret_key),
+            ("internal_token_file", &self.internal_token_file, &mut self.internal_token),
+            ("redis_password_file", &self.redis_password_file, &mut self.redis_password),
+            ("kubo_api_auth_file", &self.kubo_api_auth_file, &mut self.kubo_api_auth),
+            ("cluster_api_auth_file", &self.cluster_api_auth_file, &mut self.cluster_api_auth),
+        ];
+        for (field, file, value) in pairs {
+            let Some(path) = file.as_deref().filter(|p| !p.as_os_str().is_empty()) else { continue };
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::Invalid { field, reason: format!("cannot read {}: {e}", path.display()) })?;
+            *value = text.trim_end_matches(['\n', '\r']).to_owned();
+        }
+        Ok(())
+    }
+
+    /// Redis of the metadata store and the cache tier, with `redis_password` applied.
+    pub fn redis_connection(&self) -> Result<redis::ConnectionInfo, ConfigError> {
+        use redis::IntoConnectionInfo;
+        let info = self.redis_url.as_str().into_connection_info().map_err(|e| ConfigError::Invalid {
+            field: "redis_url",
+            reason: format!("not a Redis URL: {e}"),
+        })?;
+        if self.redis_password.is_empty() {
+            return Ok(info);
+        }
+        let settings = info.redis_settings().clone().set_password(&self.redis_password);
+        Ok(info.set_redis_settings(settings))
+    }
+
+    /// What the Kubo client sends in `Authorization`, if anything.
+    pub fn kubo_auth(&self) -> Result<Option<HttpAuth>, ConfigError> {
+        parse_auth("kubo_api_auth", &self.kubo_api_auth)
+    }
+
+    /// What the cluster client sends in `Authorization`, if anything.
+    pub fn cluster_auth(&self) -> Result<Option<HttpAuth>, ConfigError> {
+        parse_auth("cluster_api_auth", &self.cluster_api_auth)
+    }
+
+    /// A copy to show: every secret masked, passwords in URLs too.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        for secret in [
+            &mut c.secret_key,
+            &mut c.internal_token,
+            &mut c.redis_password,
+            &mut c.kubo_api_auth,
+            &mut c.cluster_api_auth,
+        ] {
+            *secret = credentials::mask(secret);
+        }
+        for url in [&mut c.redis_url, &mut c.kubo_api_url, &mut c.gateway_url, &mut c.cluster_api_url] {
+            *url = credentials::redact_url(url);
+        }
+        c
     }
 
     /// The metadata store to run: `metadata_store`, except that no Redis URL means no Redis.
@@ -203,8 +293,13 @@ impl Config {
             MetadataStoreKind::Embedded if self.embedded_path.is_dir() => {
                 return invalid("embedded_path", "is a directory; it must name the database file");
             }
+            MetadataStoreKind::Redis => {
+                self.redis_connection()?;
+            }
             _ => {}
         }
+        self.kubo_auth()?;
+        self.cluster_auth()?;
         for (field, url) in [
             ("kubo_api_url", &self.kubo_api_url),
             ("gateway_url", &self.gateway_url),
@@ -212,6 +307,10 @@ impl Config {
         ] {
             if !url.contains("://") {
                 return invalid(field, "must be a URL with a scheme");
+            }
+            // Client errors quote the URL: credentials belong in the `*_auth` fields.
+            if credentials::url_has_userinfo(url) {
+                return invalid(field, "must not carry credentials (user:password@); set kubo_api_auth / cluster_api_auth");
             }
         }
         if self.access_key.is_empty() {
@@ -282,15 +381,18 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 33] = [
+const FIELDS: [&str; 41] = [
     "listen",
     "admin_listen",
     "metadata_store",
     "redis_url",
+    "redis_password",
     "embedded_path",
     "kubo_api_url",
+    "kubo_api_auth",
     "gateway_url",
     "cluster_api_url",
+    "cluster_api_auth",
     "access_key",
     "secret_key",
     "region",
@@ -316,7 +418,19 @@ const FIELDS: [&str; 33] = [
     "hot_replication_factor",
     "replica_max_candidates",
     "multipart_expiry_secs",
+    "secret_key_file",
+    "internal_token_file",
+    "redis_password_file",
+    "kubo_api_auth_file",
+    "cluster_api_auth_file",
 ];
+
+fn parse_auth(field: &'static str, secret: &str) -> Result<Option<HttpAuth>, ConfigError> {
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    HttpAuth::parse(secret).map(Some).map_err(|why| ConfigError::Invalid { field, reason: why.into() })
+}
 
 /// Environment values are strings; numbers must reach serde as numbers.
 fn parse_env_value(v: &str) -> figment::value::Value {
@@ -418,6 +532,102 @@ mod tests {
             let e = Config::load(None, &env(&[TOKEN, (var, value)])).unwrap_err().to_string();
             assert!(e.contains(field), "{var}={value}: {e}");
         }
+    }
+
+    #[test]
+    fn service_credentials_are_checked_and_applied() {
+        let c = Config::load(
+            None,
+            &env(&[
+                TOKEN,
+                ("IPFS_S3_REDIS_PASSWORD", "r3dis"),
+                ("IPFS_S3_KUBO_API_AUTH", "basic:host:kubo-pw"),
+                ("IPFS_S3_CLUSTER_API_AUTH", "bearer:cluster-token"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis_connection().unwrap().redis_settings().password(), Some("r3dis"));
+        assert!(c.kubo_auth().unwrap().is_some() && c.cluster_auth().unwrap().is_some());
+        // Nothing configured: no credentials sent; a password in the URL is used as it is.
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_URL", "redis://:in-url@127.0.0.1:1/")])).unwrap();
+        assert_eq!(c.redis_connection().unwrap().redis_settings().password(), Some("in-url"));
+        assert_eq!((c.kubo_auth().unwrap(), c.cluster_auth().unwrap()), (None, None));
+
+        for (var, value, field) in [
+            ("IPFS_S3_KUBO_API_AUTH", "digest:a:b", "kubo_api_auth"),
+            ("IPFS_S3_CLUSTER_API_AUTH", "basic:", "cluster_api_auth"),
+            ("IPFS_S3_KUBO_API_URL", "http://u:p@127.0.0.1:5001", "kubo_api_url"),
+            ("IPFS_S3_CLUSTER_API_URL", "http://u:p@127.0.0.1:9094", "cluster_api_url"),
+            ("IPFS_S3_REDIS_URL", "redis://", "redis_url"),
+        ] {
+            let e = Config::load(None, &env(&[TOKEN, (var, value)])).unwrap_err().to_string();
+            assert!(e.contains(field), "{var}={value}: {e}");
+            assert!(!e.contains(":p@") && !e.contains("a:b"), "the error repeats the secret: {e}");
+        }
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            p.display().to_string()
+        };
+        let (token, secret, redis, kubo, cluster) = (
+            write("token", "0123456789abcdef-from-file\n"),
+            write("secret", "s3-secret-from-file"),
+            write("redis", "redis-pw\r\n"),
+            write("kubo", "basic:host:kubo-pw\n"),
+            write("cluster", "basic:ipfs-s3:cluster-pw"),
+        );
+        let c = Config::load(
+            None,
+            &env(&[
+                ("IPFS_S3_INTERNAL_TOKEN_FILE", &token),
+                ("IPFS_S3_SECRET_KEY", "overridden by the file"),
+                ("IPFS_S3_SECRET_KEY_FILE", &secret),
+                ("IPFS_S3_REDIS_PASSWORD_FILE", &redis),
+                ("IPFS_S3_KUBO_API_AUTH_FILE", &kubo),
+                ("IPFS_S3_CLUSTER_API_AUTH_FILE", &cluster),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.internal_token, "0123456789abcdef-from-file");
+        assert_eq!(c.secret_key, "s3-secret-from-file");
+        assert_eq!(c.redis_password, "redis-pw");
+        assert_eq!(c.kubo_api_auth, "basic:host:kubo-pw");
+        assert_eq!(c.cluster_api_auth, "basic:ipfs-s3:cluster-pw");
+        // An empty path is no file; a missing file names its field.
+        assert!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_REDIS_PASSWORD_FILE", "")])).is_ok());
+        let missing = dir.path().join("nope").display().to_string();
+        let e = Config::load(None, &env(&[TOKEN, ("IPFS_S3_KUBO_API_AUTH_FILE", &missing)])).unwrap_err().to_string();
+        assert!(e.contains("kubo_api_auth_file"), "{e}");
+    }
+
+    #[test]
+    fn the_shown_configuration_holds_no_secret() {
+        let secrets = ["s3-secret-value", "token-value-0123456789", "redis-pw-value", "kubo-pw-value", "cluster-pw-value", "url-pw-value"];
+        let c = Config::load(
+            None,
+            &env(&[
+                ("IPFS_S3_SECRET_KEY", secrets[0]),
+                ("IPFS_S3_INTERNAL_TOKEN", secrets[1]),
+                ("IPFS_S3_REDIS_PASSWORD", secrets[2]),
+                ("IPFS_S3_KUBO_API_AUTH", &format!("basic:host:{}", secrets[3])),
+                ("IPFS_S3_CLUSTER_API_AUTH", &format!("bearer:{}", secrets[4])),
+                ("IPFS_S3_REDIS_URL", &format!("redis://:{}@127.0.0.1:6390/", secrets[5])),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{:#?}", c.redacted());
+        for s in secrets {
+            assert!(!shown.contains(s), "{s} shown in:\n{shown}");
+        }
+        assert!(shown.contains("redis://:***@127.0.0.1:6390/"), "{shown}");
+        // What is not set stays visibly unset.
+        let shown = format!("{:?}", Config::load(None, &env(&[TOKEN])).unwrap().redacted());
+        assert!(shown.contains("redis_password: \"\"") && shown.contains("internal_token: \"***\""), "{shown}");
     }
 
     #[test]

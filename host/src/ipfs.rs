@@ -13,6 +13,7 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 
+use crate::credentials::HttpAuth;
 use crate::error::{Error, Result};
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
@@ -54,11 +55,15 @@ pub struct Kubo {
 }
 
 impl Kubo {
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+    /// `auth` goes with every call. A Kubo whose `API.Authorizations` list only some paths for
+    /// these credentials must allow the ones used here: `add`, `cat`, `version`, `block/put` and
+    /// `files/stat` (Kubo answers 403 for any other).
+    pub fn new(base_url: &str, auth: Option<&HttpAuth>, timeout: Duration) -> Result<Self> {
         // No overall request timeout here: an add streams as long as the client uploads. Connect
         // and per-call timeouts are set per request.
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .default_headers(HttpAuth::default_headers(auth))
             .build()
             .map_err(|e| Error::IpfsUnavailable(e.to_string()))?;
         Ok(Self { base: base_url.trim_end_matches('/').to_string(), http, timeout })

@@ -23,6 +23,8 @@
 //! - [`unixfs`]: the UnixFS file node that joins a multipart upload's parts into one CID.
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
+//! - [`credentials`]: what the host sends to Kubo, the cluster and Redis, and the masking that
+//!   keeps secrets out of logs.
 
 pub mod access;
 pub mod admin;
@@ -31,6 +33,7 @@ pub mod cache;
 pub mod checksum;
 pub mod clock;
 pub mod config;
+pub mod credentials;
 pub mod error;
 pub mod guard;
 pub mod health;

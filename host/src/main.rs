@@ -9,7 +9,9 @@ use tracing_subscriber::util::SubscriberInitExt as _;
 /// S3-compatible gateway to IPFS: the host service that Envoy and its filter sit in front of.
 ///
 /// Configuration comes from defaults, then an optional TOML file, then IPFS_S3_* environment
-/// variables (e.g. IPFS_S3_REDIS_URL), the environment winning.
+/// variables (e.g. IPFS_S3_REDIS_URL), the environment winning. Each secret can be read from a
+/// file instead (IPFS_S3_SECRET_KEY_FILE, IPFS_S3_INTERNAL_TOKEN_FILE, IPFS_S3_REDIS_PASSWORD_FILE,
+/// IPFS_S3_KUBO_API_AUTH_FILE, IPFS_S3_CLUSTER_API_AUTH_FILE), so that none is given as an argument.
 #[derive(Parser)]
 #[command(name = "ipfs-s3", version, about, long_about)]
 struct Cli {
@@ -46,10 +48,7 @@ fn main() -> anyhow::Result<()> {
     ipfs_s3_host::logging::subscriber(rust_log.as_deref(), &cfg.log, std::io::stdout)?.init();
     match cli.command {
         Command::CheckConfig => {
-            let mut shown = cfg.clone();
-            shown.secret_key = "***".into();
-            shown.internal_token = "***".into();
-            println!("{shown:#?}");
+            println!("{:#?}", cfg.redacted());
             Ok(())
         }
         Command::Serve => {

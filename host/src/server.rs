@@ -36,8 +36,8 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let metrics = Arc::new(Metrics::new());
     let timeout = Duration::from_secs(cfg.ipfs_timeout_secs);
     let (store, queue) = open_metadata_store(&cfg).await?;
-    let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, timeout)?);
-    let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, timeout)?);
+    let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, cfg.kubo_auth()?.as_ref(), timeout)?);
+    let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, cfg.cluster_auth()?.as_ref(), timeout)?);
     let settings = crate::pin::manager::Settings {
         workers: cfg.pin_workers,
         batch_size: cfg.pin_batch_size,
@@ -59,7 +59,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         && cfg.small_object_max_bytes > 0
     {
         let tier = RedisWarmTier::connect(
-            &cfg.redis_url,
+            cfg.redis_connection()?,
             "ipfs-s3:cache:",
             cfg.object_cache_redis_bytes,
             cfg.object_cache_redis_ttl_secs.saturating_mul(1000),
@@ -161,8 +161,8 @@ async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataSt
     match cfg.metadata_store() {
         MetadataStoreKind::Redis => {
             // The instance names this host's in-flight pin work among hosts sharing the Redis.
-            let redis = Arc::new(RedisStore::connect(&cfg.redis_url, "ipfs-s3:", &cfg.listen.to_string()).await?);
-            tracing::info!(url = %cfg.redis_url, "metadata store: redis");
+            let redis = Arc::new(RedisStore::connect(cfg.redis_connection()?, "ipfs-s3:", &cfg.listen.to_string()).await?);
+            tracing::info!(url = %crate::credentials::redact_url(&cfg.redis_url), "metadata store: redis");
             Ok((redis.clone(), redis))
         }
         MetadataStoreKind::Embedded => {

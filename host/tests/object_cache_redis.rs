@@ -13,7 +13,7 @@ use ipfs_s3_host::cache::redis::RedisWarmTier;
 #[tokio::test]
 async fn keeps_objects_within_its_byte_bound_oldest_out_first() {
     let redis = common::Redis::start();
-    let tier = RedisWarmTier::connect(&redis.url(), "t:cache:", 1000, 60_000).await.unwrap();
+    let tier = RedisWarmTier::connect(redis.url(), "t:cache:", 1000, 60_000).await.unwrap();
     assert_eq!(tier.get("c0").await.unwrap(), None);
     for i in 0..5u8 {
         tier.put(&format!("c{i}"), Bytes::from(vec![i; 300])).await.unwrap();
@@ -38,7 +38,7 @@ async fn keeps_objects_within_its_byte_bound_oldest_out_first() {
 #[tokio::test]
 async fn entries_expire_and_leave_the_count() {
     let redis = common::Redis::start();
-    let tier = RedisWarmTier::connect(&redis.url(), "t:cache:", 10_000, 100).await.unwrap();
+    let tier = RedisWarmTier::connect(redis.url(), "t:cache:", 10_000, 100).await.unwrap();
     tier.put("old", Bytes::from_static(b"0123456789")).await.unwrap();
     assert_eq!(tier.get("old").await.unwrap().as_deref(), Some(&b"0123456789"[..]));
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -48,8 +48,9 @@ pub struct RedisWarmTier {
 
 impl RedisWarmTier {
     /// `prefix` namespaces the keys (`{prefix}blob:<cid>`, `{prefix}blobs`, `{prefix}blobs:bytes`).
-    pub async fn connect(url: &str, prefix: &str, max_bytes: u64, ttl_ms: u64) -> Result<Self> {
-        let con = redis::Client::open(url)?.get_connection_manager_with_config(crate::meta::redis::manager_config()).await?;
+    /// `redis` is a URL or a [`redis::ConnectionInfo`] (which carries a password kept out of the URL).
+    pub async fn connect(redis: impl redis::IntoConnectionInfo, prefix: &str, max_bytes: u64, ttl_ms: u64) -> Result<Self> {
+        let con = redis::Client::open(redis)?.get_connection_manager_with_config(crate::meta::redis::manager_config()).await?;
         Ok(Self { con, prefix: prefix.to_owned(), max_bytes, ttl_ms, put: Script::new(PUT_LUA) })
     }
 

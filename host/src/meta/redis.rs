@@ -340,8 +340,9 @@ pub fn manager_config() -> redis::aio::ConnectionManagerConfig {
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str, prefix: &str, instance: &str) -> Result<Self> {
-        let client = redis::Client::open(url)?;
+    /// `redis` is a URL or a [`redis::ConnectionInfo`] (which carries a password kept out of the URL).
+    pub async fn connect(redis: impl redis::IntoConnectionInfo, prefix: &str, instance: &str) -> Result<Self> {
+        let client = redis::Client::open(redis)?;
         let con = client.get_connection_manager_with_config(manager_config()).await?;
         Ok(Self {
             con,

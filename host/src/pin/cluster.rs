@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use serde::Deserialize;
 
 use super::{PeerInfo, PeerPin, PinBackend};
+use crate::credentials::HttpAuth;
 use crate::error::{Error, Result};
 
 pub struct Cluster {
@@ -17,9 +18,11 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(base_url: &str, timeout: Duration) -> Result<Self> {
+    /// `auth` goes with every call (the REST API's basic auth, or a bearer token).
+    pub fn new(base_url: &str, auth: Option<&HttpAuth>, timeout: Duration) -> Result<Self> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
+            .default_headers(HttpAuth::default_headers(auth))
             .timeout(timeout)
             .build()
             .map_err(|e| Error::ClusterUnavailable(e.to_string()))?;

@@ -36,7 +36,7 @@ impl Redis {
     }
 
     pub async fn store(&self, instance: &str) -> RedisStore {
-        RedisStore::connect(&self.url(), "t:", instance).await.unwrap()
+        RedisStore::connect(self.url(), "t:", instance).await.unwrap()
     }
 }
 
