@@ -5,7 +5,7 @@
 #   scripts/stack.sh up       start every component that is not already running, wait until each
 #                             answers, print the endpoint and write <run dir>/stack.env
 #   scripts/stack.sh down     stop what `up` started (data is kept)
-#   scripts/stack.sh stop C   stop one component C (redis|kubo|cluster|host|envoy); `up` restarts it
+#   scripts/stack.sh stop C   stop one component C (redis|kubo|relay|cluster|host|envoy); `up` restarts it
 #   scripts/stack.sh status   one line per component
 #   scripts/stack.sh env      print <run dir>/stack.env (shell-sourceable KEY=VALUE)
 #   scripts/stack.sh clean    down, then remove the run dir (all data of the profile)
@@ -24,6 +24,11 @@
 # secret, every peer bootstrapping to the others); peer i's ports are peer 0's plus
 # i * IPFS_S3_PEER_PORT_STRIDE (default 100). The host talks to peer 0. The count is fixed when a
 # profile is first started: changing it needs `clean`.
+#
+# Nothing but the S3 endpoint is open without credentials: Redis, Kubo's RPC API and the cluster's
+# REST API require the stack's own generated credentials (scripts/stack-credentials.sh), the
+# cluster reaches Kubo through a private relay (scripts/stack-relay.sh), and Envoy's admin
+# interface is a Unix socket only the stack's user can open. No secret is put on a command line.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -49,7 +54,6 @@ esac
 IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"
 
 : "${IPFS_S3_ENVOY_PORT:=$((9000 + IPFS_S3_PORT_OFFSET))}"          # the S3 endpoint
-: "${IPFS_S3_ENVOY_ADMIN_PORT:=$((9901 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_ADMIN_PORT:=$((9100 + IPFS_S3_PORT_OFFSET))}"          # host: /health, /metrics, internal API
 : "${IPFS_S3_HOST_PORT:=$((9101 + IPFS_S3_PORT_OFFSET))}"           # host S3 API (only Envoy talks to it)
 : "${IPFS_S3_REDIS_PORT:=$((6390 + IPFS_S3_PORT_OFFSET))}"
@@ -57,9 +61,7 @@ IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"
 : "${IPFS_S3_GATEWAY_PORT:=$((8080 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_KUBO_SWARM_PORT:=$((4001 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_CLUSTER_API_PORT:=$((9094 + IPFS_S3_PORT_OFFSET))}"
-: "${IPFS_S3_CLUSTER_PROXY_PORT:=$((9095 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_CLUSTER_SWARM_PORT:=$((9096 + IPFS_S3_PORT_OFFSET))}"
-: "${IPFS_S3_CLUSTER_PINSVC_PORT:=$((9097 + IPFS_S3_PORT_OFFSET))}"
 : "${IPFS_S3_CLUSTER_PEERS:=1}"
 : "${IPFS_S3_PEER_PORT_STRIDE:=100}"
 [[ "$IPFS_S3_CLUSTER_PEERS" =~ ^[1-8]$ ]] || { echo "IPFS_S3_CLUSTER_PEERS must be 1..8, got: $IPFS_S3_CLUSTER_PEERS" >&2; exit 2; }
@@ -111,13 +113,15 @@ IPFS_S3_GATEWAY_URL="http://127.0.0.1:$IPFS_S3_GATEWAY_PORT"
 IPFS_S3_CLUSTER_API_URL="http://127.0.0.1:$IPFS_S3_CLUSTER_API_PORT"
 IPFS_S3_ADMIN_URL="http://127.0.0.1:$IPFS_S3_ADMIN_PORT"
 IPFS_S3_HOST_URL="http://127.0.0.1:$IPFS_S3_HOST_PORT"
-IPFS_S3_ENVOY_ADMIN_URL="http://127.0.0.1:$IPFS_S3_ENVOY_ADMIN_PORT"
 IPFS_S3_HEALTH_URL="$IPFS_S3_ADMIN_URL/health"
 IPFS_S3_METRICS_URL="$IPFS_S3_ADMIN_URL/metrics"
 
 IPFS_PATH="$RUN/ipfs"
 IPFS_CLUSTER_PATH="$RUN/cluster"
 TOKEN_FILE="$RUN/internal-token"
+# Unix sockets: Envoy's admin interface and the cluster peers' Kubo RPC relay (0700 directory).
+SOCKETS="$RUN/sockets"
+IPFS_S3_ENVOY_ADMIN_SOCKET="$SOCKETS/envoy-admin.sock"
 STACK_ENV="$RUN/stack.env"
 ENVOY_DIR="$RUN/envoy"
 ENVOY_CONFIG="$ENVOY_DIR/envoy.yaml"
@@ -150,6 +154,7 @@ components() {
   local n="$1" with_redis="$2" i
   [ "$with_redis" = no ] || printf '%s\n' redis
   for ((i = 0; i < n; i++)); do printf 'kubo%s\n' "$(peer_suffix "$i")"; done
+  printf '%s\n' relay
   for ((i = 0; i < n; i++)); do printf 'cluster%s\n' "$(peer_suffix "$i")"; done
   printf '%s\n' host envoy
 }
@@ -188,6 +193,7 @@ cmdline_marker() {
     redis)   printf 'redis-server %s' "$RUN/redis" ;;   # via --proc-title-template
     kubo*)    printf -- '--repo-dir %s daemon' "$(ipfs_path "$(peer_of "$1")")" ;;
     cluster*) printf -- '--config %s daemon' "$(cluster_path "$(peer_of "$1")")" ;;
+    relay)   printf -- '-c %s' "$RELAY_CONFIG" ;;
     host)    printf '%s serve' "$HOST_BIN" ;;
     envoy)   printf -- '-c %s' "$ENVOY_CONFIG" ;;
   esac
@@ -327,13 +333,21 @@ http_ok() { curl -sf -o /dev/null --max-time 2 "$@"; }
 
 random_hex() { od -An -tx1 -N32 /dev/urandom | tr -d ' \n'; }
 
+# shellcheck source=scripts/stack-credentials.sh
+. "$ROOT/scripts/stack-credentials.sh"
+# shellcheck source=scripts/stack-relay.sh
+. "$ROOT/scripts/stack-relay.sh"
+
 # ---------------------------------------------------------------------------------------------
 # Run dir, secrets, stack.env
 # ---------------------------------------------------------------------------------------------
 
 prepare_run_dir() {
-  mkdir -p "$RUN" "$LOGS" "$RUN/redis" "$RUN/bin" "$ENVOY_DIR"
-  chmod 700 "$RUN"
+  mkdir -p "$RUN" "$LOGS" "$RUN/redis" "$RUN/bin" "$ENVOY_DIR" "$SOCKETS"
+  chmod 700 "$RUN" "$SOCKETS"
+  # A Unix socket path is limited to 107 bytes.
+  [ "${#IPFS_S3_ENVOY_ADMIN_SOCKET}" -le 100 ] || die "run dir path too long for Unix sockets: $SOCKETS"
+  prepare_credentials
   if [ -z "${IPFS_S3_INTERNAL_TOKEN:-}" ]; then
     if [ ! -s "$TOKEN_FILE" ]; then
       (umask 077 && random_hex >"$TOKEN_FILE")
@@ -355,11 +369,12 @@ env_line() {
 STACK_ENV_KEYS=(
   IPFS_S3_PROFILE IPFS_S3_RUN_DIR
   IPFS_S3_ENDPOINT IPFS_S3_REGION IPFS_S3_DOMAIN IPFS_S3_ACCESS_KEY IPFS_S3_SECRET_KEY IPFS_S3_INTERNAL_TOKEN
-  IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_ADMIN_PORT IPFS_S3_HOST_PORT
+  IPFS_S3_REDIS_PASSWORD IPFS_S3_KUBO_API_AUTH IPFS_S3_KUBO_ADMIN_AUTH IPFS_S3_CLUSTER_API_AUTH
+  IPFS_S3_ENVOY_PORT IPFS_S3_ADMIN_PORT IPFS_S3_HOST_PORT
   IPFS_S3_REDIS_PORT IPFS_S3_KUBO_API_PORT IPFS_S3_GATEWAY_PORT IPFS_S3_KUBO_SWARM_PORT
-  IPFS_S3_CLUSTER_API_PORT IPFS_S3_CLUSTER_PROXY_PORT IPFS_S3_CLUSTER_SWARM_PORT IPFS_S3_CLUSTER_PINSVC_PORT
+  IPFS_S3_CLUSTER_API_PORT IPFS_S3_CLUSTER_SWARM_PORT
   IPFS_S3_REDIS_URL IPFS_S3_KUBO_API_URL IPFS_S3_GATEWAY_URL IPFS_S3_CLUSTER_API_URL
-  IPFS_S3_ADMIN_URL IPFS_S3_HEALTH_URL IPFS_S3_METRICS_URL IPFS_S3_HOST_URL IPFS_S3_ENVOY_ADMIN_URL
+  IPFS_S3_ADMIN_URL IPFS_S3_HEALTH_URL IPFS_S3_METRICS_URL IPFS_S3_HOST_URL IPFS_S3_ENVOY_ADMIN_SOCKET
   IPFS_S3_CACHE_TTL_MS IPFS_PATH IPFS_CLUSTER_PATH IPFS_S3_TOOLS_BIN
   IPFS_S3_METADATA_STORE IPFS_S3_EMBEDDED_PATH
   IPFS_S3_CLUSTER_PEERS IPFS_S3_PEER_PORT_STRIDE
@@ -372,7 +387,7 @@ write_stack_env() {
   IPFS_S3_TOOLS_BIN="$TOOLS_BIN"
   tmp="$STACK_ENV.tmp"
   (
-    umask 077   # holds the secret key and the internal token
+    umask 077   # holds the secret key, the internal token and the services' credentials
     {
       echo "# ipfs-s3 stack, profile $IPFS_S3_PROFILE (written by scripts/stack.sh up)"
       for key in "${STACK_ENV_KEYS[@]}"; do env_line "$key" "${!key:-}"; done
@@ -391,8 +406,8 @@ start_redis() {
   ensure_ports_free redis "$IPFS_S3_REDIS_PORT"
   printf '\n===== redis start %s =====\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >>"$(logfile redis)"
   # Redis daemonizes itself and writes its own pidfile. The process title carries the run dir
-  # so that `down` can recognise this instance.
-  if ! redis-server \
+  # so that `down` can recognise this instance. Its password comes from the config file.
+  if ! redis-server "$REDIS_AUTH_CONF" \
         --port "$IPFS_S3_REDIS_PORT" --bind 127.0.0.1 \
         --dir "$RUN/redis" --appendonly yes \
         --daemonize yes --pidfile "$(pidfile redis)" --logfile "$(logfile redis)" \
@@ -402,7 +417,7 @@ start_redis() {
   fi
 }
 
-ready_redis() { [ "$(redis-cli -p "$IPFS_S3_REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
+ready_redis() { [ "$(redis_cli -p "$IPFS_S3_REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
 
 ## Kubo ---------------------------------------------------------------------------------------
 
@@ -437,11 +452,12 @@ kubo_peering_json() {
 # punching, no HTTP block retrieval, no DNSLink lookups, no telemetry. `localhost` is removed
 # from the public gateways, otherwise a request with `Host: localhost:…` gets a redirect to a
 # subdomain gateway instead of the content. The only peers are the stack's other Kubo nodes.
-# Applied on every start (cheap) so that changed ports take effect.
+# The RPC API requires the stack's credentials. Applied on every start (cheap) so that changed
+# ports take effect. The config holds the node's private key and the credentials: 0600.
 configure_kubo() {
   local i="$1" cfg
   cfg="$(ipfs_path "$i")/config"
-  jq \
+  (umask 077 && with_credentials_env jq \
     --arg api "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$i")" \
     --arg gw "$(peer_port "$IPFS_S3_GATEWAY_PORT" "$i")" \
     --arg swarm "$(peer_port "$IPFS_S3_KUBO_SWARM_PORT" "$i")" \
@@ -463,8 +479,9 @@ configure_kubo() {
     .HTTPRetrieval.Enabled = false |
     .Plugins.Plugins = ((.Plugins.Plugins // {}) + {"telemetry": {"Config": {"Mode": "off"}}}) |
     .Gateway.NoDNSLink = true |
-    .Gateway.PublicGateways = {"localhost": null}
-    ' "$cfg" >"$cfg.tmp"
+    .Gateway.PublicGateways = {"localhost": null} |
+    .API.Authorizations = '"$KUBO_AUTHORIZATIONS_JQ"'
+    ' "$cfg" >"$cfg.tmp")
   mv -f "$cfg.tmp" "$cfg"
 }
 
@@ -480,7 +497,7 @@ start_kubo() {
 }
 
 ready_kubo() {
-  http_ok -X POST "$(kubo_api_url "$1")/api/v0/id" &&
+  curl_auth "$IPFS_S3_KUBO_ADMIN_AUTH" -sf -o /dev/null --max-time 2 -X POST "$(kubo_api_url "$1")/api/v0/id" &&
     # the empty identity CID: served from the CID itself, never needs the network
     http_ok "$(gateway_url "$1")/ipfs/bafkqaaa"
 }
@@ -501,29 +518,30 @@ init_cluster() {
     { show_log_tail "cluster$(peer_suffix "$i")"; die "ipfs-cluster-service init failed"; }
 }
 
-# Peer i on loopback, talking to its own Kubo; no mDNS, no relay. Every peer shares peer 0's
+# Peer i on loopback, talking to its own Kubo through the RPC relay's socket (see
+# scripts/stack-relay.sh); no mDNS, no libp2p relay. Its REST API requires the stack's
+# credentials; the IPFS proxy and pinning-service APIs are not started (nothing here uses them,
+# and the proxy would be another way into Kubo's RPC API). Every peer shares peer 0's
 # secret and lists the other peers as bootstrap addresses (any one of them restarting finds the
 # rest). Peers announce themselves every 2 s and their metrics expire after 6 s, so a peer that
 # stops is noticed (and its allocations avoided) within seconds instead of the default half
 # minute. Repinning stays off (the default): a pin is not moved because a peer is down.
 configure_cluster() {
-  local i="$1" j cfg peers="[]"
+  local i="$1" j cfg secret peers="[]"
   cfg="$(cluster_path "$i")/service.json"
   for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do
     [ "$j" -eq "$i" ] && continue
     peers="$(jq -c --arg a "$(cluster_swarm_addr "$j")" '. + [$a]' <<<"$peers")"
   done
-  jq \
+  secret="$(jq -r '.cluster.secret' "$(cluster_path 0)/service.json")"
+  (umask 077 && STACK_CLUSTER_SECRET="$secret" with_credentials_env jq \
     --arg name "ipfs-s3-$IPFS_S3_PROFILE$([ "$i" -eq 0 ] || printf -- '-%s' "$i")" \
-    --arg secret "$(jq -r '.cluster.secret' "$(cluster_path 0)/service.json")" \
     --argjson peers "$peers" \
     --arg swarm "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$i")" \
     --arg api "$(peer_port "$IPFS_S3_CLUSTER_API_PORT" "$i")" \
-    --arg proxy "$(peer_port "$IPFS_S3_CLUSTER_PROXY_PORT" "$i")" \
-    --arg pinsvc "$(peer_port "$IPFS_S3_CLUSTER_PINSVC_PORT" "$i")" \
-    --arg kubo "$(peer_port "$IPFS_S3_KUBO_API_PORT" "$i")" '
+    --arg kubo "$(relay_socket "$i")" '
     .cluster.peername = $name |
-    .cluster.secret = $secret |
+    .cluster.secret = $ENV.STACK_CLUSTER_SECRET |
     .cluster.listen_multiaddress = ["/ip4/127.0.0.1/tcp/\($swarm)"] |
     .cluster.peer_addresses = $peers |
     .cluster.mdns_interval = "0s" |
@@ -535,13 +553,12 @@ configure_cluster() {
     .informer.pinqueue.metric_ttl = "6s" |
     .informer.tags.metric_ttl = "6s" |
     .api.restapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($api)" |
-    .api.ipfsproxy.listen_multiaddress = "/ip4/127.0.0.1/tcp/\($proxy)" |
-    .api.ipfsproxy.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)" |
-    .api.pinsvcapi.http_listen_multiaddress = "/ip4/127.0.0.1/tcp/\($pinsvc)" |
-    .ipfs_connector.ipfshttp.node_multiaddress = "/ip4/127.0.0.1/tcp/\($kubo)" |
+    .api.restapi.basic_auth_credentials = '"$CLUSTER_BASIC_AUTH_JQ"' |
+    del(.api.ipfsproxy, .api.pinsvcapi) |
+    .ipfs_connector.ipfshttp.node_multiaddress = "/unix\($kubo)" |
     .ipfs_connector.ipfshttp.connect_swarms_delay = "1s"
-    ' "$cfg" >"$cfg.tmp"
-  (umask 077 && mv -f "$cfg.tmp" "$cfg")   # service.json holds the cluster secret
+    ' "$cfg" >"$cfg.tmp")
+  mv -f "$cfg.tmp" "$cfg"   # service.json holds the cluster secret and the API credentials
   chmod 600 "$cfg"
 }
 
@@ -549,8 +566,7 @@ start_cluster() {
   local i="$1" j
   [ -x "$TOOLS_BIN/ipfs-cluster-service" ] || die "ipfs-cluster-service is not installed (run scripts/setup.sh)"
   ensure_ports_free "cluster$(peer_suffix "$i")" "$(peer_port "$IPFS_S3_CLUSTER_API_PORT" "$i")" \
-    "$(peer_port "$IPFS_S3_CLUSTER_PROXY_PORT" "$i")" "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$i")" \
-    "$(peer_port "$IPFS_S3_CLUSTER_PINSVC_PORT" "$i")"
+    "$(peer_port "$IPFS_S3_CLUSTER_SWARM_PORT" "$i")"
   # Every peer has an identity before any is configured: each lists the others.
   for ((j = 0; j < IPFS_S3_CLUSTER_PEERS; j++)); do init_cluster "$j"; done
   configure_cluster "$i"
@@ -562,12 +578,12 @@ start_cluster() {
 # cluster has formed.
 ready_cluster() {
   local i="$1" want=1
-  http_ok "$(cluster_api_url "$i")/id" || return 1
-  curl -sf --max-time 2 "$(cluster_api_url "$i")/peers" 2>/dev/null |
+  curl_auth "$IPFS_S3_CLUSTER_API_AUTH" -sf -o /dev/null --max-time 2 "$(cluster_api_url "$i")/id" || return 1
+  curl_auth "$IPFS_S3_CLUSTER_API_AUTH" -sf --max-time 2 "$(cluster_api_url "$i")/peers" 2>/dev/null |
     jq -se '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= 1' >/dev/null 2>&1 || return 1
   [ "$i" -eq $((IPFS_S3_CLUSTER_PEERS - 1)) ] && want="$IPFS_S3_CLUSTER_PEERS"
   [ "$want" -eq 1 ] && return 0
-  curl -sf --max-time 2 "$(cluster_api_url 0)/peers" 2>/dev/null |
+  curl_auth "$IPFS_S3_CLUSTER_API_AUTH" -sf --max-time 2 "$(cluster_api_url 0)/peers" 2>/dev/null |
     jq -se --argjson n "$want" '[.[] | select((.error // "") == "" and (.ipfs.id // "") != "")] | length >= $n' >/dev/null 2>&1
 }
 
@@ -580,34 +596,29 @@ start_host() {
   # of the running process; `down` + `up` picks up the new build.
   cp -f "$BUILT_HOST_BIN" "$HOST_BIN.tmp"
   mv -f "$HOST_BIN.tmp" "$HOST_BIN"
-  # NO_COLOR: the output goes to a log file, not a terminal.
-  local args=(serve) replica_env=() var
-  for var in "${REPLICA_VARS[@]}"; do
-    if [ -n "${!var:-}" ]; then replica_env+=("$var=${!var}"); fi
-  done
+  local args=(serve) var
   if [ -n "$IPFS_S3_CONFIG" ]; then
     [ -f "$IPFS_S3_CONFIG" ] || die "IPFS_S3_CONFIG=$IPFS_S3_CONFIG: no such file"
     args+=(--config "$IPFS_S3_CONFIG")
   fi
-  start_detached host env \
-    IPFS_S3_LISTEN="127.0.0.1:$IPFS_S3_HOST_PORT" \
-    IPFS_S3_ADMIN_LISTEN="127.0.0.1:$IPFS_S3_ADMIN_PORT" \
-    IPFS_S3_METADATA_STORE="$IPFS_S3_METADATA_STORE" \
-    IPFS_S3_REDIS_URL="$IPFS_S3_REDIS_URL" \
-    IPFS_S3_EMBEDDED_PATH="$IPFS_S3_EMBEDDED_PATH" \
-    IPFS_S3_KUBO_API_URL="$IPFS_S3_KUBO_API_URL" \
-    IPFS_S3_GATEWAY_URL="$IPFS_S3_GATEWAY_URL" \
-    IPFS_S3_CLUSTER_API_URL="$IPFS_S3_CLUSTER_API_URL" \
-    IPFS_S3_ACCESS_KEY="$IPFS_S3_ACCESS_KEY" \
-    IPFS_S3_SECRET_KEY="$IPFS_S3_SECRET_KEY" \
-    IPFS_S3_REGION="$IPFS_S3_REGION" \
-    IPFS_S3_DOMAIN="$IPFS_S3_DOMAIN" \
-    IPFS_S3_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" \
-    IPFS_S3_LOG="$IPFS_S3_LOG" \
-    IPFS_S3_ACCESS_FLUSH_MS="$IPFS_S3_ACCESS_FLUSH_MS" \
-    "${replica_env[@]}" \
-    NO_COLOR=1 \
-    "$HOST_BIN" "${args[@]}"
+  # Settings reach the host through its environment (secrets too, or their files): an argument
+  # of `env` or of the host would show them in the process list. NO_COLOR: the output goes to a
+  # log file, not a terminal.
+  (
+    export IPFS_S3_LISTEN="127.0.0.1:$IPFS_S3_HOST_PORT" \
+      IPFS_S3_ADMIN_LISTEN="127.0.0.1:$IPFS_S3_ADMIN_PORT" \
+      IPFS_S3_METADATA_STORE IPFS_S3_REDIS_URL IPFS_S3_EMBEDDED_PATH \
+      IPFS_S3_KUBO_API_URL IPFS_S3_GATEWAY_URL IPFS_S3_CLUSTER_API_URL \
+      IPFS_S3_ACCESS_KEY IPFS_S3_SECRET_KEY IPFS_S3_REGION IPFS_S3_DOMAIN IPFS_S3_INTERNAL_TOKEN \
+      IPFS_S3_REDIS_PASSWORD_FILE="$REDIS_PASSWORD_FILE" \
+      IPFS_S3_KUBO_API_AUTH_FILE="$KUBO_API_AUTH_FILE" \
+      IPFS_S3_CLUSTER_API_AUTH_FILE="$CLUSTER_API_AUTH_FILE" \
+      IPFS_S3_LOG IPFS_S3_ACCESS_FLUSH_MS NO_COLOR=1
+    for var in "${REPLICA_VARS[@]}"; do
+      if [ -n "${!var:-}" ]; then export "${var?}"; fi
+    done
+    start_detached host "$HOST_BIN" "${args[@]}"
+  )
 }
 
 # Any JSON answer counts: a degraded health report still means the host is serving.
@@ -618,22 +629,21 @@ ready_host() {
 ## Envoy --------------------------------------------------------------------------------------
 
 # Only the variables the template uses are substituted, so any other `$…` in it stays literal.
-ENVOY_TEMPLATE_VARS='$IPFS_S3_ENVOY_PORT $IPFS_S3_ENVOY_ADMIN_PORT $IPFS_S3_HOST_PORT $IPFS_S3_ADMIN_PORT $IPFS_S3_GATEWAY_PORT $IPFS_S3_FILTER_WASM $IPFS_S3_FILTER_CONFIG'
+ENVOY_TEMPLATE_VARS='$IPFS_S3_ENVOY_PORT $IPFS_S3_ENVOY_ADMIN_SOCKET $IPFS_S3_HOST_PORT $IPFS_S3_ADMIN_PORT $IPFS_S3_GATEWAY_PORT $IPFS_S3_FILTER_WASM $IPFS_S3_FILTER_CONFIG'
 
+# The secret key and the token reach jq through its environment, never as arguments.
 filter_config_json() {
-  jq -cn \
+  STACK_SECRET_KEY="$IPFS_S3_SECRET_KEY" STACK_INTERNAL_TOKEN="$IPFS_S3_INTERNAL_TOKEN" jq -cn \
     --arg access_key "$IPFS_S3_ACCESS_KEY" \
-    --arg secret_key "$IPFS_S3_SECRET_KEY" \
     --arg region "$IPFS_S3_REGION" \
     --arg domain "$IPFS_S3_DOMAIN" \
-    --arg internal_token "$IPFS_S3_INTERNAL_TOKEN" \
     --arg authority "127.0.0.1:$IPFS_S3_ADMIN_PORT" \
     --argjson cache_ttl_ms "$IPFS_S3_CACHE_TTL_MS" \
     --argjson resolve_timeout_ms "$IPFS_S3_RESOLVE_TIMEOUT_MS" \
     --argjson access_flush_ms "$IPFS_S3_ACCESS_FLUSH_MS" \
     --argjson access_max_batch "$IPFS_S3_ACCESS_MAX_BATCH" \
-    '{access_key: $access_key, secret_key: $secret_key, region: $region, domain: $domain,
-      internal_token: $internal_token,
+    '{access_key: $access_key, secret_key: $ENV.STACK_SECRET_KEY, region: $region, domain: $domain,
+      internal_token: $ENV.STACK_INTERNAL_TOKEN,
       host_admin_cluster: "host_admin", host_admin_authority: $authority,
       cache_ttl_ms: $cache_ttl_ms, resolve_timeout_ms: $resolve_timeout_ms,
       access_flush_ms: $access_flush_ms, access_max_batch: $access_max_batch}'
@@ -655,7 +665,7 @@ render_envoy_config() {
   esac
   (
     umask 077
-    export IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_PORT IPFS_S3_HOST_PORT IPFS_S3_ADMIN_PORT \
+    export IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_SOCKET IPFS_S3_HOST_PORT IPFS_S3_ADMIN_PORT \
            IPFS_S3_GATEWAY_PORT IPFS_S3_FILTER_WASM IPFS_S3_FILTER_CONFIG
     envsubst "$ENVOY_TEMPLATE_VARS" <"$IPFS_S3_ENVOY_TEMPLATE" >"$ENVOY_CONFIG.tmp"
   )
@@ -670,20 +680,22 @@ validate_envoy_config() {
   fi
 }
 
-# Envoy's hot-restart shared memory is keyed by --base-id; the admin port is unique per running
+# Envoy's hot-restart shared memory is keyed by --base-id; the S3 port is unique per running
 # stack (two stacks cannot share it), so it makes a base id that never collides.
-envoy_base_id() { printf '%s' "$IPFS_S3_ENVOY_ADMIN_PORT"; }
+envoy_base_id() { printf '%s' "$IPFS_S3_ENVOY_PORT"; }
 
 start_envoy() {
   [ -x "$(envoy_bin)" ] || die "envoy is not installed in the virtualenv (run scripts/setup.sh)"
-  ensure_ports_free envoy "$IPFS_S3_ENVOY_PORT" "$IPFS_S3_ENVOY_ADMIN_PORT"
+  ensure_ports_free envoy "$IPFS_S3_ENVOY_PORT"
   render_envoy_config
   validate_envoy_config
   start_detached envoy "$(envoy_bin)" -c "$ENVOY_CONFIG" --base-id "$(envoy_base_id)" --log-level info
 }
 
+# The admin interface is a Unix socket (mode 0600): other local users can neither read the
+# configuration (it holds the credentials) nor stop Envoy.
 ready_envoy() {
-  [ "$(curl -s --max-time 2 "$IPFS_S3_ENVOY_ADMIN_URL/ready" 2>/dev/null)" = "LIVE" ]
+  [ "$(curl -s --max-time 2 --unix-socket "$IPFS_S3_ENVOY_ADMIN_SOCKET" http://envoy/ready 2>/dev/null)" = "LIVE" ]
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -727,8 +739,9 @@ component_address() {
     redis)   printf '%s' "$IPFS_S3_REDIS_URL" ;;
     kubo*)    printf 'api %s  gateway %s' "$(kubo_api_url "$(peer_of "$1")")" "$(gateway_url "$(peer_of "$1")")" ;;
     cluster*) printf 'api %s' "$(cluster_api_url "$(peer_of "$1")")" ;;
+    relay)   printf 'kubo rpc for the cluster  %s' "${SOCKETS#"$ROOT"/}/kubo-rpc-*.sock" ;;
     host)    printf 's3 %s  admin %s' "$IPFS_S3_HOST_URL" "$IPFS_S3_ADMIN_URL" ;;
-    envoy)   printf 's3 %s  admin %s' "$IPFS_S3_ENDPOINT" "$IPFS_S3_ENVOY_ADMIN_URL" ;;
+    envoy)   printf 's3 %s  admin %s' "$IPFS_S3_ENDPOINT" "${IPFS_S3_ENVOY_ADMIN_SOCKET#"$ROOT"/}" ;;
   esac
 }
 
@@ -780,6 +793,7 @@ ipfs-s3 stack '$IPFS_S3_PROFILE' is up
   metadata     $(metadata_summary)
   health       $IPFS_S3_HEALTH_URL
   metrics      $IPFS_S3_METRICS_URL
+  envoy admin  ${IPFS_S3_ENVOY_ADMIN_SOCKET#"$ROOT"/}   (curl --unix-socket … http://envoy/stats)
   env file     ${STACK_ENV#"$ROOT"/}   (scripts/stack.sh env)
   logs         ${LOGS#"$ROOT"/}/
   try:  AWS_ACCESS_KEY_ID=$IPFS_S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$secret_example .venv/bin/aws --endpoint-url $IPFS_S3_ENDPOINT --region $IPFS_S3_REGION s3 ls

@@ -12,8 +12,10 @@ measures the hot GET again, and restarts the host as it was.
 """
 
 import argparse
+import http.client
 import os
 import re
+import socket
 import statistics
 import subprocess
 import time
@@ -53,10 +55,36 @@ def report(name, samples):
           f"p99={p(0.99):7.2f} ms  mean={statistics.mean(samples):7.2f} ms")
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket: Envoy's admin interface is one."""
+
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def fetch(url):
+    """The body of `url`, or of `unix:<socket path>:<target>` (Envoy's admin interface)."""
+    if not url.startswith("unix:"):
+        return urllib.request.urlopen(url, timeout=10).read()
+    path, target = url[len("unix:"):].rsplit(":", 1)
+    conn = UnixHTTPConnection(path)
+    try:
+        conn.request("GET", target)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
 def scrape(url):
     """Prometheus text -> {sample with labels: value}."""
     out = {}
-    for line in urllib.request.urlopen(url, timeout=10).read().decode().splitlines():
+    for line in fetch(url).decode().splitlines():
         m = re.match(r"^(\S+?)(\{.*\})?\s+(\S+)$", line)
         if m and not line.startswith("#"):
             out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
@@ -106,7 +134,7 @@ def main():
     try:
         report("PUT 4 KiB (new key each)", timed(lambda i: s3.put_object(Bucket=bucket, Key=f"small/{i}", Body=small), n))
         s3.get_object(Bucket=bucket, Key="small/0")["Body"].read()
-        metrics_url, envoy_url = env["IPFS_S3_METRICS_URL"], env["IPFS_S3_ENVOY_ADMIN_URL"] + "/stats/prometheus"
+        metrics_url, envoy_url = env["IPFS_S3_METRICS_URL"], f"unix:{env['IPFS_S3_ENVOY_ADMIN_SOCKET']}:/stats/prometheus"
         host0, envoy0 = scrape(metrics_url), scrape(envoy_url)
         hot = lambda i: s3.get_object(Bucket=bucket, Key="small/0")["Body"].read()
         report("GET 4 KiB hot, host object cache", timed(hot, n))

@@ -24,6 +24,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from s3http import basic_auth, unix_get
+
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = os.environ.get("IPFS_S3_E2E_PROFILE", "test")
 STACK_ENV = REPO / ".run" / PROFILE / "stack.env"
@@ -93,6 +95,29 @@ class Stack:
     @property
     def cluster_api_url(self) -> str:
         return f"http://127.0.0.1:{self.port('CLUSTER_API')}"
+
+    # Redis, Kubo's RPC API and the cluster's REST API require the stack's credentials.
+    @property
+    def kubo_auth(self) -> dict:
+        """Authorization header of Kubo's RPC API for every /api/v0 path (every peer's Kubo)."""
+        return basic_auth(self._get("IPFS_S3_KUBO_ADMIN_AUTH"))
+
+    @property
+    def cluster_auth(self) -> dict:
+        """Authorization header of the cluster REST API (every peer's)."""
+        return basic_auth(self._get("IPFS_S3_CLUSTER_API_AUTH"))
+
+    @property
+    def redis_password(self) -> str:
+        return self._get("IPFS_S3_REDIS_PASSWORD")
+
+    @property
+    def envoy_admin_socket(self) -> str:
+        return self._get("IPFS_S3_ENVOY_ADMIN_SOCKET")
+
+    def envoy_admin(self, target: str) -> tuple[int, bytes]:
+        """(status, body) of Envoy's admin interface (a Unix socket) for `target`, e.g. `/stats`."""
+        return unix_get(self.envoy_admin_socket, target)
 
 
 def clean_aws_env(env: dict) -> dict:

@@ -1,11 +1,13 @@
 """Raw HTTP for the end-to-end tests: the requests an SDK would never send (unsigned, badly signed,
 tampered, carrying internal headers), SigV4 signing with botocore's own signer, the S3 XML error
-body, and polling with a deadline."""
+body, HTTP over a Unix socket (Envoy's admin interface), the stack's service credentials as
+headers, and polling with a deadline."""
 
 import datetime
 import hashlib
 import base64
 import http.client
+import socket
 import time
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -72,6 +74,38 @@ def send(method: str, url: str, headers=None, body: bytes = b"", timeout: float 
         return Response(resp.status, resp.headers, resp.read())
     finally:
         conn.close()
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket (Envoy's admin interface is one)."""
+
+    def __init__(self, path: str, timeout: float = 10.0):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def unix_get(socket_path: str, target: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, bytes]:
+    """(status, body) of one request to the HTTP server on a Unix socket."""
+    conn = UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request(method, target)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def basic_auth(auth_secret: str) -> dict:
+    """The Authorization header of a `basic:USER:PASSWORD` secret (Kubo's AuthSecret form, which
+    the stack also uses for the cluster API)."""
+    kind, _, user_password = auth_secret.partition(":")
+    assert kind == "basic" and ":" in user_password, "expected basic:USER:PASSWORD"
+    return {"Authorization": "Basic " + base64.b64encode(user_password.encode()).decode()}
 
 
 def sign(method: str, url: str, access_key: str, secret_key: str, region: str,

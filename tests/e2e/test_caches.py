@@ -6,7 +6,9 @@ Envoy is seen through another within the filter's cache TTL."""
 import json
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -16,15 +18,15 @@ import boto3
 import pytest
 
 from conftest import REPO, client_config, stack_cmd_ok
-from s3http import assert_s3_error, wait_until
+from s3http import assert_s3_error, unix_get, wait_until
 
 HEALTH_DEADLINE_S = 90
 PIN_DEADLINE_S = 60
 
 
-def http(url, timeout=30):
+def http(url, timeout=30, headers=None):
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.read()
@@ -47,8 +49,8 @@ def host_metrics(stack) -> dict:
     return samples(body.decode())
 
 
-def envoy_metrics(admin_port: int) -> dict:
-    status, body = http(f"http://127.0.0.1:{admin_port}/stats/prometheus")
+def envoy_metrics(stack) -> dict:
+    status, body = stack.envoy_admin("/stats/prometheus")
     assert status == 200, (status, body[:500])
     return samples(body.decode())
 
@@ -66,7 +68,7 @@ def wait_pinned(stack, put_response):
     cid = put_response["ResponseMetadata"]["HTTPHeaders"]["x-ipfs-cid"]
 
     def probe():
-        status, body = http(f"{stack.cluster_api_url}/pins/{cid}")
+        status, body = http(f"{stack.cluster_api_url}/pins/{cid}", headers=stack.cluster_auth)
         peers = json.loads(body).get("peer_map", {}) if status == 200 else {}
         states = [p.get("status") for p in peers.values()]
         return "pinned" in states, (status, states)
@@ -92,7 +94,7 @@ def test_hot_small_object_is_served_without_ipfs(s3, stack, bucket):
     wait_pinned(stack, s3.put_object(Bucket=bucket, Key="hot", Body=hot))
     wait_pinned(stack, s3.put_object(Bucket=bucket, Key="cold", Body=cold))
     assert s3.get_object(Bucket=bucket, Key="hot")["Body"].read() == hot
-    before = envoy_metrics(stack.port("ENVOY_ADMIN"))
+    before = envoy_metrics(stack)
 
     stack_cmd_ok("stop kubo")
     try:
@@ -107,7 +109,7 @@ def test_hot_small_object_is_served_without_ipfs(s3, stack, bucket):
         # A small object nobody read is not in any cache: it needs IPFS, which is down.
         assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="cold"), "IPFSNodeUnavailable", 503)
 
-        after = envoy_metrics(stack.port("ENVOY_ADMIN"))
+        after = envoy_metrics(stack)
         assert filter_counter(after, "reads_host") - filter_counter(before, "reads_host") == 6
         assert filter_counter(after, "reads_gateway") == filter_counter(before, "reads_gateway")
 
@@ -131,10 +133,10 @@ def test_hit_ratios_under_repeated_reads(s3, stack, bucket):
     n = 50
     body = os.urandom(2048)
     s3.put_object(Bucket=bucket, Key="repeated", Body=body)
-    host0, envoy0 = host_metrics(stack), envoy_metrics(stack.port("ENVOY_ADMIN"))
+    host0, envoy0 = host_metrics(stack), envoy_metrics(stack)
     for _ in range(n):
         assert s3.get_object(Bucket=bucket, Key="repeated")["Body"].read() == body
-    host1, envoy1 = host_metrics(stack), envoy_metrics(stack.port("ENVOY_ADMIN"))
+    host1, envoy1 = host_metrics(stack), envoy_metrics(stack)
 
     d = lambda a, b, cache, result: lookups(b, cache, result) - lookups(a, cache, result)
     # Host memory: the first read fetched (new content, so Redis missed too), the rest hit. The
@@ -168,7 +170,7 @@ def test_hit_ratios_under_repeated_reads(s3, stack, bucket):
 def test_request_metrics_count_exactly_what_was_done(s3, stack, bucket):
     puts, gets, deletes = 3, 4, 2
     host0 = host_metrics(stack)
-    envoy0 = envoy_metrics(stack.port("ENVOY_ADMIN"))
+    envoy0 = envoy_metrics(stack)
     for i in range(puts):
         s3.put_object(Bucket=bucket, Key=f"m{i}", Body=os.urandom(100 + i))
     for i in range(gets):
@@ -193,12 +195,12 @@ def test_request_metrics_count_exactly_what_was_done(s3, stack, bucket):
 
     # The filter's read histogram records every object read it handled, once: its count catches
     # up with the L1 lookups (one per read) once Envoy flushes its stats (every 5 s).
-    envoy1 = envoy_metrics(stack.port("ENVOY_ADMIN"))
+    envoy1 = envoy_metrics(stack)
     reads = lambda m: filter_counter(m, "l1_hits") + filter_counter(m, "l1_misses")
     assert reads(envoy1) - reads(envoy0) == gets
 
     def histogram_caught_up():
-        m = envoy_metrics(stack.port("ENVOY_ADMIN"))
+        m = envoy_metrics(stack)
         return m.get(("ipfs_s3_filter_read_us_count", ()), 0.0) >= reads(envoy1), m.get(("ipfs_s3_filter_read_us_count", ()))
 
     assert wait_until(histogram_caught_up, 30, "Envoy's read histogram to count the GETs") == reads(envoy1)
@@ -213,28 +215,30 @@ def test_request_metrics_count_exactly_what_was_done(s3, stack, bucket):
 
 @pytest.fixture
 def second_envoy(stack, tmp_path):
-    """A second Envoy with the same filter and configuration as the stack's, on other ports: the
-    rendered configuration of the run dir with the listener and admin ports moved by 2. It has its
-    own filter cache (shared data lives per Envoy process)."""
+    """A second Envoy with the same filter and configuration as the stack's, on another port: the
+    rendered configuration of the run dir with the listener port moved by 2 and the admin socket in
+    the test's own directory. It has its own filter cache (shared data lives per Envoy process)."""
     run = Path(stack.env.get("IPFS_S3_RUN_DIR") or REPO / ".run" / stack.env["IPFS_S3_PROFILE"])
     rendered = (run / "envoy" / "envoy.yaml").read_text()
-    port, admin = stack.port("ENVOY") + 2, stack.port("ENVOY_ADMIN") + 2
+    # A short directory of its own: a Unix socket path must stay under 108 bytes.
+    sockets = Path(tempfile.mkdtemp(prefix="envoy-b-"))
+    port, admin = stack.port("ENVOY") + 2, str(sockets / "admin.sock")
     config = rendered.replace(f"port_value: {stack.port('ENVOY')}", f"port_value: {port}")
-    config = config.replace(f"port_value: {stack.port('ENVOY_ADMIN')}", f"port_value: {admin}")
-    assert config.count(f"port_value: {port}") == 1 and config.count(f"port_value: {admin}") == 1
+    config = config.replace(f"path: {stack.envoy_admin_socket},", f"path: {admin},")
+    assert config.count(f"port_value: {port}") == 1 and config.count(f"path: {admin},") == 1
     path = tmp_path / "envoy-b.yaml"
     path.touch(mode=0o600)
     path.write_text(config)
     log = open(tmp_path / "envoy-b.log", "w")
     proc = subprocess.Popen(
-        [str(REPO / ".venv" / "bin" / "envoy"), "-c", str(path), "--base-id", str(admin), "--log-level", "warn"],
+        [str(REPO / ".venv" / "bin" / "envoy"), "-c", str(path), "--base-id", str(port), "--log-level", "warn"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     try:
         def ready():
             assert proc.poll() is None, (tmp_path / "envoy-b.log").read_text()[-3000:]
             try:
-                return http(f"http://127.0.0.1:{admin}/ready", timeout=2)[1] == b"LIVE\n", None
+                return unix_get(admin, "/ready", timeout=2)[1] == b"LIVE\n", None
             except OSError as e:
                 return False, repr(e)
 
@@ -248,6 +252,7 @@ def second_envoy(stack, tmp_path):
             proc.kill()
             proc.wait()
         log.close()
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 def test_writes_through_one_envoy_are_seen_through_another_within_the_ttl(s3, stack, bucket, second_envoy):

@@ -79,7 +79,7 @@ class Cluster:
 
     def pins(self, cid, peer=0):
         """(HTTP status, body) of peer `peer`'s GET /pins/<cid>."""
-        status, body = http(f"{self.peer_url('CLUSTER_API', peer)}/pins/{cid}")
+        status, body = http(f"{self.peer_url('CLUSTER_API', peer)}/pins/{cid}", headers=self.stack.cluster_auth)
         return status, json.loads(body) if status == 200 else body[:500]
 
     def pinned_peers(self, cid) -> int:
@@ -89,12 +89,13 @@ class Cluster:
         return sum(1 for p in (doc.get("peer_map") or {}).values() if p.get("status") == "pinned")
 
     def allocation(self, cid) -> dict:
-        status, body = http(f"{self.peer_url('CLUSTER_API', 0)}/allocations/{cid}")
+        status, body = http(f"{self.peer_url('CLUSTER_API', 0)}/allocations/{cid}", headers=self.stack.cluster_auth)
         assert status == 200, (status, body[:500])
         return json.loads(body)
 
     def kubo_pins(self, cid, peer) -> bool:
-        status, body = http(f"{self.peer_url('KUBO_API', peer)}/api/v0/pin/ls?arg={cid}&type=recursive", method="POST")
+        status, body = http(f"{self.peer_url('KUBO_API', peer)}/api/v0/pin/ls?arg={cid}&type=recursive", method="POST",
+                            headers=self.stack.kubo_auth)
         return status == 200 and cid in body.decode()
 
     def health(self) -> dict:

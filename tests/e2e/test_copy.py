@@ -117,7 +117,7 @@ def test_copy_source_conditions(s3, bucket):
 
 
 def kubo_recursive_pins(stack) -> str:
-    status, body = http(f"{stack.kubo_api_url}/api/v0/pin/ls?type=recursive", method="POST")
+    status, body = http(f"{stack.kubo_api_url}/api/v0/pin/ls?type=recursive", method="POST", headers=stack.kubo_auth)
     assert status == 200, body[:500]
     return body.decode()
 

@@ -22,9 +22,10 @@ METRICS = [
 ]
 
 
-def http(url, method="GET", timeout=60):
-    """(status, body) without raising for 4xx/5xx."""
-    req = urllib.request.Request(url, method=method)
+def http(url, method="GET", timeout=60, headers=None):
+    """(status, body) without raising for 4xx/5xx; `headers` carry credentials (`stack.kubo_auth`,
+    `stack.cluster_auth`)."""
+    req = urllib.request.Request(url, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -45,7 +46,7 @@ def head_cid(s3, bucket, key):
 
 def cluster_status(stack, cid):
     """(HTTP status, parsed body) of the cluster's GET /pins/<cid>."""
-    status, body = http(f"{stack.cluster_api_url}/pins/{cid}")
+    status, body = http(f"{stack.cluster_api_url}/pins/{cid}", headers=stack.cluster_auth)
     try:
         return status, json.loads(body)
     except ValueError:
@@ -123,7 +124,7 @@ def test_pin_status_reaches_pinned_and_cluster_agrees(s3, stack, bucket):
     assert status == 200, (status, doc)
     assert "pinned" in peer_statuses(doc), f"cluster's view of {cid}: {doc}"
 
-    status, body = http(f"{stack.kubo_api_url}/api/v0/pin/ls?arg={cid}&type=recursive", method="POST")
+    status, body = http(f"{stack.kubo_api_url}/api/v0/pin/ls?arg={cid}&type=recursive", method="POST", headers=stack.kubo_auth)
     assert status == 200 and cid in body.decode(), f"Kubo does not hold {cid} pinned: {status} {body[:500]}"
 
 

@@ -46,7 +46,7 @@ def raw_cid(stack, data: bytes) -> str:
 
     req = urllib.request.Request(
         f"{stack.kubo_api_url}/api/v0/add?only-hash=true&cid-version=1&raw-leaves=true&quieter=true",
-        data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        data=body, method="POST", headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **stack.kubo_auth},
     )
     with urllib.request.urlopen(req, timeout=60) as resp:
         return json.loads(resp.read().decode().strip().splitlines()[-1])["Hash"]

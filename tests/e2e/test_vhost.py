@@ -5,7 +5,6 @@ styles. `*.localhost` names are resolved to loopback inside these tests (a custo
 they would be by a DNS entry for the domain."""
 
 import socket
-import urllib.request
 
 import boto3
 import pytest
@@ -40,9 +39,9 @@ def resolve_domain(monkeypatch, domain):
 def filter_lookups(stack) -> int:
     """How many reads the filter has resolved (cache hits + misses), from Envoy's stats: it
     grows only when the filter, not the host, serves a read."""
-    url = f"http://127.0.0.1:{stack.port('ENVOY_ADMIN')}/stats?filter=ipfs_s3_filter_l1_"
-    with urllib.request.urlopen(url, timeout=10) as r:
-        lines = r.read().decode().splitlines()
+    status, body = stack.envoy_admin("/stats?filter=ipfs_s3_filter_l1_")
+    assert status == 200, (status, body[:300])
+    lines = body.decode().splitlines()
     return sum(int(line.rsplit(":", 1)[1]) for line in lines if line.strip())
 
 
