@@ -97,6 +97,9 @@ esac
 REPLICA_VARS=(IPFS_S3_REPLICA_INTERVAL_MS IPFS_S3_REPLICA_HALF_LIFE_MS IPFS_S3_REPLICA_HOT_THRESHOLD
               IPFS_S3_REPLICA_COLD_THRESHOLD IPFS_S3_HOT_REPLICATION_FACTOR IPFS_S3_REPLICA_MAX_CANDIDATES)
 : "${IPFS_S3_ENVOY_TEMPLATE:=$ROOT/envoy/gateway.yaml}"
+# Envoy's overload limits: open client connections, and the heap at which it sheds load.
+: "${IPFS_S3_ENVOY_MAX_CONNECTIONS:=4096}"
+: "${IPFS_S3_ENVOY_MAX_HEAP_BYTES:=1073741824}"
 : "${IPFS_S3_START_TIMEOUT:=60}"   # seconds a component may take to answer after start
 : "${IPFS_S3_STOP_TIMEOUT:=20}"    # seconds between TERM and KILL
 
@@ -629,7 +632,7 @@ ready_host() {
 ## Envoy --------------------------------------------------------------------------------------
 
 # Only the variables the template uses are substituted, so any other `$…` in it stays literal.
-ENVOY_TEMPLATE_VARS='$IPFS_S3_ENVOY_PORT $IPFS_S3_ENVOY_ADMIN_SOCKET $IPFS_S3_HOST_PORT $IPFS_S3_ADMIN_PORT $IPFS_S3_GATEWAY_PORT $IPFS_S3_FILTER_WASM $IPFS_S3_FILTER_CONFIG'
+ENVOY_TEMPLATE_VARS='$IPFS_S3_ENVOY_PORT $IPFS_S3_ENVOY_ADMIN_SOCKET $IPFS_S3_HOST_PORT $IPFS_S3_ADMIN_PORT $IPFS_S3_GATEWAY_PORT $IPFS_S3_FILTER_WASM $IPFS_S3_FILTER_CONFIG $IPFS_S3_ENVOY_MAX_CONNECTIONS $IPFS_S3_ENVOY_MAX_HEAP_BYTES'
 
 # The secret key and the token reach jq through its environment, never as arguments.
 filter_config_json() {
@@ -666,7 +669,8 @@ render_envoy_config() {
   (
     umask 077
     export IPFS_S3_ENVOY_PORT IPFS_S3_ENVOY_ADMIN_SOCKET IPFS_S3_HOST_PORT IPFS_S3_ADMIN_PORT \
-           IPFS_S3_GATEWAY_PORT IPFS_S3_FILTER_WASM IPFS_S3_FILTER_CONFIG
+           IPFS_S3_GATEWAY_PORT IPFS_S3_FILTER_WASM IPFS_S3_FILTER_CONFIG \
+           IPFS_S3_ENVOY_MAX_CONNECTIONS IPFS_S3_ENVOY_MAX_HEAP_BYTES
     envsubst "$ENVOY_TEMPLATE_VARS" <"$IPFS_S3_ENVOY_TEMPLATE" >"$ENVOY_CONFIG.tmp"
   )
   mv -f "$ENVOY_CONFIG.tmp" "$ENVOY_CONFIG"
