@@ -206,6 +206,21 @@ def test_three_peers_form_one_healthy_cluster(cluster):
     assert m["ipfs_cluster_split"] == [("", 0.0)]
 
 
+def test_every_peer_requires_the_stack_credentials(cluster):
+    """Each peer's Kubo RPC and cluster REST API refuse requests without the stack's credentials
+    and take them; each peer reaches its own Kubo through the relay (its IPFS id is its Kubo's)."""
+    for peer in range(PEERS):
+        kubo, api = cluster.peer_url("KUBO_API", peer), cluster.peer_url("CLUSTER_API", peer)
+        assert http(f"{kubo}/api/v0/id", method="POST")[0] == 403, peer
+        status, body = http(f"{kubo}/api/v0/id", method="POST", headers=cluster.stack.kubo_auth)
+        assert status == 200, (peer, status, body[:300])
+        kubo_id = json.loads(body)["ID"]
+        assert http(f"{api}/id")[0] == 401, peer
+        status, body = http(f"{api}/id", headers=cluster.stack.cluster_auth)
+        assert status == 200, (peer, status, body[:300])
+        assert json.loads(body)["ipfs"]["id"] == kubo_id, (peer, body[:500])
+
+
 def test_replication_factors_1_and_3_in_the_cluster_peer_map(s3c, cluster, cbucket):
     one, three, default = os.urandom(30_000), os.urandom(30_000), os.urandom(30_000)
     put(s3c, cbucket, "one", one, factor=1)
