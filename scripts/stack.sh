@@ -304,8 +304,10 @@ wait_ready() {
       say "$name ready ($((SECONDS - started))s)"
       return 0
     fi
-    # (not live_pid: between writing the pidfile and exec the command line is the shell's)
-    if ! process_exists "$name" && [ -s "$(pidfile "$name")" ]; then
+    # (not live_pid: between writing the pidfile and exec the command line is the shell's). The
+    # pidfile is looked at first: Redis writes its own after forking, and a pidfile that appears
+    # between the two checks must not make a starting daemon look dead.
+    if [ -s "$(pidfile "$name")" ] && ! process_exists "$name"; then
       say "$name exited during start-up"
       show_log_tail "$name"
       stop_component "$name" quiet
