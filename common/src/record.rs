@@ -174,9 +174,12 @@ pub struct ObjectChecksum {
     pub kind: ChecksumType,
 }
 
-/// An HTTP date (RFC 7231 IMF-fixdate) for a time in ms since the epoch.
+/// An HTTP date (RFC 7231 IMF-fixdate) for a time in ms since the epoch, within the years the
+/// format can write (a record from a clock gone wrong must not stop its reads: the formatter
+/// panics past 9999).
 fn http_date(ms: i64) -> String {
-    let secs = u64::try_from(ms.max(0) / 1000).unwrap_or(0);
+    const LAST_WRITABLE: u64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let secs = u64::try_from(ms.max(0) / 1000).unwrap_or(0).min(LAST_WRITABLE);
     httpdate::fmt_http_date(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs))
 }
 
@@ -353,6 +356,14 @@ mod tests {
     fn last_modified_is_an_http_date() {
         assert_eq!(sample().http_last_modified(), "Tue, 14 Nov 2023 22:13:20 GMT");
         assert_eq!(sample().quoted_etag(), "\"5d41402abc4b2a76b9719d911017c592\"");
+    }
+
+    #[test]
+    fn dates_past_year_9999_are_written_as_its_last_second() {
+        let r = ObjectRecord { last_modified_ms: i64::MAX, ..sample() };
+        assert_eq!(r.http_last_modified(), "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(access_headers(1, Some(i64::MAX))[1].1, "Fri, 31 Dec 9999 23:59:59 GMT");
+        assert_eq!(ObjectRecord { last_modified_ms: -5, ..sample() }.http_last_modified(), "Thu, 01 Jan 1970 00:00:00 GMT");
     }
 
     #[test]
