@@ -12,7 +12,7 @@ mod copy;
 mod delete_objects;
 mod list;
 pub mod multipart;
-mod objects;
+pub mod objects;
 mod upload;
 
 use std::sync::Arc;

@@ -185,6 +185,13 @@ fn part_range(record: &ObjectRecord, n: i32) -> Result<std::ops::Range<u64>> {
     Ok(start..start + size)
 }
 
+/// The bytes a `Range` selects of an object of `size` bytes, or `InvalidRange` (416) as S3 and
+/// the filter answer. s3s's own check selects nothing (`0..0`) for a suffix range of an empty
+/// object, which would go out as a 206 with `Content-Range: bytes 0-0/0`.
+pub fn range_span(range: &Range, size: u64) -> Result<std::ops::Range<u64>> {
+    range.check(size).ok().filter(|span| !span.is_empty()).ok_or(Error::InvalidRange)
+}
+
 /// `x-amz-mp-parts-count`, answered when a part is asked for.
 fn parts_count(record: &ObjectRecord, part_number: Option<i32>) -> Option<i32> {
     part_number.and_then(|_| i32::try_from(record.parts.len()).ok()).filter(|&n| n > 0)
@@ -363,7 +370,7 @@ impl Gateway {
             }
             (None, _) => (0..record.size, None),
             (Some(r), _) => {
-                let span = r.check(record.size).map_err(|_| Error::InvalidRange)?;
+                let span = range_span(r, record.size)?;
                 let cr = format!("bytes {}-{}/{}", span.start, span.end.saturating_sub(1), record.size);
                 (span, Some(cr))
             }
@@ -422,6 +429,15 @@ mod tests {
     use super::*;
 
     use crate::test_util::headers;
+
+    #[test]
+    fn a_range_of_an_empty_object_is_unsatisfiable() {
+        let suffix = Range::Suffix { length: 5 };
+        assert!(matches!(range_span(&suffix, 0), Err(Error::InvalidRange)));
+        assert_eq!(range_span(&suffix, 3).unwrap(), 0..3);
+        assert!(matches!(range_span(&Range::Int { first: 0, last: None }, 0), Err(Error::InvalidRange)));
+        assert_eq!(range_span(&Range::Int { first: 1, last: Some(9) }, 4).unwrap(), 1..4);
+    }
 
     #[test]
     fn replication_factor_rules() {
