@@ -56,7 +56,7 @@ fn is_md5_etag(etag: &str) -> bool {
 
 /// `x-amz-copy-source-range`: S3 accepts only `bytes=first-last`, both given, within the source
 /// (the general Range grammar's suffix and open forms are not allowed here, hence no shared parser).
-fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>> {
+pub fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>> {
     let bad = || Error::InvalidArgument(format!("Range specified is not valid for source object of size: {size}"));
     let (first, last) = value.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
@@ -72,7 +72,7 @@ fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>> {
 
 /// The parts a CompleteMultipartUpload names, checked against the stored ones: ascending
 /// numbers, known parts with matching ETags, every part but the last at least 5 MiB.
-fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result<Vec<&'a UploadPart>> {
+pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Result<Vec<&'a UploadPart>> {
     if asked.is_empty() {
         return Err(Error::MalformedXml("a CompleteMultipartUpload must name at least one part".into()));
     }
