@@ -641,7 +641,7 @@ fn v2_string_to_sign_includes_amz_headers_and_sub_resources() {
     };
     assert_eq!(
         v2_string_to_sign(&req, "1175139620"),
-        "PUT\n\ntext/plain\n1175139620\nx-amz-meta-a:1,2\nx-amz-meta-b:two words\n/b/k?partNumber=2&response-content-type=a b&uploadId=u+1"
+        "PUT\n\ntext/plain\n1175139620\nx-amz-meta-a:1,2\nx-amz-meta-b:two  words\n/b/k?partNumber=2&response-content-type=a b&uploadId=u+1"
     );
 }
 

@@ -76,13 +76,15 @@ pub fn string_to_sign(req: &Request<'_>, date: &str) -> String {
         if !lower.starts_with("x-amz-") {
             continue;
         }
-        let value = canonical::trim_all(value);
+        // Trimmed, inner blanks kept as sent: SigV2 signers (botocore, the AWS SDKs) do not
+        // collapse runs of blanks the way SigV4 does.
+        let value = value.trim();
         match amz.iter_mut().find(|(n, _)| *n == lower) {
             Some((_, v)) => {
                 v.push(',');
-                v.push_str(&value);
+                v.push_str(value);
             }
-            None => amz.push((lower, value)),
+            None => amz.push((lower, value.to_owned())),
         }
     }
     amz.sort();
@@ -226,6 +228,13 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amz_header_values_are_trimmed_and_keep_their_inner_blanks() {
+        let headers = [("host", "h"), ("X-Amz-Meta-A", "  a  b\t"), ("x-amz-meta-a", "c"), ("x-amz-date", "d")];
+        let req = Request { method: "PUT", path: "/b/k", query: "", headers: &headers };
+        assert_eq!(string_to_sign(&req, ""), "PUT\n\n\n\nx-amz-date:d\nx-amz-meta-a:a  b,c\n/b/k");
+    }
 
     #[test]
     fn an_unescaped_plus_leading_a_presigned_signature_still_verifies() {
