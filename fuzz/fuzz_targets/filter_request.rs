@@ -3,9 +3,10 @@
 //! path-style addressing, signature verification, and for reads the step after the record is
 //! known (conditions, Range, response headers: see `ipfs_s3_fuzz::checks`).
 //!
-//! Asserts: the decision matches the route — forbidden paths get a 403, reads are served only
-//! when their signature verifies and are refused with the verifier's error otherwise, writes
-//! are watched with the right key; the bucket and key a client encoded (any escaping) are the
+//! Asserts: forbidden paths get a 403 and methods or browser-form posts S3 has no operation for
+//! a 501, before any signature check; every other request is refused with the verifier's error
+//! unless its signature verifies, and then reads are served and writes watched with the key
+//! the route names; the bucket and key a client encoded (any escaping) are the
 //! ones the filter decodes; for any headers at all, nothing is served that the classification
 //! does not call a read.
 
@@ -18,7 +19,7 @@ use ipfs_s3_filter::config::Config;
 use ipfs_s3_filter::decide::{self, Decision};
 use ipfs_s3_filter::request::{self, Route, Target};
 use ipfs_s3_fuzz::checks::{self, RecordSeed, header_safe};
-use ipfs_s3_fuzz::client::{self, HeaderNames, Tamper};
+use ipfs_s3_fuzz::client::{self, HeaderNames, Scheme, Tamper};
 use ipfs_s3_fuzz::expect::{self, SignedRequest};
 use libfuzzer_sys::fuzz_target;
 
@@ -43,6 +44,10 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
     headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+fn post_object(headers: &[(String, String)]) -> bool {
+    request::is_post_object(first(headers, ":method").unwrap_or_default(), first(headers, "content-type"))
+}
+
 /// The route the classification gives, worked out from the headers as the filter reads them.
 fn route(config: &Config, headers: &[(String, String)]) -> (Route, String) {
     let method = first(headers, ":method").unwrap_or_default();
@@ -51,17 +56,27 @@ fn route(config: &Config, headers: &[(String, String)]) -> (Route, String) {
     (request::classify(method, host_bucket, path, query), path.to_owned())
 }
 
-fn check_decision(route: &Route, decision: &Decision, auth: &Result<(), AuthError>, method: &str) {
+/// What the filter must decide: forbidden paths and browser-form posts are answered before any
+/// signature check; then every request is authenticated; then the route says what to watch.
+fn check_decision(route: &Route, post_object: bool, decision: &Decision, auth: Option<&Result<(), AuthError>>, method: &str) {
     match (route, decision) {
-        (Route::Forbidden, Decision::Reply(r)) => assert_eq!(r.status, 403),
+        (Route::Forbidden, Decision::Reply(r)) => return assert_eq!(r.status, 403),
+        (_, Decision::Reply(r)) if post_object => return assert_eq!(r.status, 501),
+        (route, Decision::Reply(r)) => panic!("route {route:?} answered {}", r.status),
+        _ => {}
+    }
+    match (auth, decision) {
+        (Some(Err(e)), Decision::Denied(r)) => return assert_eq!(r.status, e.code().status()),
+        (Some(Ok(())), Decision::Denied(r)) => panic!("a valid signature was refused: {r:?}"),
+        // Any headers at all: whatever the signature, a refusal is a refusal.
+        (None, Decision::Denied(_)) => return,
+        (Some(Err(e)), d) => panic!("{d:?} without a valid signature ({e:?})"),
+        _ => {}
+    }
+    match (route, decision) {
         (Route::Serve(t), Decision::Serve(ctx)) => {
-            assert_eq!(auth, &Ok(()), "served without a valid signature");
             assert_eq!(&ctx.target, t);
             assert_eq!(ctx.head, method == "HEAD");
-        }
-        (Route::Serve(_), Decision::Denied(r)) => {
-            let e = auth.as_ref().expect_err("a valid signature was refused");
-            assert_eq!(r.status, e.code().status());
         }
         (Route::Write(t), Decision::Watch(w)) => assert_eq!(t, w),
         (Route::BucketWrite(b), Decision::WatchBucket(w)) => assert_eq!(b, w),
@@ -72,6 +87,12 @@ fn check_decision(route: &Route, decision: &Decision, auth: &Result<(), AuthErro
 
 fn signed(req: &SignedRequest, domain: bool, request_id: &Option<String>, record: &RecordSeed) {
     let config = config(domain);
+    let mut req = req.clone();
+    // Without a domain a `<bucket>.<domain>` Host is path style: SigV2's resource (which names
+    // the bucket) then differs from what a virtual-hosted client signed, as it must.
+    if !domain && matches!(req.scheme, Scheme::HeaderV2 | Scheme::PresignedV2) {
+        req.parts.virtual_host = false;
+    }
     let s = req.signing();
     let wire = req.wire(HeaderNames::Any);
     let now = req.now();
@@ -97,7 +118,7 @@ fn signed(req: &SignedRequest, domain: bool, request_id: &Option<String>, record
         assert_eq!(request::object_target(host_bucket, &path), expected, "{wire:#?}");
     }
     let decision = decide::on_request(&config, &headers, now);
-    check_decision(&route, &decision, &got, &wire.method);
+    check_decision(&route, post_object(&headers), &decision, Some(&got), &wire.method);
     if let Decision::Serve(ctx) = decision {
         checks::read(&config, &ctx, &record.resolved());
     }
@@ -109,9 +130,13 @@ fn raw(headers: &[(String, String)], now: i64, domain: bool, record: &RecordSeed
     let headers: Vec<(String, String)> = headers.iter().take(24).map(|(n, v)| (header_safe(n), header_safe(v))).collect();
     let (route, _) = route(&config, &headers);
     let decision = decide::on_request(&config, &headers, now);
-    match (&route, &decision) {
-        (Route::Serve(_), Decision::Serve(_) | Decision::Denied(_)) => {}
-        _ => check_decision(&route, &decision, &Err(AuthError::Missing), ""),
+    let method = first(&headers, ":method").unwrap_or_default();
+    if addressing::is_s3_method(method) || route == Route::Forbidden {
+        check_decision(&route, post_object(&headers), &decision, None, method);
+    } else if let Decision::Reply(r) = &decision {
+        assert_eq!(r.status, 501, "a method that names no S3 operation");
+    } else {
+        panic!("{method:?} decided {decision:?}");
     }
     if let Decision::Serve(ctx) = decision {
         checks::read(&config, &ctx, &record.resolved());

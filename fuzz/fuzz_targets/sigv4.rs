@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 #[derive(Arbitrary, Debug)]
 enum Input {
     Signed(SignedRequest),
-    Raw { method: String, path: String, query: String, headers: Vec<(String, String)>, now: i64 },
+    Raw { method: String, path: String, query: String, headers: Vec<(String, String)>, host_bucket: Option<String>, now: i64 },
     Chunks { parts: Parts, signed_offset: u32, chunks: Vec<Vec<u8>>, flip: Option<(u8, u8)> },
     Forms { date: String, secs: i64, query: String, path: String, http_date: String },
 }
@@ -40,7 +40,7 @@ fn signed(input: &SignedRequest) {
     let wire = input.wire(HeaderNames::Any);
     let now = input.now();
     let headers = wire.headers_with_host();
-    let req = sigv4::Request { method: &wire.method, path: &wire.path, query: &wire.query, headers: &headers };
+    let req = expect::request(&wire, &headers);
     assert_eq!(sigv4::auth_kind(&req), Ok(Some(kind(s.scheme))), "{wire:#?}");
     match (expect::verdict(&s, &wire, now), expect::verify(&wire, now)) {
         (None, Ok(v)) => {
@@ -54,9 +54,9 @@ fn signed(input: &SignedRequest) {
     }
 }
 
-fn raw(method: &str, path: &str, query: &str, headers: &[(String, String)], now: i64) {
+fn raw(method: &str, path: &str, query: &str, headers: &[(String, String)], host_bucket: Option<&str>, now: i64) {
     let h: Vec<(&str, &str)> = headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    let req = sigv4::Request { method, path, query, headers: &h };
+    let req = sigv4::Request { method, path, query, headers: &h, host_bucket };
     let kind = sigv4::auth_kind(&req);
     if let Ok(v) = sigv4::verify(&req, now, Some(client::REGION), |ak| (ak == "ak").then(|| "sk".to_owned())) {
         // Only a key that exists can authenticate, and only by the scheme the request claims.
@@ -143,7 +143,7 @@ fn forms(date: &str, secs: i64, query: &str, path: &str, http_date: &str) {
 
 fuzz_target!(|input: Input| match &input {
     Input::Signed(r) => signed(r),
-    Input::Raw { method, path, query, headers, now } => raw(method, path, query, headers, *now),
+    Input::Raw { method, path, query, headers, host_bucket, now } => raw(method, path, query, headers, host_bucket.as_deref(), *now),
     Input::Chunks { parts, signed_offset, chunks: c, flip } => chunks(parts, *signed_offset, c, *flip),
     Input::Forms { date, secs, query, path, http_date } => forms(date, *secs, query, path, http_date),
 });

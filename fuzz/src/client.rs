@@ -282,8 +282,7 @@ pub fn build(parts: &Parts, names: HeaderNames, s: &Signing) -> Wire {
     while key.len() > 1024 {
         key.pop();
     }
-    // SigV2 has no virtual-hosted form here: its resource names the bucket from the path.
-    let virtual_host = parts.virtual_host && matches!(s.scheme, Scheme::HeaderV4 | Scheme::PresignedV4);
+    let virtual_host = parts.virtual_host;
     let (decoded_path, authority) = if virtual_host {
         (format!("/{key}"), format!("{bucket}.{DOMAIN}{}", if c.flip() { ":9000" } else { "" }))
     } else {
@@ -368,7 +367,8 @@ pub fn build(parts: &Parts, names: HeaderNames, s: &Signing) -> Wire {
             let mut subs: Vec<&(String, Option<String>)> =
                 params.iter().filter(|(n, _)| V2_SUB_RESOURCES.contains(&n.as_str())).collect();
             subs.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut resource = wire_path.clone();
+            // The resource names the bucket first however the request addresses it.
+            let mut resource = if virtual_host { format!("/{bucket}{wire_path}") } else { wire_path.clone() };
             for (i, (n, v)) in subs.iter().enumerate() {
                 resource.push(if i == 0 { '?' } else { '&' });
                 resource.push_str(n);

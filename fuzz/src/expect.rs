@@ -61,7 +61,24 @@ impl SignedRequest {
     }
 }
 
-/// `None` when the request must verify, else the error it must be refused with.
+/// The headers a signature of this scheme must cover and does not: SigV2 covers the `x-amz-*`
+/// headers but no `x-ipfs-*` one (the client here signs every header SigV4 can sign).
+fn unsigned(s: &Signing, wire: &Wire) -> Option<AuthError> {
+    if !matches!(s.scheme, Scheme::HeaderV2 | Scheme::PresignedV2) {
+        return None;
+    }
+    let mut names: Vec<String> = Vec::new();
+    for (n, _) in &wire.headers {
+        let n = n.to_ascii_lowercase();
+        if n.starts_with("x-ipfs-") && !names.contains(&n) {
+            names.push(n);
+        }
+    }
+    (!names.is_empty()).then_some(AuthError::UnsignedHeaders(names))
+}
+
+/// `None` when the request must verify, else the error it must be refused with, in the order
+/// the verifier checks: SigV2 looks at the headers before the time, SigV4 after it.
 pub fn verdict(s: &Signing, wire: &Wire, now: i64) -> Option<AuthError> {
     let t = s.signed_at;
     let time = match s.scheme {
@@ -77,15 +94,30 @@ pub fn verdict(s: &Signing, wire: &Wire, now: i64) -> Option<AuthError> {
                 None
             }
         }
-        Scheme::PresignedV2 => (now > t + s.expires).then_some(AuthError::Expired),
+        Scheme::PresignedV2 => {
+            if now > t + s.expires {
+                Some(AuthError::Expired)
+            } else if t + s.expires - now > MAX_PRESIGNED_EXPIRES_SECS {
+                // No signing time in SigV2: a week at most from now.
+                Some(AuthError::V2ExpiresTooLarge)
+            } else {
+                None
+            }
+        }
     };
-    time.or_else(|| wire.tampered.then_some(AuthError::SignatureMismatch))
+    unsigned(s, wire).or(time).or_else(|| wire.tampered.then_some(AuthError::SignatureMismatch))
 }
 
-/// The wire request as the common verifier takes it (and its verdict).
+/// The wire request as the common verifier takes it; `headers` from [`Wire::headers_with_host`].
+pub fn request<'a>(wire: &'a Wire, headers: &'a [(&'a str, &'a str)]) -> sigv4::Request<'a> {
+    let host_bucket = wire.virtual_host.then_some(wire.bucket.as_str());
+    sigv4::Request { method: &wire.method, path: &wire.path, query: &wire.query, headers, host_bucket }
+}
+
+/// The common verifier's answer to the wire request.
 pub fn verify(wire: &Wire, now: i64) -> Result<sigv4::Verified, AuthError> {
     let headers = wire.headers_with_host();
-    let req = sigv4::Request { method: &wire.method, path: &wire.path, query: &wire.query, headers: &headers };
+    let req = request(wire, &headers);
     sigv4::verify(&req, now, Some(client::REGION), |ak| (ak == client::ACCESS_KEY).then(|| client::SECRET_KEY.to_owned()))
 }
 
@@ -97,7 +129,7 @@ pub fn near_edge(s: &Signing, now: i64, margin: i64) -> bool {
     match s.scheme {
         Scheme::HeaderV4 | Scheme::HeaderV2 => near((now - t).abs(), MAX_SKEW_SECS),
         Scheme::PresignedV4 => near(t - now, MAX_SKEW_SECS) || near(now, t + s.expires),
-        Scheme::PresignedV2 => near(now, t + s.expires),
+        Scheme::PresignedV2 => near(now, t + s.expires) || near(t + s.expires - now, MAX_PRESIGNED_EXPIRES_SECS),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The host's S3 front door as the gateway builds it — `s3s` with the host's own credentials
-//! check, bucket-name rules and virtual-hosted addressing — in front of a recorder instead of the
+//! The host's S3 front door as the gateway builds it — its gate (`guard::check_head`, and
+//! `check_delete_body` for DeleteObjects), then `s3s` with the host's own credentials check,
+//! bucket-name rules and virtual-hosted addressing — in front of a recorder instead of the
 //! gateway's storage. Whatever reaches the recorder is what the gateway's operations would be
 //! handed: the authenticated identity, the decoded body (aws-chunked framing and trailers
 //! already undone by s3s), the parsed XML of DeleteObjects and CompleteMultipartUpload, the Range.
@@ -9,7 +10,10 @@ use std::sync::{Arc, Mutex, OnceLock};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
+use ipfs_s3_common::sigv4::canonical::parse_query;
 use ipfs_s3_host::auth::StaticCredentials;
+use ipfs_s3_host::config::Config;
+use ipfs_s3_host::guard;
 use ipfs_s3_host::s3::{Addressing, NameRules};
 use s3s::access::{S3Access, S3AccessContext};
 use s3s::dto::*;
@@ -142,6 +146,7 @@ impl S3 for Recorder {
 }
 
 struct Host {
+    cfg: Config,
     service: S3Service,
     slot: Slot,
     runtime: tokio::runtime::Runtime,
@@ -157,7 +162,14 @@ fn host() -> &'static Host {
         b.set_host(Addressing { domain: Some(DOMAIN.to_owned()) });
         b.set_access(RecordingAccess(slot.clone()));
         let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
-        Host { service: b.build(), slot, runtime }
+        let cfg = Config {
+            access_key: ACCESS_KEY.to_owned(),
+            secret_key: SECRET_KEY.to_owned(),
+            region: crate::client::REGION.to_owned(),
+            domain: Some(DOMAIN.to_owned()),
+            ..Config::default()
+        };
+        Host { cfg, service: b.build(), slot, runtime }
     })
 }
 
@@ -184,8 +196,29 @@ pub fn call(method: &str, path_and_query: &str, headers: &[(String, String)], fr
     let stream = futures::stream::iter(frames.into_iter().map(|f| Ok::<_, std::convert::Infallible>(http_body::Frame::data(f))));
     // A request http cannot even represent never reaches the host (hyper refuses it first).
     let req = req.body(s3s::Body::http_body(http_body_util::StreamBody::new(stream))).ok()?;
+    let (parts, body) = req.into_parts();
     let (status, body) = h.runtime.block_on(async {
-        let resp = h.service.call(req).await.ok()?;
+        let refused = |r: guard::Refusal| {
+            let xml = format!("<Code>{}</Code><Message>{}</Message>", r.code.as_str(), r.message);
+            Some((r.code.status(), Bytes::from(xml)))
+        };
+        if let Err(r) = guard::check_head(&h.cfg, &parts, crate::expect::system_now()) {
+            return refused(r);
+        }
+        // The gate reads a DeleteObjects body itself (a plain one; s3s decodes aws-chunked).
+        let delete = parts.method == http::Method::POST
+            && parse_query(parts.uri.query().unwrap_or("")).iter().any(|p| p.name == "delete")
+            && !parts.headers.get("x-amz-content-sha256").is_some_and(|v| v.as_bytes().starts_with(b"STREAMING-"));
+        let body = if delete {
+            let bytes = http_body_util::BodyExt::collect(body).await.ok()?.to_bytes();
+            if let Err(r) = guard::check_delete_body(&parts.headers, &bytes) {
+                return refused(r);
+            }
+            s3s::Body::from(bytes)
+        } else {
+            body
+        };
+        let resp = h.service.call(http::Request::from_parts(parts, body)).await.ok()?;
         let status = resp.status().as_u16();
         let body = http_body_util::BodyExt::collect(resp.into_body()).await.ok()?.to_bytes();
         Some((status, body))
