@@ -11,7 +11,7 @@ export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup build up down status env unit-test e2e test bench bench-pins bench-store clean distclean
+.PHONY: help setup build up down status env unit-test fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -41,6 +41,12 @@ env: ## print the running stack's settings (KEY=VALUE, shell-sourceable)
 unit-test: ## Rust unit tests of the whole workspace
 	cargo test --workspace
 
+fuzz: ## fuzz every parser of client bytes for FUZZ_SECONDS each (default 300); prints executions and crashes per target
+	scripts/fuzz.sh run
+
+fuzz-smoke: ## replay the fuzz regression inputs, then fuzz each target for FUZZ_SMOKE_SECONDS (default 30)
+	scripts/fuzz.sh smoke
+
 e2e: ## end-to-end suite against a real stack (it starts and stops the `test` profile itself)
 	.venv/bin/python -m pytest -v tests/e2e $(PYTEST_ARGS)
 
@@ -54,16 +60,17 @@ bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the 
 	cargo bench -p ipfs-s3-host --bench meta_store
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
-test: setup ## setup, then unit tests, then the end-to-end suite
+test: setup ## setup, then unit tests, a short fuzz run, then the end-to-end suite
 	time $(MAKE) --no-print-directory unit-test
+	time $(MAKE) --no-print-directory fuzz-smoke
 	time $(MAKE) --no-print-directory e2e
 
-clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.run) and the cargo build output
+clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.run), the cargo build output and the fuzz corpus
 	IPFS_S3_PROFILE=dev scripts/stack.sh clean
 	IPFS_S3_PROFILE=test scripts/stack.sh clean
 	IPFS_S3_PROFILE=embedded scripts/stack.sh clean
 	IPFS_S3_PROFILE=cluster scripts/stack.sh clean
-	rm -rf .run
+	rm -rf .run fuzz/target fuzz/work
 	cargo clean
 
 distclean: clean ## also remove the installed tools (.tools) and the virtualenv (.venv)

@@ -13,9 +13,9 @@
 #   FUZZ_SECONDS        seconds per target of `run` (default 300)
 #   FUZZ_SMOKE_SECONDS  seconds per target of `smoke` (default 30)
 #   FUZZ_TOOLCHAIN      rustup toolchain that builds the targets (default nightly)
-#   FUZZ_SANITIZER      cargo fuzz sanitizer (default none: the code is safe Rust, and the
-#                       targets' debug assertions and overflow checks stay on; `address` halves
-#                       the rate for no finding safe code can have)
+#   FUZZ_SANITIZER      cargo fuzz sanitizer (default none: the project's code is safe Rust, so
+#                       `address` would watch only the dependencies' unsafe code, at a fraction
+#                       of the rate; debug assertions and overflow checks stay on either way)
 #   FUZZ_WORK           corpus, crash artifacts and logs (default fuzz/work, not committed; the
 #                       corpus grows across runs so later runs start where earlier ones ended)
 #
@@ -97,7 +97,7 @@ fuzz_one() {
 main() {
   local cmd="${1:-run}"
   case "$cmd" in
-    -h|--help|help) sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
+    -h|--help|help) sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; return 0 ;;
     list) all_targets; return 0 ;;
     run|smoke|replay|build) shift || true ;;
     *) cmd=run ;;

@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh [all|deps|build]
 #     all    (default) deps, then build
-#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target
+#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target, the
+#            nightly toolchain and cargo-fuzz (for the fuzz targets)
 #     build  the host binary (target/release/ipfs-s3) and the filter
 #            (target/wasm32-wasip1/release/ipfs_s3_filter.wasm)
 #
@@ -17,6 +18,9 @@ cd "$ROOT"
 KUBO_VERSION="0.43.0"      # 0.43.1 carries a replace directive to a fork the module proxy cannot serve
 CLUSTER_VERSION="1.1.6"
 WASM_TARGET="wasm32-wasip1"
+# cargo fuzz (libFuzzer) builds with a nightly toolchain; only the fuzz targets use it.
+FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
+CARGO_FUZZ_VERSION="0.13.2"
 TOOLS_BIN="$ROOT/.tools/bin"
 VENV="$ROOT/.venv"
 REQUIREMENTS="$ROOT/tests/requirements.txt"
@@ -204,6 +208,21 @@ add_wasm_target() {
   rustup target add "$WASM_TARGET"
 }
 
+install_fuzz_tools() {
+  if rustup run "$FUZZ_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
+    skip "rust toolchain $FUZZ_TOOLCHAIN"
+  else
+    log "rustup toolchain install $FUZZ_TOOLCHAIN --profile minimal"
+    rustup toolchain install "$FUZZ_TOOLCHAIN" --profile minimal
+  fi
+  if cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+    skip "cargo-fuzz $CARGO_FUZZ_VERSION"
+  else
+    log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION (a minute or two)"
+    cargo "+$FUZZ_TOOLCHAIN" install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+  fi
+}
+
 # cargo decides itself what is up to date; a no-op build takes well under a second.
 build_rust() {
   log "cargo build --release -p ipfs-s3-host"
@@ -230,6 +249,7 @@ deps() {
   timed "venv" setup_venv
   timed "ipfs tools" install_ipfs_tools
   timed "wasm target" add_wasm_target
+  timed "fuzz tools" install_fuzz_tools
 }
 
 main() {
@@ -238,7 +258,7 @@ main() {
     all)   deps; timed "cargo build" build_rust ;;
     deps)  deps ;;
     build) check_toolchains; add_wasm_target; timed "cargo build" build_rust ;;
-    -h|--help|help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+    -h|--help|help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
     *) die "unknown command: $what (all|deps|build)" ;;
   esac
 }
