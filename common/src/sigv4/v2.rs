@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn amz_header_values_are_trimmed_and_keep_their_inner_blanks() {
         let headers = [("host", "h"), ("X-Amz-Meta-A", "  a  b\t"), ("x-amz-meta-a", "c"), ("x-amz-date", "d")];
-        let req = Request { method: "PUT", path: "/b/k", query: "", headers: &headers };
+        let req = Request { method: "PUT", path: "/b/k", query: "", headers: &headers, host_bucket: None };
         assert_eq!(string_to_sign(&req, ""), "PUT\n\n\n\nx-amz-date:d\nx-amz-meta-a:a  b,c\n/b/k");
     }
 
@@ -245,7 +245,7 @@ mod tests {
         let (query, expires, sig) = (2_000_000_000i64..)
             .map(|expires| {
                 let query = format!("AWSAccessKeyId=AK&Expires={expires}");
-                let req = Request { method: "GET", path: "/b/k", query: &query, headers: &headers };
+                let req = Request { method: "GET", path: "/b/k", query: &query, headers: &headers, host_bucket: None };
                 let sig = sign("SK", &string_to_sign(&req, &expires.to_string()));
                 (query, expires, sig)
             })
@@ -253,7 +253,7 @@ mod tests {
             .unwrap();
         // Sent without escaping: the `+` arrives as a space.
         let query = format!("{query}&Signature={sig}");
-        let req = Request { method: "GET", path: "/b/k", query: &query, headers: &headers };
+        let req = Request { method: "GET", path: "/b/k", query: &query, headers: &headers, host_bucket: None };
         assert_eq!(verify_presigned(&req, expires, &secret).map(|v| v.kind), Ok(AuthKind::PresignedV2), "{sig}");
     }
 }
