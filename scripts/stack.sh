@@ -45,10 +45,12 @@ RUN="$ROOT/.run/$IPFS_S3_PROFILE"
 LOGS="$RUN/logs"
 
 # `test` is shifted by 10000 so that a dev stack and the test suite's stack do not collide, and
-# `embedded` (the suite's stack without Redis) by 30000.
+# `embedded` (the suite's stack without Redis) by 3000: every port of these stacks stays below
+# Linux's ephemeral range (32768 and up), where an outgoing connection can take a port just
+# before a daemon binds it.
 case "$IPFS_S3_PROFILE" in
   test) default_offset=10000 ;;
-  embedded) default_offset=30000 ;;
+  embedded) default_offset=3000 ;;
   *)    default_offset=0 ;;
 esac
 IPFS_S3_PORT_OFFSET="${IPFS_S3_PORT_OFFSET:-$default_offset}"

@@ -1,5 +1,5 @@
 """The gateway with the embedded metadata store: a stack of its own with no Redis at all
-(`IPFS_S3_METADATA_STORE=embedded`), on the `embedded` profile with ports shifted by 30000
+(`IPFS_S3_METADATA_STORE=embedded`), on the `embedded` profile with ports shifted by 3000
 (`IPFS_S3_E2E_EMBEDDED_PROFILE` and `IPFS_S3_E2E_EMBEDDED_PORT_OFFSET` change them). The module
 starts that stack and stops it at the end (left running with `IPFS_S3_E2E_KEEP_STACK=1`).
 """
@@ -19,7 +19,7 @@ from s3http import wait_until
 from test_ipfs import http, wait_pinned
 
 PROFILE = os.environ.get("IPFS_S3_E2E_EMBEDDED_PROFILE", "embedded")
-PORT_OFFSET = os.environ.get("IPFS_S3_E2E_EMBEDDED_PORT_OFFSET", "30000")
+PORT_OFFSET = os.environ.get("IPFS_S3_E2E_EMBEDDED_PORT_OFFSET", "3000")
 RUN = REPO / ".run" / PROFILE
 # Settings of the caller's environment that may pass to this stack; every other IPFS_S3_* (ports,
 # offsets, the other stack's profile and store) would make it collide with another stack.
