@@ -18,6 +18,7 @@ use ipfs_s3_common::range::{self, RangeOutcome};
 
 use crate::cache::ObjectCache;
 use crate::error::Error;
+use ipfs_s3_common::s3error::S3Code;
 use crate::health::{Checker, Status};
 use crate::metrics::Metrics;
 use crate::resolve::Resolver;
@@ -47,6 +48,21 @@ fn json(status: StatusCode, v: &impl serde::Serialize) -> Response<Full<Bytes>> 
 }
 
 /// Compares without an early exit, so response timing does not reveal the token.
+/// A refused internal call: the table's status for `code`, the JSON error body.
+fn refused(code: S3Code, message: impl Into<String>) -> Response<Full<Bytes>> {
+    let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    json(status, &ResolveError { code: code.as_str().into(), message: message.into() })
+}
+
+/// A failed internal call. The internal contract knows `404` (no such bucket or key) and, for
+/// everything else that went wrong, `503` (the filter answers `ServiceUnavailable` and retries
+/// later); the body carries the error's own S3 code.
+fn failed(e: &Error) -> Response<Full<Bytes>> {
+    let code = e.code();
+    let status = if code.status() == 404 { StatusCode::NOT_FOUND } else { StatusCode::SERVICE_UNAVAILABLE };
+    json(status, &ResolveError { code: code.as_str().into(), message: e.to_string() })
+}
+
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -75,12 +91,8 @@ impl Admin {
     /// The `403` of an internal call without the right token, if it is one.
     fn refuse_untrusted<B>(&self, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
         let token = req.headers().get(TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
-        (!same_secret(token, self.internal_token.as_bytes())).then(|| {
-            json(
-                StatusCode::FORBIDDEN,
-                &ResolveError { code: "AccessDenied".into(), message: "internal call without the internal token".into() },
-            )
-        })
+        (!same_secret(token, self.internal_token.as_bytes()))
+            .then(|| refused(S3Code::AccessDenied, "internal call without the internal token"))
     }
 
     /// Writes a batch of the filter's GET counts (one store round trip).
@@ -92,7 +104,7 @@ impl Admin {
         if let Some(refused) = self.refuse_untrusted(&req) {
             return refused;
         }
-        let bad = |message: String| json(StatusCode::BAD_REQUEST, &ResolveError { code: "InvalidRequest".into(), message });
+        let bad = |message: String| refused(S3Code::InvalidRequest, message);
         let limited = http_body_util::Limited::new(req.into_body(), MAX_ACCESS_BODY);
         let body = match limited.collect().await {
             Ok(b) => b.to_bytes(),
@@ -106,7 +118,7 @@ impl Admin {
             Ok(_) => reply(StatusCode::NO_CONTENT, "text/plain", Bytes::new()),
             Err(e) => {
                 tracing::warn!(error = %e, "access batch not written");
-                json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
+                failed(&e)
             }
         }
     }
@@ -119,13 +131,13 @@ impl Admin {
         }
         let cid = &req.uri().path()[OBJECT_PATH.len()..];
         if cid.parse::<cid::Cid>().is_err() {
-            return json(StatusCode::BAD_REQUEST, &ResolveError { code: "InvalidRequest".into(), message: "not a CID".into() });
+            return refused(S3Code::InvalidRequest, "not a CID");
         }
         let bytes = match self.objects.get(cid).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(cid, error = %e, "object cache could not serve");
-                return json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() });
+                return failed(&e);
             }
         };
         let size = bytes.len() as u64;
@@ -166,19 +178,14 @@ impl Admin {
             .map(|q| url_form(q))
             .unwrap_or_default();
         let (Some(bucket), Some(key)) = (q.get("bucket"), q.get("key")) else {
-            return json(
-                StatusCode::BAD_REQUEST,
-                &ResolveError { code: "InvalidRequest".into(), message: "bucket and key are required".into() },
-            );
+            return refused(S3Code::InvalidRequest, "bucket and key are required");
         };
         match self.resolver.resolve(bucket, key).await {
             Ok(r) => json(StatusCode::OK, &r),
-            Err(e @ (Error::NoSuchBucket | Error::NoSuchKey)) => {
-                json(StatusCode::NOT_FOUND, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
-            }
+            Err(e @ (Error::NoSuchBucket | Error::NoSuchKey)) => failed(&e),
             Err(e) => {
                 tracing::warn!(bucket, key, error = %e, "resolve failed");
-                json(StatusCode::SERVICE_UNAVAILABLE, &ResolveError { code: e.code().as_str().into(), message: e.to_string() })
+                failed(&e)
             }
         }
     }

@@ -5,7 +5,10 @@
 
 use async_trait::async_trait;
 use s3s::auth::{S3Auth, SecretKey};
-use s3s::{S3Result, s3_error};
+use ipfs_s3_common::s3error::S3Code;
+use s3s::S3Result;
+
+use crate::error::s3_error;
 
 pub struct StaticCredentials {
     pub access_key: String,
@@ -18,7 +21,7 @@ impl S3Auth for StaticCredentials {
         if access_key == self.access_key {
             Ok(self.secret_key.clone())
         } else {
-            Err(s3_error!(InvalidAccessKeyId, "The AWS Access Key Id you provided does not exist in our records."))
+            Err(s3_error(S3Code::InvalidAccessKeyId, S3Code::InvalidAccessKeyId.message()))
         }
     }
 }

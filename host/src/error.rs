@@ -82,6 +82,10 @@ pub enum Error {
     InsufficientReplicas(String),
     #[error("IPFS Cluster is split: {0}")]
     ClusterSplit(String),
+    /// One failure reported to several waiters (the object cache's shared fetch): it keeps the
+    /// kind, and so the S3 code, of the error underneath.
+    #[error("{0}")]
+    Shared(std::sync::Arc<Error>),
 }
 
 impl Error {
@@ -119,6 +123,7 @@ impl Error {
             Self::PinTimeout(_) => S3Code::PinTimeout,
             Self::InsufficientReplicas(_) => S3Code::InsufficientReplicas,
             Self::ClusterSplit(_) => S3Code::ClusterSplit,
+            Self::Shared(e) => e.code(),
         }
     }
 }
@@ -135,18 +140,23 @@ macro_rules! embedded_errors {
 }
 embedded_errors!(redb::DatabaseError, redb::TransactionError, redb::TableError, redb::StorageError, redb::CommitError);
 
+/// The `s3s` error of `code` with `message`, at the table's status.
+pub fn s3_error(code: S3Code, message: impl Into<String>) -> S3Error {
+    let s3code = S3ErrorCode::from_bytes(code.as_str().as_bytes()).unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into()));
+    let mut err = S3Error::with_message(s3code, message.into());
+    if let Ok(status) = http::StatusCode::from_u16(code.status()) {
+        err.set_status_code(status);
+    }
+    err
+}
+
 impl From<Error> for S3Error {
     fn from(e: Error) -> Self {
         let code = e.code();
-        let s3code =
-            S3ErrorCode::from_bytes(code.as_str().as_bytes()).unwrap_or_else(|| S3ErrorCode::Custom(code.as_str().into()));
         if code.status() >= 500 {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }
-        let mut err = S3Error::with_message(s3code, e.to_string());
-        if let Ok(status) = http::StatusCode::from_u16(code.status()) {
-            err.set_status_code(status);
-        }
+        let mut err = s3_error(code, e.to_string());
         let mut headers = match e {
             Error::NotModified(headers) => headers,
             _ => http::HeaderMap::new(),
@@ -175,6 +185,14 @@ mod tests {
         assert_eq!((e.code().as_str(), e.headers().map(|h| h.contains_key("retry-after"))), ("ServiceUnavailable", Some(true)));
         let e: S3Error = Error::NoSuchKey.into();
         assert!(e.headers().is_none());
+    }
+
+    #[test]
+    fn a_shared_failure_keeps_its_code() {
+        let shared = Error::Shared(std::sync::Arc::new(Error::PinTimeout("slow".into())));
+        assert_eq!(shared.code(), S3Code::PinTimeout);
+        let e: S3Error = Error::Shared(std::sync::Arc::new(Error::NoSuchKey)).into();
+        assert_eq!((e.code().as_str(), e.status_code()), ("NoSuchKey", Some(http::StatusCode::NOT_FOUND)));
     }
 
     #[test]

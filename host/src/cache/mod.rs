@@ -88,7 +88,7 @@ impl ObjectCache {
                 self.below_memory(cid).await
             })
             .await
-            .map_err(|e: Arc<Error>| Error::IpfsUnavailable(e.to_string()))?;
+            .map_err(Error::Shared)?;
         // A caller that waited for another's fetch did not fetch: a hit for it.
         self.metrics.cache_lookup(MEMORY_TIER, !fetched.load(Ordering::Relaxed));
         let bytes = entry.into_value();
@@ -172,7 +172,9 @@ mod tests {
         }
         async fn cat(&self, cid: &str, offset: u64, length: Option<u64>) -> Result<ByteStream> {
             self.cats.fetch_add(1, Ordering::SeqCst);
-            // Lets concurrent callers pile up behind the first fetch.
+            // A fetch takes a while. Under a paused clock (`start_paused`) the runtime moves time
+            // on only once every other task is blocked, so concurrent callers are all waiting
+            // behind this fetch before it returns: deterministic, not a race with a timer.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let all = self.content.lock().unwrap().get(cid).cloned().ok_or_else(|| Error::IpfsUnavailable("down".into()))?;
             let start = offset as usize;
@@ -235,7 +237,7 @@ mod tests {
         assert!(cache.get("c2").await.is_err(), "a cold object needs IPFS");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn concurrent_misses_share_one_fetch() {
         let ipfs = ipfs_with(&[("c1", b"abc")]);
         let metrics = Arc::new(Metrics::new());
@@ -293,6 +295,8 @@ mod tests {
         assert_eq!(big.cats.load(Ordering::SeqCst), 2);
         let huge = ipfs_with(&[("huge", &vec![0u8; FETCH_LIMIT_FLOOR as usize + 1])]);
         let cache = ObjectCache::new(1000, 100, None, huge, Duration::from_secs(5), Arc::new(Metrics::new()));
-        assert!(matches!(cache.get("huge").await, Err(Error::IpfsUnavailable(m)) if m.contains("larger")));
+        let err = cache.get("huge").await.unwrap_err();
+        assert_eq!(err.code(), ipfs_s3_common::s3error::S3Code::IPFSNodeUnavailable);
+        assert!(err.to_string().contains("larger"), "{err}");
     }
 }

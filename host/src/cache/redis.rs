@@ -44,14 +44,24 @@ pub struct RedisWarmTier {
     max_bytes: u64,
     ttl_ms: u64,
     put: Script,
+    /// Milliseconds since the epoch: the index's insertion times and the expiry cut-off.
+    now: Clock,
 }
+
+/// Where the tier reads the time (the wall clock; tests give it a controlled one).
+pub type Clock = std::sync::Arc<dyn Fn() -> i64 + Send + Sync>;
 
 impl RedisWarmTier {
     /// `prefix` namespaces the keys (`{prefix}blob:<cid>`, `{prefix}blobs`, `{prefix}blobs:bytes`).
     /// `redis` is a URL or a [`redis::ConnectionInfo`] (which carries a password kept out of the URL).
     pub async fn connect(redis: impl redis::IntoConnectionInfo, prefix: &str, max_bytes: u64, ttl_ms: u64) -> Result<Self> {
         let con = redis::Client::open(redis)?.get_connection_manager_with_config(crate::meta::redis::manager_config()).await?;
-        Ok(Self { con, prefix: prefix.to_owned(), max_bytes, ttl_ms, put: Script::new(PUT_LUA) })
+        Ok(Self { con, prefix: prefix.to_owned(), max_bytes, ttl_ms, put: Script::new(PUT_LUA), now: std::sync::Arc::new(clock::now_ms) })
+    }
+
+    /// The same tier reading the time from `now`.
+    pub fn with_clock(self, now: Clock) -> Self {
+        Self { now, ..self }
     }
 
     fn blob_prefix(&self) -> String {
@@ -84,7 +94,7 @@ impl WarmTier for RedisWarmTier {
             .arg(&bytes[..])
             .arg(format!("{}:{cid}", bytes.len()))
             .arg(bytes.len())
-            .arg(clock::now_ms())
+            .arg((self.now)())
             .arg(self.ttl_ms)
             .arg(self.max_bytes)
             .arg(self.blob_prefix());
