@@ -16,6 +16,7 @@ use crate::auth::StaticCredentials;
 use crate::cache::redis::RedisWarmTier;
 use crate::cache::{ObjectCache, WarmTier};
 use crate::config::{Config, MetadataStoreKind};
+use crate::guard::Guard;
 use crate::health::Checker;
 use crate::ipfs::{IpfsClient, Kubo};
 use crate::meta::embedded::EmbeddedStore;
@@ -99,13 +100,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics: metrics.clone(),
         cfg: cfg.clone(),
     };
-    let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
-    builder.set_validation(NameRules);
-    if let Some(domain) = cfg.virtual_host_domain() {
-        builder.set_host(Addressing { domain: Some(domain.to_owned()) });
-    }
-    let s3 = crate::guard::Guard { cfg: cfg.clone(), s3: builder.build() };
+    let s3 = s3_service(gateway);
 
     let admin = Arc::new(Admin {
         health: Checker {
@@ -156,6 +151,19 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     Ok(())
 }
 
+/// The S3 listener's service: the gate in front of `s3s` serving `gateway`, with the configured
+/// credentials, naming rules and addressing.
+pub fn s3_service(gateway: Gateway) -> Guard {
+    let cfg = gateway.cfg.clone();
+    let mut builder = S3ServiceBuilder::new(gateway);
+    builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
+    builder.set_validation(NameRules);
+    if let Some(domain) = cfg.virtual_host_domain() {
+        builder.set_host(Addressing { domain: Some(domain.to_owned()) });
+    }
+    Guard { cfg, s3: builder.build() }
+}
+
 /// The configured metadata store, as the store and the pin queue it holds.
 async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn PinQueue>)> {
     match cfg.metadata_store() {
@@ -188,7 +196,7 @@ async fn watch_cluster(admin: Arc<Admin>, mut shutdown: watch::Receiver<bool>) {
 
 /// Accepts connections until shutdown, then lets open connections finish gracefully. Each
 /// connection gets a service from `make`.
-async fn serve<S, B>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, make: impl Fn() -> S + Send + 'static)
+pub async fn serve<S, B>(listener: TcpListener, mut shutdown: watch::Receiver<bool>, make: impl Fn() -> S + Send + 'static)
 where
     S: hyper::service::Service<http::Request<hyper::body::Incoming>, Response = http::Response<B>> + Send + 'static,
     S::Future: Send + 'static,

@@ -77,6 +77,19 @@ impl std::fmt::Debug for V4Context {
 }
 
 impl V4Context {
+    /// The chunk chain a client signing with `secret` starts from its request's `seed_signature`
+    /// (for tests and tools that sign `aws-chunked` bodies).
+    pub fn for_client(secret: &str, amz_date: &str, region: &str, seed_signature: &str) -> Self {
+        let date = amz_date.get(..8).unwrap_or_default();
+        Self {
+            amz_date: amz_date.to_owned(),
+            scope: format!("{date}/{region}/{SERVICE}/{TERMINATOR}"),
+            region: region.to_owned(),
+            seed_signature: seed_signature.to_owned(),
+            signing_key: signing_key(secret, date, region, SERVICE),
+        }
+    }
+
     /// The signature a chunk must carry, given the previous chunk's (or the seed) signature.
     pub fn chunk_signature(&self, previous_signature: &str, chunk: &[u8]) -> String {
         let sts = format!(

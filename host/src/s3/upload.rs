@@ -45,8 +45,8 @@ pub struct Stored {
 
 /// What a failed upload body means for the client. s3s verifies streamed chunk signatures and
 /// the signed payload hash while the body is read, and its error types are private: they are
-/// recognised by their messages (a test pins each message, so an s3s upgrade that changes one
-/// fails loudly).
+/// recognised by their messages. The native S3 tests (`host/tests/s3_ops/body_errors.rs`) make the
+/// real s3s produce each of them, so an s3s upgrade that changes one fails loudly.
 pub fn body_error(failure: &str) -> Error {
     if failure.contains("AwsChunkedStreamError: SignatureMismatch") {
         Error::SignatureDoesNotMatch
