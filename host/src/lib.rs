@@ -34,6 +34,7 @@ pub mod checksum;
 pub mod clock;
 pub mod config;
 pub mod credentials;
+pub mod crypto;
 pub mod error;
 pub mod guard;
 pub mod health;
