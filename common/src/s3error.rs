@@ -52,6 +52,7 @@ s3_codes! {
     InvalidArgument = 400, "Invalid Argument";
     InvalidBucketName = 400, "The specified bucket is not valid.";
     InvalidDigest = 400, "The Content-MD5 you specified is not valid.";
+    InvalidEncryptionAlgorithmError = 400, "The encryption request you specified is not valid. The valid value is AES256.";
     InvalidPart = 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
     InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
     InvalidPartOrder = 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
@@ -126,7 +127,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 34);
+        assert_eq!(S3Code::ALL.len(), 35);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

@@ -25,6 +25,8 @@ pub enum Error {
     InvalidArgument(String),
     #[error("The Content-MD5 you specified is not valid.")]
     InvalidDigest,
+    #[error("The encryption request you specified is not valid. The valid value is AES256.")]
+    InvalidEncryptionAlgorithm,
     #[error("The Content-MD5 you specified did not match what we received.")]
     BadDigest,
     #[error("The {} you specified did not match the calculated checksum.", .0.as_str())]
@@ -99,6 +101,7 @@ impl Error {
             Self::InvalidBucketName(_) => S3Code::InvalidBucketName,
             Self::InvalidArgument(_) => S3Code::InvalidArgument,
             Self::InvalidDigest => S3Code::InvalidDigest,
+            Self::InvalidEncryptionAlgorithm => S3Code::InvalidEncryptionAlgorithmError,
             Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
             Self::InvalidRequest(_) => S3Code::InvalidRequest,
             Self::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,

@@ -3,12 +3,15 @@
 //!
 //! - [`keys`]: the keyring of named master keys, and each object's own data key, wrapped by a
 //!   master key (or by an SSE-C customer key) for its record.
+//! - [`request`]: what a request asks for (SSE-S3, SSE-C, `X-IPFS-Encryption`), validated as S3
+//!   validates it.
 //! - [`segments`]: the sealed-segment format (AES-256-GCM in the STREAM construction) that lets
 //!   a range read decrypt only what it touches and detects any change to the stored bytes.
 //! - [`stream`]: sealing a body while it streams into IPFS, and opening a range of it on the way
 //!   out, without holding more than a segment or two.
 
 pub mod keys;
+pub mod request;
 pub mod segments;
 pub mod stream;
 
