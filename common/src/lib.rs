@@ -1,6 +1,7 @@
 //! Code that both sides of the gateway need and that compiles for the native host and for
 //! `wasm32-wasip1` (the Envoy filter): no I/O, no async, no system clock.
 //!
+//! - [`account`]: accounts, canned ACLs, and who may do what.
 //! - [`record`]: the object record stored per `bucket/key`, and the resolve answer the host gives
 //!   the filter.
 //! - [`s3error`]: S3 error codes (AWS's and the IPFS ones of the design), their HTTP status, and the
@@ -12,6 +13,7 @@
 //! - [`conditional`]: `If-Match`/`If-None-Match`/`If-*-Since` of reads, evaluated as S3 does.
 //! - [`internal`]: the contract of the host's internal API that only Envoy calls.
 
+pub mod account;
 pub mod addressing;
 pub mod conditional;
 pub mod internal;
