@@ -1,6 +1,5 @@
-//! Buckets: the `buckets` hash; deleting one is a script ([`Scripts::delete_bucket`]).
-//!
-//! [`Scripts::delete_bucket`]: super::Scripts
+//! Buckets: the `buckets` hash; deleting one is a script (`lua/delete_bucket.lua`) that also
+//! ends the bucket's multipart uploads.
 
 use redis::AsyncCommands;
 

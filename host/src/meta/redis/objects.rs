@@ -1,9 +1,5 @@
 //! Mappings (`obj:{bucket}`, `idx:{bucket}`) and the reference counts they hold (`refs`):
-//! writes and deletes are scripts ([`Scripts::store`], [`Scripts::delete`]), reads plain
-//! commands.
-//!
-//! [`Scripts::store`]: super::Scripts
-//! [`Scripts::delete`]: super::Scripts
+//! writes and deletes are scripts (`lua/store.lua`, `lua/delete.lua`), reads plain commands.
 
 use std::collections::HashMap;
 
@@ -130,9 +126,7 @@ pub(super) async fn cid_refs(store: &RedisStore, cid: &str) -> Result<u64> {
     Ok(n.unwrap_or(0).max(0) as u64)
 }
 
-/// One run of [`Scripts::store`] writing `record` to `bucket/key` if `condition` holds.
-///
-/// [`Scripts::store`]: super::Scripts
+/// One run of `lua/store.lua` writing `record` to `bucket/key` if `condition` holds.
 fn store_invocation<'a>(
     store: &'a RedisStore,
     bucket: &str,
