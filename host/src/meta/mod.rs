@@ -6,6 +6,8 @@
 //! acknowledged PUT or DELETE can never lose its pin work, and a CID is unpinned only when the
 //! last mapping that referenced it is gone.
 
+mod claim;
+mod families;
 pub mod embedded;
 pub mod redis;
 pub mod upload;
@@ -48,6 +50,17 @@ pub enum PinOp {
 }
 
 impl PinOp {
+    /// The pin a mapping written to `bucket/key` queues: its record's CID, replication factor and
+    /// priority.
+    pub fn for_mapping(bucket: &str, key: &str, record: &ObjectRecord) -> Self {
+        Self::pin_as(&record.cid, record, format!("{bucket}/{key}"))
+    }
+
+    /// A pin of `cid` with the replication factor and priority `record` asks for.
+    pub(crate) fn pin_as(cid: &str, record: &ObjectRecord, name: String) -> Self {
+        Self::Pin { cid: cid.to_string(), replication_factor: record.replication_factor, priority: record.pin_priority, name }
+    }
+
     pub fn cid(&self) -> &str {
         match self {
             Self::Pin { cid, .. } | Self::Unpin { cid } => cid,

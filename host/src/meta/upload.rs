@@ -43,12 +43,8 @@ pub struct UploadPart {
 impl Upload {
     /// The pin a recorded part queues: the upload's replication and priority.
     pub fn part_pin(&self, bucket: &str, part: &UploadPart) -> PinOp {
-        PinOp::Pin {
-            cid: part.cid.clone(),
-            replication_factor: self.template.replication_factor,
-            priority: self.template.pin_priority,
-            name: format!("{bucket}/{} (upload {} part {})", self.key, self.upload_id, part.part_number),
-        }
+        let name = format!("{bucket}/{} (upload {} part {})", self.key, self.upload_id, part.part_number);
+        PinOp::pin_as(&part.cid, &self.template, name)
     }
 }
 

@@ -1,0 +1,142 @@
+//! The pin queue (`pinq:*`: claims and recovery are scripts, acknowledgements and retries atomic
+//! pipelines) and the pin state the pin manager records (`pins`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ipfs_s3_common::record::PinPriority;
+use redis::AsyncCommands;
+
+use super::{RedisStore, parse};
+use crate::error::Result;
+use crate::meta::claim::{claim_until, scan_depth};
+use crate::meta::{Claimed, PinQueue, PinState, QueueDepth, QueueEntry};
+
+pub(super) async fn pin_state(store: &RedisStore, cid: &str) -> Result<Option<PinState>> {
+    let mut con = store.con.clone();
+    parse(con.hget(store.k("pins"), cid).await?)
+}
+
+pub(super) async fn set_pin_state(store: &RedisStore, cid: &str, state: &PinState) -> Result<()> {
+    let mut con = store.con.clone();
+    let _: () = con.hset(store.k("pins"), cid, serde_json::to_string(state)?).await?;
+    Ok(())
+}
+
+pub(super) async fn clear_pin_state(store: &RedisStore, cid: &str) -> Result<()> {
+    let mut con = store.con.clone();
+    let _: () = con.hdel(store.k("pins"), cid).await?;
+    Ok(())
+}
+
+impl RedisStore {
+    /// One pass of the claim script.
+    async fn claim_now(&self, max: usize) -> Result<Vec<Claimed>> {
+        let mut con = self.con.clone();
+        let raw: Vec<String> = self
+            .scripts
+            .claim
+            .key(self.queue(PinPriority::High))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.queue(PinPriority::Low))
+            .key(self.k("pinq:delayed"))
+            .key(self.inflight())
+            .key(self.k("pinq:busy"))
+            .arg(max)
+            .arg(crate::clock::now_ms())
+            .arg(&self.instance)
+            .arg(scan_depth(max))
+            .invoke_async(&mut con)
+            .await?;
+        let mut out = Vec::with_capacity(raw.len());
+        for raw in raw {
+            match QueueEntry::claimed(raw.clone()) {
+                Ok(c) => out.push(c),
+                Err(e) => {
+                    // The scripts read it (it has a `cid`), but nobody can carry it out: drop it
+                    // loudly rather than let it block its CID forever.
+                    tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
+                    let cid = serde_json::from_str::<serde_json::Value>(&raw)
+                        .ok()
+                        .and_then(|v| v.get("cid").and_then(|c| c.as_str()).map(str::to_string));
+                    let mut pipe = redis::pipe();
+                    pipe.lrem(self.inflight(), 1, &raw).ignore();
+                    if let Some(cid) = cid {
+                        pipe.hdel(self.k("pinq:busy"), cid).ignore();
+                    }
+                    let _: () = pipe.query_async(&mut con).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl PinQueue for RedisStore {
+    async fn claim(&self, max: usize, wait: Duration) -> Result<Vec<Claimed>> {
+        claim_until(&self.queued, wait, || self.claim_now(max.max(1))).await
+    }
+
+    async fn ack(&self, done: &[Claimed]) -> Result<()> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        let mut con = self.con.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for c in done {
+            pipe.lrem(self.inflight(), 1, &c.raw).ignore();
+            pipe.hdel(self.k("pinq:busy"), c.op.cid()).ignore();
+        }
+        let _: () = pipe.query_async(&mut con).await?;
+        Ok(())
+    }
+
+    async fn retry_later(&self, failed: &[Claimed], delay: Duration) -> Result<()> {
+        if failed.is_empty() {
+            return Ok(());
+        }
+        let mut con = self.con.clone();
+        let due = crate::clock::now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for c in failed {
+            let again = QueueEntry::retry_of(c)?;
+            pipe.lrem(self.inflight(), 1, &c.raw).ignore();
+            pipe.zadd(self.k("pinq:delayed"), again, due).ignore();
+            pipe.hdel(self.k("pinq:busy"), c.op.cid()).ignore();
+        }
+        let _: () = pipe.query_async(&mut con).await?;
+        Ok(())
+    }
+
+    async fn recover(&self) -> Result<usize> {
+        let mut con = self.con.clone();
+        let n: usize = self
+            .scripts
+            .recover
+            .key(self.queue(PinPriority::High))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.queue(PinPriority::Low))
+            .key(self.inflight())
+            .key(self.k("pinq:busy"))
+            .key(self.k("pinq"))
+            .arg(&self.instance)
+            .invoke_async(&mut con)
+            .await?;
+        Ok(n)
+    }
+
+    async fn depth(&self) -> Result<QueueDepth> {
+        let mut con = self.con.clone();
+        let (high, normal, low, delayed): (u64, u64, u64, u64) = redis::pipe()
+            .llen(self.queue(PinPriority::High))
+            .llen(self.queue(PinPriority::Normal))
+            .llen(self.queue(PinPriority::Low))
+            .zcard(self.k("pinq:delayed"))
+            .query_async(&mut con)
+            .await?;
+        Ok(QueueDepth { high, normal, low, delayed })
+    }
+}
