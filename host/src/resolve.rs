@@ -11,7 +11,7 @@ use ipfs_s3_common::record::Resolved;
 
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheLabel, Metrics};
 use crate::pin::manager::PinManager;
 
 pub struct Resolver {
@@ -43,10 +43,10 @@ impl Resolver {
     pub async fn resolve(&self, bucket: &str, key: &str) -> Result<Resolved> {
         let id = (bucket.to_string(), key.to_string());
         if let Some(hit) = self.cache.get(&id).await {
-            self.metrics.cache_lookup("resolve", true);
+            self.metrics.cache_lookup(CacheLabel::Resolve, true);
             return Ok(hit);
         }
-        self.metrics.cache_lookup("resolve", false);
+        self.metrics.cache_lookup(CacheLabel::Resolve, false);
         let writes_before = self.writes.load(Ordering::SeqCst);
         let (record, stats) = tokio::join!(self.store.get_mapping(bucket, key), self.store.access_stats(bucket, key));
         let record = match record? {
