@@ -11,7 +11,7 @@ export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
 
-.PHONY: help setup build up down status env unit-test fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
+.PHONY: help setup build up down status env lint unit-test fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -38,6 +38,13 @@ status: ## one line per component of the stack
 env: ## print the running stack's settings (KEY=VALUE, shell-sourceable)
 	@scripts/stack.sh env
 
+# The filter's no-panic rule: the filter and the shared crate deny clippy's panic lints outside
+# tests ([workspace.lints.clippy] in Cargo.toml). plugin.rs builds for wasm32 only, hence the
+# second run.
+lint: ## clippy on the filter and the shared code (native and wasm32), enforcing the filter's no-panic rule
+	cargo clippy -p ipfs-s3-common -p ipfs-s3-filter --all-targets
+	cargo clippy -p ipfs-s3-filter --lib --target wasm32-wasip1
+
 unit-test: ## Rust unit tests of the whole workspace
 	cargo test --workspace
 
@@ -60,7 +67,8 @@ bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the 
 	cargo bench -p ipfs-s3-host --bench meta_store
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
-test: setup ## setup, then unit tests, a short fuzz run, then the end-to-end suite
+test: setup ## setup, then the lint, unit tests, a short fuzz run, then the end-to-end suite
+	time $(MAKE) --no-print-directory lint
 	time $(MAKE) --no-print-directory unit-test
 	time $(MAKE) --no-print-directory fuzz-smoke
 	time $(MAKE) --no-print-directory e2e

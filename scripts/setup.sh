@@ -3,8 +3,8 @@
 #
 #   scripts/setup.sh [all|deps|build]
 #     all    (default) deps, then build
-#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target, the
-#            nightly toolchain and cargo-fuzz (for the fuzz targets)
+#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target, clippy
+#            (for `make lint`), the nightly toolchain and cargo-fuzz (for the fuzz targets)
 #     build  the host binary (target/release/ipfs-s3) and the filter
 #            (target/wasm32-wasip1/release/ipfs_s3_filter.wasm)
 #
@@ -208,6 +208,16 @@ add_wasm_target() {
   rustup target add "$WASM_TARGET"
 }
 
+# `make lint` runs clippy; a toolchain installed with rustup's minimal profile lacks it.
+add_clippy() {
+  if cargo clippy --version >/dev/null 2>&1; then
+    skip "rust component clippy"
+    return
+  fi
+  log "rustup component add clippy"
+  rustup component add clippy
+}
+
 install_fuzz_tools() {
   if rustup run "$FUZZ_TOOLCHAIN" rustc --version >/dev/null 2>&1; then
     skip "rust toolchain $FUZZ_TOOLCHAIN"
@@ -249,6 +259,7 @@ deps() {
   timed "venv" setup_venv
   timed "ipfs tools" install_ipfs_tools
   timed "wasm target" add_wasm_target
+  timed "clippy" add_clippy
   timed "fuzz tools" install_fuzz_tools
 }
 

@@ -22,7 +22,7 @@ KUBO_API_AUTH_FILE="$SECRETS/kubo-api-auth"
 KUBO_ADMIN_AUTH_FILE="$SECRETS/kubo-admin-auth"
 CLUSTER_API_AUTH_FILE="$SECRETS/cluster-api-auth"
 
-# The Kubo RPC paths the host's client uses (host/src/ipfs.rs); Kubo answers 403 to any other
+# The Kubo RPC paths the host's client uses (host/src/ipfs/kubo.rs); Kubo answers 403 to any other
 # path with the host's credentials (`version` is always allowed).
 KUBO_HOST_PATHS='["/api/v0/add", "/api/v0/cat", "/api/v0/block/put", "/api/v0/files/stat"]'
 

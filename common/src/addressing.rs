@@ -17,7 +17,7 @@ pub fn is_s3_method(method: &str) -> bool {
 fn host_part(authority: &str) -> &str {
     let a = authority.trim();
     if a.starts_with('[') {
-        return a.split_once(']').map_or(a, |(h, _)| &a[..=h.len()]);
+        return a.find(']').and_then(|end| a.get(..=end)).unwrap_or(a);
     }
     a.rsplit_once(':').filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit())).map_or(a, |(h, _)| h)
 }
@@ -28,8 +28,9 @@ pub fn virtual_host_bucket<'a>(authority: &'a str, domain: Option<&str>) -> Opti
     let host = host_part(authority);
     let host = host.strip_suffix('.').unwrap_or(host);
     let split = host.len().checked_sub(domain.len() + 1)?;
-    let (bucket, rest) = host.split_at(split);
-    let matches = rest.starts_with('.') && rest[1..].eq_ignore_ascii_case(domain);
+    // Not on a character boundary: the host does not end in `.<domain>` (which is ASCII).
+    let (bucket, rest) = host.split_at_checked(split)?;
+    let matches = rest.strip_prefix('.').is_some_and(|d| d.eq_ignore_ascii_case(domain));
     (matches && !bucket.is_empty()).then_some(bucket)
 }
 
@@ -65,5 +66,13 @@ mod tests {
         }
         assert_eq!(virtual_host_bucket("photos.s3.localhost:9000", None), None);
         assert_eq!(virtual_host_bucket("photos.s3.localhost:9000", Some(" ")), None);
+    }
+
+    #[test]
+    fn a_host_whose_split_falls_inside_a_character_is_path_style() {
+        // `é` is two bytes; the bucket/domain split of this host lands between them.
+        assert_eq!(virtual_host_bucket("és3.localhost", D), None);
+        assert_eq!(virtual_host_bucket("[é", D), None);
+        assert_eq!(virtual_host_bucket("é.s3.localhost", D), Some("é"));
     }
 }

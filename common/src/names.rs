@@ -17,7 +17,7 @@ pub fn bucket_name_error(name: &str) -> Option<&'static str> {
         return Some("Bucket names may contain only lowercase letters, digits, dots and hyphens");
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
-    if !alnum(b[0]) || !alnum(b[b.len() - 1]) {
+    if !b.first().is_some_and(|c| alnum(*c)) || !b.last().is_some_and(|c| alnum(*c)) {
         return Some("Bucket names must begin and end with a letter or digit");
     }
     if name.contains("..") || name.contains(".-") || name.contains("-.") {

@@ -154,7 +154,7 @@ pub fn auth_kind(req: &Request<'_>) -> Result<Option<AuthKind>, AuthError> {
         (Some(_), true) => Err(AuthError::MultipleMechanisms),
         (Some(h), false) => {
             let h = h.trim_start();
-            if h.starts_with(ALGORITHM) && h[ALGORITHM.len()..].starts_with([' ', '\t']) {
+            if h.strip_prefix(ALGORITHM).is_some_and(|rest| rest.starts_with([' ', '\t'])) {
                 Ok(Some(AuthKind::HeaderV4))
             } else if h.starts_with("AWS ") {
                 Ok(Some(AuthKind::HeaderV2))
@@ -220,11 +220,11 @@ fn mac_matches(expected: &[u8], given: &[u8]) -> bool {
 pub fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     // ASCII first: the slicing below must never land inside a multi-byte character.
-    if b.len() != 16 || !s.is_ascii() || b[8] != b'T' || b[15] != b'Z' {
+    if b.len() != 16 || !s.is_ascii() || b.get(8) != Some(&b'T') || b.get(15) != Some(&b'Z') {
         return None;
     }
     let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = &s[r];
+        let part = s.get(r)?;
         part.bytes().all(|c| c.is_ascii_digit()).then(|| part.parse().ok())?
     };
     let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);

@@ -275,4 +275,5 @@ pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result
 
 #[cfg(test)]
 #[path = "decide_tests.rs"]
+#[allow(clippy::string_slice, reason = "tests may panic (clippy.toml has no test exemption for this lint)")]
 mod tests;

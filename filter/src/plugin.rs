@@ -1,7 +1,40 @@
 //! The proxy-wasm glue: reads what Envoy hands over, calls [`crate::decide`], and applies the
-//! result. Host calls go through `proxy_wasm::hostcalls` (which return errors) rather than the
-//! trait helpers (which unwrap), and any failure ends the request with an S3 error instead of a
-//! panic — a panic would take the VM down for every request on the worker.
+//! result; a host call that returns an error ends the request with an S3 error.
+//!
+//! **No panics.** A panic traps the Wasm VM (`wasm32-wasip1` aborts on panic) and fails every
+//! request in flight on the worker; with `fail_open: false` (`envoy/gateway.yaml`) Envoy refuses
+//! the worker's requests while its VM is down. So this crate and `ipfs-s3-common` deny clippy's
+//! `unwrap_used`, `expect_used`, `panic`, `indexing_slicing`, `string_slice`, `unreachable`,
+//! `todo` and `unimplemented` outside tests (`[workspace.lints.clippy]` in the root `Cargo.toml`,
+//! checked by `make lint`; the one exception is the `unreachable!` of the two HMAC constructors in
+//! `common/src/sigv4`, which accept keys of any length), and this file calls
+//! `proxy_wasm::hostcalls` directly rather than the SDK's trait helpers, which unwrap every
+//! result. What can still abort the VM (proxy-wasm 0.2.5):
+//!
+//! - **A host call answered with a status its SDK function does not expect.** Each function of
+//!   `hostcalls` turns the statuses it knows into `Ok`/`Err` and panics (`unexpected status`) on
+//!   any other, so the `Err` arms here only ever see these: `get_map_bytes`, `set_map_value`,
+//!   `remove_map_value`, `send_http_response`, `resume_http_request`, `get_current_time`,
+//!   `set_tick_period`, `define_metric` and `log` know only `Ok`; `get_buffer`, `get_map_value` and
+//!   `get_shared_data` also `NotFound` (as `None`); `set_shared_data` `CasMismatch`;
+//!   `increment_metric` `NotFound` and `BadArgument`; `record_metric` `NotFound`;
+//!   `dispatch_http_call` `BadArgument` and `InternalFailure`.
+//! - **Bytes the SDK takes to be UTF-8.** `get_map_value` unwraps the value as UTF-8 (it is used
+//!   only for `:status`, which Envoy writes in digits); `get_map_bytes` unwraps the header names
+//!   (Envoy admits only token characters in them) and slices the map as Envoy serialised it.
+//!   Header values are read as bytes ([`header_map`]) for this reason.
+//! - **The SDK's dispatcher, when the host breaks the ABI's bookkeeping**: a callback for an
+//!   unknown context or call token, a context or token id given twice, `set_effective_context`
+//!   refused, or `create_http_context` returning `None` (it never does here).
+//! - **The SDK's logger**: every `log` record unwraps `hostcalls::log`, and so does the panic hook
+//!   it installs.
+//! - **Memory and the stack**: an allocation that fails (here, or in the SDK's
+//!   `proxy_on_memory_allocate` when Envoy hands over more than the VM can hold) and a stack
+//!   overflow abort whatever the code says.
+//!
+//! Not among them: integer arithmetic (divisors are non-zero constants; the release build wraps
+//! on overflow rather than trapping) and `RefCell` borrows (`counter` is borrowed for one
+//! statement at a time, never across a host call).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

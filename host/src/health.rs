@@ -16,7 +16,7 @@ use crate::config::MetadataStoreKind;
 use crate::ipfs::IpfsClient;
 use crate::meta::MetadataStore;
 use crate::metrics::Metrics;
-use crate::pin::peers::{ClusterView, ClusterWatch, PeerHealth};
+use crate::pin::peers::{ClusterView, ClusterWatch, PeerHealth, PeerState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -24,6 +24,32 @@ pub enum Status {
     Healthy,
     Degraded,
     Unhealthy,
+}
+
+impl From<PeerState> for Status {
+    fn from(state: PeerState) -> Self {
+        match state {
+            PeerState::Healthy => Status::Healthy,
+            PeerState::Degraded => Status::Degraded,
+            PeerState::Unhealthy => Status::Unhealthy,
+        }
+    }
+}
+
+/// One cluster peer's verdict and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Peer {
+    pub id: String,
+    pub name: String,
+    pub status: Status,
+    /// Why it is not healthy (empty when it is).
+    pub reason: String,
+}
+
+impl From<PeerHealth> for Peer {
+    fn from(p: PeerHealth) -> Self {
+        Peer { id: p.id, name: p.name, status: p.status.into(), reason: p.reason }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,7 +72,7 @@ pub struct Report {
     pub cluster_peers_total: usize,
     pub cluster_peers_available: usize,
     /// Each cluster peer's verdict, as peer 0 sees the cluster.
-    pub peers: Vec<PeerHealth>,
+    pub peers: Vec<Peer>,
     /// What each group of peers sees when they disagree about the peer set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_split: Option<String>,
@@ -102,7 +128,7 @@ impl Checker {
                 let failing: Vec<String> = view
                     .peers
                     .iter()
-                    .filter(|p| p.status != Status::Healthy)
+                    .filter(|p| Status::from(p.status) != Status::Healthy)
                     .map(|p| format!("{}: {}", if p.name.is_empty() { &p.id } else { &p.name }, p.reason))
                     .collect();
                 let c = if let Some(split) = &view.split {
@@ -147,7 +173,7 @@ impl Checker {
             cluster,
             cluster_peers_total: view.total,
             cluster_peers_available: view.available,
-            peers: view.peers,
+            peers: view.peers.into_iter().map(Peer::from).collect(),
             cluster_split: view.split,
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! Envoy sends it every S3 request the filter does not answer itself (bucket operations, PUT,
 //! DELETE, lists); the filter also calls its internal API to resolve `bucket/key` to a CID. The
-//! pieces, each behind a small trait where a backend can change:
+//! pieces (the seams between them are listed below):
 //!
 //! - [`guard`]: the gate every S3 request passes first: the signature by the rules the filter
 //!   shares (every `x-amz-*`/`x-ipfs-*` header signed, presigned lifetimes), and what the gateway
@@ -10,11 +10,14 @@
 //! - [`s3`]: the S3 API on `s3s` (which verifies SigV4 again), split by operation family.
 //! - [`meta`]: the [`meta::MetadataStore`] (buckets, `bucket/key -> CID` mappings, reference
 //!   counts, pin state) and the durable [`meta::PinQueue`], on Redis or in an embedded database file.
-//! - [`ipfs`]: the [`ipfs::IpfsClient`] seam and its Kubo RPC implementation (streamed adds).
-//! - [`pin`]: the [`pin::PinBackend`] seam on IPFS Cluster, and the pin manager that drains the
-//!   queue into it and reports pin status.
+//! - [`ipfs`]: the [`ipfs::IpfsClient`] seam, and in [`ipfs::kubo`] its Kubo RPC implementation
+//!   (streamed adds).
+//! - [`pin`]: the [`pin::PinBackend`] seam on IPFS Cluster, the pin manager that drains the queue
+//!   into it and records pin state, the read-only pin status of reads, and the cluster's peer set.
 //! - [`resolve`], [`admin`], [`health`], [`metrics`]: the filter's resolve call, the admin
-//!   listener (`/health`, `/metrics`), and what they report.
+//!   listener (`/health`, `/metrics`), and what they report. [`metrics`] owns its label values
+//!   ([`metrics::CacheLabel`]) and [`health`] maps the peers' own [`pin::peers::PeerState`]; the
+//!   modules that report through them do not depend on each other.
 //! - [`access`], [`replica`]: access statistics (counted GETs, batched into the store) and the
 //!   replica manager that raises the replication factor of hot objects.
 //! - [`cache`]: the object cache (memory, Redis, IPFS) that serves small objects' bytes.
@@ -25,6 +28,20 @@
 //!   the wiring that runs it all.
 //! - [`credentials`]: what the host sends to Kubo, the cluster and Redis, and the masking that
 //!   keeps secrets out of logs.
+//!
+//! The seams (traits a backend or a test stands behind) and where their implementations live:
+//!
+//! | seam | implementations | used by |
+//! |---|---|---|
+//! | [`meta::MetadataStore`], [`meta::PinQueue`] | `RedisStore` in `meta::redis`, `EmbeddedStore` in `meta::embedded` | everything that keeps state; the pin manager drains the queue |
+//! | [`ipfs::IpfsClient`] | [`ipfs::kubo::Kubo`] | the S3 write path, the object cache (L3), health |
+//! | [`pin::PinBackend`] | [`pin::cluster::Cluster`] (IPFS Cluster's REST API) | the pin manager, [`pin::peers::ClusterWatch`], the pin status reader |
+//! | [`pin::PinStatusReader`] | [`pin::status::ClusterStatusReader`] (stored pin state and the cluster's view; never writes) | [`resolve::Resolver`] |
+//! | [`cache::WarmTier`] | [`cache::redis::RedisWarmTier`] | [`cache::ObjectCache`] (L2) |
+//! | [`listing::KeySource`] | `BucketKeys` in `s3::list` (a bucket's index in the store) | the S3 list operations |
+//! | `s3s`'s `S3`, `S3Auth`, `NameValidation`, `S3Host` | [`s3::Gateway`], [`auth::StaticCredentials`], [`s3::NameRules`], [`s3::Addressing`] | the `s3s` service [`server`] builds |
+//!
+//! [`server`] is the one place that picks the implementations and wires them together.
 
 pub mod access;
 pub mod admin;

@@ -17,8 +17,29 @@ use prometheus::{
     TextEncoder,
 };
 
-/// The host's caches, as labelled in `ipfs_cache_hit_ratio` and `ipfs_cache_lookups_total`.
-pub const CACHES: [&str; 3] = ["resolve", crate::cache::MEMORY_TIER, crate::cache::REDIS_TIER];
+/// The host's caches, as labelled (`cache=…`) in `ipfs_cache_hit_ratio` and
+/// `ipfs_cache_lookups_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheLabel {
+    /// The resolver's `bucket/key -> record` cache.
+    Resolve,
+    /// L1 of the object cache.
+    ObjectMemory,
+    /// L2 of the object cache.
+    ObjectRedis,
+}
+
+impl CacheLabel {
+    pub const ALL: [CacheLabel; 3] = [CacheLabel::Resolve, CacheLabel::ObjectMemory, CacheLabel::ObjectRedis];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheLabel::Resolve => "resolve",
+            CacheLabel::ObjectMemory => "object_memory",
+            CacheLabel::ObjectRedis => "object_redis",
+        }
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -168,7 +189,7 @@ impl Metrics {
                 pin_operations.with_label_values(&[op, result]);
             }
         }
-        for cache in CACHES {
+        for cache in CacheLabel::ALL.map(CacheLabel::as_str) {
             cache_hit_ratio.with_label_values(&[cache]).set(0.0);
             for result in ["hit", "miss"] {
                 cache_lookups.with_label_values(&[cache, result]);
@@ -209,24 +230,24 @@ impl Metrics {
         }
     }
 
-    /// Counts one lookup in `cache` (one of [`CACHES`]).
-    pub fn cache_lookup(&self, cache: &str, hit: bool) {
-        self.cache_lookups.with_label_values(&[cache, if hit { "hit" } else { "miss" }]).inc();
+    /// Counts one lookup in `cache`.
+    pub fn cache_lookup(&self, cache: CacheLabel, hit: bool) {
+        self.cache_lookups.with_label_values(&[cache.as_str(), if hit { "hit" } else { "miss" }]).inc();
     }
 
     /// (hits, misses) of `cache` since start.
-    pub fn cache_counts(&self, cache: &str) -> (u64, u64) {
-        let get = |result| self.cache_lookups.with_label_values(&[cache, result]).get();
+    pub fn cache_counts(&self, cache: CacheLabel) -> (u64, u64) {
+        let get = |result| self.cache_lookups.with_label_values(&[cache.as_str(), result]).get();
         (get("hit"), get("miss"))
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        for cache in CACHES {
+        for cache in CacheLabel::ALL {
             let (hits, misses) = self.cache_counts(cache);
             let total = (hits + misses) as f64;
             self.cache_hit_ratio
-                .with_label_values(&[cache])
+                .with_label_values(&[cache.as_str()])
                 .set(if total > 0.0 { hits as f64 / total } else { 0.0 });
         }
         let mut buf = Vec::new();
@@ -249,10 +270,10 @@ mod tests {
     fn renders_the_design_metrics_with_real_values() {
         let m = Metrics::new();
         m.pin_operations.with_label_values(&["pin", "ok"]).inc();
-        m.cache_lookup("resolve", true);
-        m.cache_lookup("resolve", true);
-        m.cache_lookup("resolve", false);
-        m.cache_lookup(crate::cache::MEMORY_TIER, true);
+        m.cache_lookup(CacheLabel::Resolve, true);
+        m.cache_lookup(CacheLabel::Resolve, true);
+        m.cache_lookup(CacheLabel::Resolve, false);
+        m.cache_lookup(CacheLabel::ObjectMemory, true);
         m.s3_request_duration.with_label_values(&["GetObject"]).observe(0.002);
         m.replication_factor.with_label_values(&["normal"]).observe(3.0);
         m.cluster_nodes_available.set(1.0);

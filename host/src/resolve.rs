@@ -1,5 +1,5 @@
 //! Resolving `bucket/key` to what the filter needs to serve a read: the record, the pin state and
-//! the access statistics.
+//! the access statistics. It only reads: the pin state through a [`PinStatusReader`].
 //! A short-lived in-memory cache (L1 on the host side) fronts the metadata store; this host's own
 //! writes drop their entry at once, other hosts' writes are seen within the TTL.
 
@@ -11,12 +11,12 @@ use ipfs_s3_common::record::Resolved;
 
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
-use crate::metrics::Metrics;
-use crate::pin::manager::PinManager;
+use crate::metrics::{CacheLabel, Metrics};
+use crate::pin::PinStatusReader;
 
 pub struct Resolver {
     store: Arc<dyn MetadataStore>,
-    pins: Arc<PinManager>,
+    pins: Arc<dyn PinStatusReader>,
     metrics: Arc<Metrics>,
     cache: moka::future::Cache<(String, String), Resolved>,
     /// Objects up to this size are read through the host's object cache (`host_cache` in the
@@ -31,7 +31,7 @@ pub struct Resolver {
 impl Resolver {
     pub fn new(
         store: Arc<dyn MetadataStore>,
-        pins: Arc<PinManager>,
+        pins: Arc<dyn PinStatusReader>,
         metrics: Arc<Metrics>,
         ttl: Duration,
         small_object_max_bytes: u64,
@@ -43,10 +43,10 @@ impl Resolver {
     pub async fn resolve(&self, bucket: &str, key: &str) -> Result<Resolved> {
         let id = (bucket.to_string(), key.to_string());
         if let Some(hit) = self.cache.get(&id).await {
-            self.metrics.cache_lookup("resolve", true);
+            self.metrics.cache_lookup(CacheLabel::Resolve, true);
             return Ok(hit);
         }
-        self.metrics.cache_lookup("resolve", false);
+        self.metrics.cache_lookup(CacheLabel::Resolve, false);
         let writes_before = self.writes.load(Ordering::SeqCst);
         let (record, stats) = tokio::join!(self.store.get_mapping(bucket, key), self.store.access_stats(bucket, key));
         let record = match record? {

@@ -49,7 +49,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let pins = Arc::new(PinManager::new(store.clone(), queue, cluster, watch.clone(), metrics.clone(), settings));
     let resolver = Arc::new(Resolver::new(
         store.clone(),
-        pins.clone(),
+        pins.status_reader(),
         metrics.clone(),
         Duration::from_millis(cfg.resolve_cache_ttl_ms),
         cfg.small_object_max_bytes,

@@ -208,6 +208,30 @@ async fn a_frozen_cluster_does_not_hold_up_pin_status() {
 }
 
 #[tokio::test]
+async fn reading_pin_status_writes_nothing_and_follows_what_the_workers_record() {
+    let redis = Redis::start();
+    let cluster = Arc::new(FakeCluster::default());
+    let s = setup(&redis, cluster.clone(), fast()).await;
+    let timed_out = PinState { status: PinStatus::Pending, replication_count: 0, checked_ms: 0, error: Some("PinTimeout".into()) };
+    s.store.set_pin_state("c", &timed_out).await.unwrap();
+    // The cluster completed the pin after its worker gave up: reads say so, the store is untouched.
+    cluster.pinned.lock().unwrap().insert("c".into(), 2);
+    let view = s.manager.status("c").await.unwrap();
+    assert_eq!((view.status, view.replication_count, view.error.as_deref()), (PinStatus::Pinned, 2, Some("PinTimeout")));
+    assert_eq!(s.store.pin_state("c").await.unwrap(), Some(timed_out), "a read wrote the pin state");
+    // A new outcome recorded by a worker replaces what reads saw, at once.
+    cluster.pinned.lock().unwrap().remove("c");
+    let failed_again = PinState { status: PinStatus::Pending, replication_count: 0, checked_ms: 1, error: Some("ClusterSplit".into()) };
+    s.store.set_pin_state("c", &failed_again).await.unwrap();
+    let view = s.manager.status("c").await.unwrap();
+    assert_eq!((view.status, view.replication_count, view.error.as_deref()), (PinStatus::Pending, 0, Some("ClusterSplit")));
+    // An unpin clears the state; no read brings it back.
+    s.store.clear_pin_state("c").await.unwrap();
+    assert_eq!(s.manager.status("c").await.unwrap().status, PinStatus::Pending);
+    assert_eq!(s.store.pin_state("c").await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn failed_pins_are_retried_with_backoff_until_they_succeed() {
     let redis = Redis::start();
     let cluster = Arc::new(FakeCluster { fail_pins: AtomicU32::new(3), ..Default::default() });

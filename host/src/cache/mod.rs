@@ -19,14 +19,14 @@ use futures::StreamExt;
 
 use crate::error::{Error, Result};
 use crate::ipfs::IpfsClient;
-use crate::metrics::Metrics;
+use crate::metrics::{CacheLabel, Metrics};
 
 /// See [`ObjectCache::fetch_limit`].
 const FETCH_LIMIT_FLOOR: u64 = 16 * 1024 * 1024;
 
 /// Label of each tier in `ipfs_cache_hit_ratio{cache=…}`.
-pub const MEMORY_TIER: &str = "object_memory";
-pub const REDIS_TIER: &str = "object_redis";
+pub const MEMORY_TIER: CacheLabel = CacheLabel::ObjectMemory;
+pub const REDIS_TIER: CacheLabel = CacheLabel::ObjectRedis;
 
 /// The L2 seam: a shared store of object bytes by CID, bounded and expiring on its own.
 #[async_trait]
@@ -217,7 +217,7 @@ mod tests {
         Arc::new(ipfs)
     }
 
-    fn ratio(metrics: &Metrics, tier: &str) -> (u64, u64) {
+    fn ratio(metrics: &Metrics, tier: CacheLabel) -> (u64, u64) {
         metrics.cache_counts(tier)
     }
 

@@ -1,6 +1,7 @@
 //! The design's PinManager: a pool of workers drains the durable priority queue into the
-//! [`PinBackend`] in the background, and GetPinStatus answers from the cluster's own per-peer
-//! view.
+//! [`PinBackend`] in the background and records each pin's outcome in its pin state (the only
+//! writer of it); GetPinStatus reads that state and the cluster's own per-peer view without
+//! writing ([`super::status`]).
 //!
 //! Each worker claims a batch (the design's PinBatch: up to `batch_size` operations, highest
 //! priority first) and carries its CIDs out concurrently. The queue never hands one CID to two
@@ -20,28 +21,17 @@ use ipfs_s3_common::record::{PinPriority, PinStatus};
 use tokio::sync::watch;
 
 use super::peers::ClusterWatch;
-use super::{PeerPin, PinBackend};
+use super::status::ClusterStatusReader;
+pub use super::status::summarize;
+pub use super::PinView;
+use super::{PinBackend, PinStatusReader};
 use crate::error::{Error, Result};
 use crate::meta::{Claimed, MetadataStore, PinOp, PinQueue, PinState};
 use crate::metrics::Metrics;
 
-/// How long a `pinned` answer is trusted before the cluster is asked again.
-const PINNED_FRESH_MS: i64 = 10_000;
-/// How long a read waits for the cluster's view of a pin before using the last one known.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(500);
 /// How often a worker asks the cluster whether a pin it sent is complete.
 const PIN_POLL: Duration = Duration::from_millis(100);
 const PIN_POLL_MAX: Duration = Duration::from_secs(1);
-
-/// GetPinStatus's answer: what the `X-IPFS-Pin-Status`, `X-IPFS-Replication-Count` and
-/// `X-IPFS-Pin-Error` headers say.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PinView {
-    pub status: PinStatus,
-    pub replication_count: u32,
-    /// The IPFS error code of the last failed attempt while the pin is retried.
-    pub error: Option<String>,
-}
 
 /// How the workers run (from the host configuration).
 #[derive(Debug, Clone)]
@@ -85,24 +75,11 @@ pub struct PinManager {
     cluster: Arc<ClusterWatch>,
     metrics: Arc<Metrics>,
     settings: Settings,
+    status: Arc<ClusterStatusReader>,
 }
 
 fn now_ms() -> i64 {
     crate::clock::now_ms()
-}
-
-/// What the cluster's per-peer view says about a pin: the status and how many peers hold it.
-pub fn summarize(peers: &[PeerPin]) -> (PinStatus, u32) {
-    let pinned = peers.iter().filter(|p| p.status == "pinned").count() as u32;
-    let errors = peers.iter().filter(|p| p.status.ends_with("error")).count();
-    let status = if pinned > 0 {
-        PinStatus::Pinned
-    } else if errors > 0 && peers.iter().all(|p| p.status.ends_with("error") || p.status == "remote") {
-        PinStatus::Failed
-    } else {
-        PinStatus::Pending
-    };
-    (status, pinned)
 }
 
 impl PinManager {
@@ -114,7 +91,13 @@ impl PinManager {
         metrics: Arc<Metrics>,
         settings: Settings,
     ) -> Self {
-        Self { store, queue, backend, cluster, metrics, settings }
+        let status = Arc::new(ClusterStatusReader::new(store.clone(), backend.clone()));
+        Self { store, queue, backend, cluster, metrics, settings, status }
+    }
+
+    /// The read-only pin status this manager's pins are read with (for the resolve path).
+    pub fn status_reader(&self) -> Arc<ClusterStatusReader> {
+        self.status.clone()
     }
 
     /// Recovers this instance's unfinished work, then runs the workers until `shutdown` turns
@@ -319,36 +302,8 @@ impl PinManager {
         self.store.clear_pin_state(cid).await
     }
 
-    /// The design's GetPinStatus: `pending` until the cluster holds the CID pinned on at least one
-    /// peer, then `pinned` with the number of peers; `failed` when every peer reports an error.
-    /// While a pin is being retried, `error` says why its last attempt failed.
+    /// The design's GetPinStatus, read-only: see [`ClusterStatusReader`].
     pub async fn status(&self, cid: &str) -> Result<PinView> {
-        let known = self.store.pin_state(cid).await?;
-        let Some(known) = known else {
-            // Queued, not yet handed to the cluster.
-            return Ok(PinView { status: PinStatus::Pending, replication_count: 0, error: None });
-        };
-        let last_seen = PinView { status: known.status, replication_count: known.replication_count, error: known.error.clone() };
-        if known.status == PinStatus::Pinned && now_ms() - known.checked_ms < PINNED_FRESH_MS {
-            return Ok(last_seen);
-        }
-        // The status decorates reads; a slow cluster must not hold the read up.
-        let peers = match tokio::time::timeout(STATUS_TIMEOUT, self.backend.status(cid)).await {
-            Ok(Ok(p)) => p,
-            Err(_) => {
-                tracing::debug!(cid, "cluster status took too long; reporting what was last seen");
-                return Ok(last_seen);
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(cid, error = %e, "cluster status unavailable; reporting what was last seen");
-                return Ok(last_seen);
-            }
-        };
-        let (status, pinned) = summarize(&peers);
-        if status != known.status || pinned != known.replication_count || status == PinStatus::Pinned {
-            let state = PinState { status, replication_count: pinned, checked_ms: now_ms(), error: known.error.clone() };
-            self.store.set_pin_state(cid, &state).await?;
-        }
-        Ok(PinView { status, replication_count: pinned, error: known.error })
+        self.status.status(cid).await
     }
 }

@@ -1,5 +1,7 @@
-//! Pinning: the [`PinBackend`] seam (IPFS Cluster behind it), and the [`manager::PinManager`]
-//! that drains the durable queue into it and reports pin status.
+//! Pinning: the [`PinBackend`] seam (IPFS Cluster behind it, [`cluster::Cluster`]), the
+//! [`manager::PinManager`] that drains the durable queue into it and records each pin's state,
+//! and the read-only [`PinStatusReader`] seam that reads pin status for the resolve path
+//! ([`status::ClusterStatusReader`]). [`peers::ClusterWatch`] keeps the cluster's peer set.
 //!
 //! How `X-IPFS-Replication-Factor` maps onto the cluster: a factor `n` pins with
 //! `replication-min = replication-max = n`, so the cluster places the content on exactly `n`
@@ -13,10 +15,30 @@
 pub mod cluster;
 pub mod manager;
 pub mod peers;
+pub mod status;
 
 use async_trait::async_trait;
+use ipfs_s3_common::record::PinStatus;
 
 use crate::error::Result;
+
+/// GetPinStatus's answer: what the `X-IPFS-Pin-Status`, `X-IPFS-Replication-Count` and
+/// `X-IPFS-Pin-Error` headers say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PinView {
+    pub status: PinStatus,
+    pub replication_count: u32,
+    /// The IPFS error code of the last failed attempt while the pin is retried.
+    pub error: Option<String>,
+}
+
+/// Pin status for reads. Implementations read; they never write the pin state, whose writer is
+/// the pin manager.
+#[async_trait]
+pub trait PinStatusReader: Send + Sync {
+    /// The status of the pin of `cid`.
+    async fn status(&self, cid: &str) -> Result<PinView>;
+}
 
 /// One peer's view of a pin.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,25 +14,33 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use super::{PeerInfo, PinBackend};
 use crate::error::{Error, Result};
-use crate::health::Status;
 use crate::metrics::Metrics;
 
+/// What a peer's answer says about it (`/health` reports it as its own verdict).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerState {
+    /// It answers, its IPFS node does, and it sees the peer set the others see.
+    Healthy,
+    /// It answers but sees another set of the reachable peers than the others do.
+    Degraded,
+    /// It does not answer, its IPFS node does not, or it left the peer set.
+    Unhealthy,
+}
+
 /// One peer's verdict.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerHealth {
     pub id: String,
     pub name: String,
-    pub status: Status,
+    pub status: PeerState,
     /// Why it is not healthy (empty when it is).
     pub reason: String,
 }
 
 /// The cluster as last seen through peer 0.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterView {
     pub peers: Vec<PeerHealth>,
     /// Peers in the peer set.
@@ -40,7 +48,6 @@ pub struct ClusterView {
     /// Peers that answer with a working IPFS node.
     pub available: usize,
     /// Set when the peers that answer disagree about the peer set: what each group sees.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub split: Option<String>,
 }
 
@@ -81,19 +88,19 @@ pub fn assess(peers: &[PeerInfo]) -> ClusterView {
         .iter()
         .map(|p| {
             let (status, reason) = if !p.error.is_empty() {
-                (Status::Unhealthy, format!("cluster peer unreachable: {}", p.error))
+                (PeerState::Unhealthy, format!("cluster peer unreachable: {}", p.error))
             } else if !p.ipfs_error.is_empty() {
-                (Status::Unhealthy, format!("its IPFS node is unavailable: {}", p.ipfs_error))
+                (PeerState::Unhealthy, format!("its IPFS node is unavailable: {}", p.ipfs_error))
             } else if !p.cluster_peers.is_empty() && seen_by(p, &listed) != majority {
                 let sees = seen_by(p, &listed).len();
-                (Status::Degraded, format!("sees {sees} of the reachable peers where the others see {}", majority.len()))
+                (PeerState::Degraded, format!("sees {sees} of the reachable peers where the others see {}", majority.len()))
             } else {
-                (Status::Healthy, String::new())
+                (PeerState::Healthy, String::new())
             };
             PeerHealth { id: p.id.clone(), name: p.name.clone(), status, reason }
         })
         .collect();
-    let available = judged.iter().filter(|p| p.status != Status::Unhealthy).count();
+    let available = judged.iter().filter(|p| p.status != PeerState::Unhealthy).count();
     ClusterView { total: judged.len(), available, peers: judged, split }
 }
 
@@ -247,7 +254,7 @@ mod tests {
         let all = ["a", "b", "c"];
         let v = assess(&[peer("a", &all), peer("b", &all), peer("c", &all)]);
         assert_eq!((v.total, v.available, v.split.as_deref()), (3, 3, None));
-        assert!(v.peers.iter().all(|p| p.status == Status::Healthy && p.reason.is_empty()));
+        assert!(v.peers.iter().all(|p| p.status == PeerState::Healthy && p.reason.is_empty()));
     }
 
     #[test]
@@ -259,7 +266,7 @@ mod tests {
         no_ipfs.ipfs_error = "connection refused".into();
         let v = assess(&[peer("a", &all), down, no_ipfs]);
         assert_eq!((v.total, v.available, v.split.as_deref()), (3, 1, None));
-        assert_eq!(v.peers[1].status, Status::Unhealthy);
+        assert_eq!(v.peers[1].status, PeerState::Unhealthy);
         assert!(v.peers[1].reason.contains("unreachable"), "{:?}", v.peers[1]);
         assert!(v.peers[2].reason.contains("IPFS node"), "{:?}", v.peers[2]);
     }
@@ -269,8 +276,8 @@ mod tests {
         let v = assess(&[peer("a", &["a", "b", "c"]), peer("b", &["a", "b", "c"]), peer("c", &["c"])]);
         let split = v.split.expect("a split");
         assert!(split.contains("n-c see [c]"), "{split}");
-        assert_eq!(v.peers[2].status, Status::Degraded);
-        assert_eq!(v.peers[0].status, Status::Healthy);
+        assert_eq!(v.peers[2].status, PeerState::Degraded);
+        assert_eq!(v.peers[0].status, PeerState::Healthy);
         assert_eq!(v.available, 3);
     }
 }
