@@ -70,7 +70,7 @@ impl Stack {
         let meta: Arc<dyn MetadataStore> = store.clone();
         let resolver = Arc::new(Resolver::new(
             meta.clone(),
-            pins.clone(),
+            pins.status_reader(),
             metrics.clone(),
             Duration::ZERO,
             cfg.small_object_max_bytes,
