@@ -68,8 +68,12 @@ pub enum Error {
     Metadata(#[from] redis::RedisError),
     #[error("embedded metadata store: {0}")]
     Embedded(#[from] redb::Error),
+    /// A stored record that does not decode: the store holds something this version cannot read.
     #[error("corrupt metadata record: {0}")]
-    CorruptRecord(#[from] serde_json::Error),
+    CorruptRecord(String),
+    /// A value that could not be encoded for the store: a bug of ours, not the store's state.
+    #[error("encoding a metadata record: {0}")]
+    Encoding(String),
     #[error("IPFS node unavailable: {0}")]
     IpfsUnavailable(String),
     #[error("IPFS answered unexpectedly: {0}")]
@@ -120,6 +124,7 @@ impl Error {
             Self::InvalidPartOrder => S3Code::InvalidPartOrder,
             Self::EntityTooSmall(..) => S3Code::EntityTooSmall,
             Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
+            Self::Encoding(_) => S3Code::InternalError,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable
             }
@@ -196,6 +201,13 @@ mod tests {
         assert_eq!(shared.code(), S3Code::PinTimeout);
         let e: S3Error = Error::Shared(std::sync::Arc::new(Error::NoSuchKey)).into();
         assert_eq!((e.code().as_str(), e.status_code()), ("NoSuchKey", Some(http::StatusCode::NOT_FOUND)));
+    }
+
+    #[test]
+    fn a_record_that_does_not_decode_is_an_outage_one_that_does_not_encode_a_bug() {
+        assert_eq!(Error::CorruptRecord("x".into()).code(), S3Code::ServiceUnavailable);
+        let e: S3Error = Error::Encoding("x".into()).into();
+        assert_eq!((e.code().as_str(), e.status_code()), ("InternalError", Some(http::StatusCode::INTERNAL_SERVER_ERROR)));
     }
 
     #[test]

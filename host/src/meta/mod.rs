@@ -16,8 +16,19 @@ use async_trait::async_trait;
 use ipfs_s3_common::record::{ObjectRecord, PinPriority, PinStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 pub use upload::{Upload, UploadPart};
+
+/// A value as the stores keep it (JSON). Failing to encode is a bug of ours
+/// ([`Error::Encoding`], an internal error), not a state of the store.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<String> {
+    serde_json::to_string(value).map_err(|e| Error::Encoding(e.to_string()))
+}
+
+/// A stored value read back; one that does not decode is [`Error::CorruptRecord`].
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(stored: &str) -> Result<T> {
+    serde_json::from_str(stored).map_err(|e| Error::CorruptRecord(e.to_string()))
+}
 
 /// One bucket as listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +130,14 @@ fn is_zero(n: &u32) -> bool {
 
 impl QueueEntry {
     /// Reads a stored entry into a claim of it.
-    pub fn claimed(raw: String) -> std::result::Result<Claimed, serde_json::Error> {
-        let e: QueueEntry = serde_json::from_str(&raw)?;
+    pub fn claimed(raw: String) -> Result<Claimed> {
+        let e: QueueEntry = decode(&raw)?;
         Ok(Claimed { op: e.op, attempts: e.attempts, raw })
     }
 
     /// The entry to queue again after `claimed` failed.
-    pub fn retry_of(claimed: &Claimed) -> std::result::Result<String, serde_json::Error> {
-        serde_json::to_string(&QueueEntry { op: claimed.op.clone(), attempts: claimed.attempts.saturating_add(1) })
+    pub fn retry_of(claimed: &Claimed) -> Result<String> {
+        encode(&QueueEntry { op: claimed.op.clone(), attempts: claimed.attempts.saturating_add(1) })
     }
 }
 

@@ -8,6 +8,7 @@ use super::queue::push;
 use super::{ACCESS, BOOSTED, EmbeddedStore, OBJECTS, RECENT, parse};
 use crate::error::Result;
 use crate::meta::{AccessHit, AccessStats, PinOp, ReplicaCandidate, S3Key};
+use crate::meta::encode;
 
 pub(super) async fn record_access_batch(store: &EmbeddedStore, hits: &[AccessHit], half_life_ms: u64) -> Result<usize> {
     if hits.is_empty() {
@@ -131,6 +132,6 @@ fn stats_in(tx: &WriteTransaction, bucket: &str, key: &str) -> Result<AccessStat
 }
 
 fn put_stats(tx: &WriteTransaction, bucket: &str, key: &str, stats: &AccessStats) -> Result<()> {
-    tx.open_table(ACCESS)?.insert((bucket, key), serde_json::to_string(stats)?.as_str())?;
+    tx.open_table(ACCESS)?.insert((bucket, key), encode(stats)?.as_str())?;
     Ok(())
 }

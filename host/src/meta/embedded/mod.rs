@@ -53,6 +53,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, TableDefinition, WriteTr
 use tokio::sync::Notify;
 
 use crate::error::{Error, Result};
+use crate::meta::decode;
 
 const BUCKETS: TableDefinition<&str, i64> = TableDefinition::new("buckets");
 const OBJECTS: TableDefinition<(&str, &str), &str> = TableDefinition::new("objects");
@@ -160,5 +161,5 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 
 /// Reads a stored JSON value, if any.
 fn parse<T: serde::de::DeserializeOwned>(v: Option<redb::AccessGuard<'_, &str>>) -> Result<Option<T>> {
-    Ok(v.map(|g| serde_json::from_str(g.value())).transpose()?)
+    Ok(v.map(|g| decode(g.value())).transpose()?)
 }

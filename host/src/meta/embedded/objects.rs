@@ -8,6 +8,7 @@ use super::queue::push;
 use super::{BUCKETS, EmbeddedStore, OBJECTS, REFS, parse};
 use crate::error::{Error, Result};
 use crate::meta::{ObjectMapping, PinOp, S3Key, WriteCondition};
+use crate::meta::{decode, encode};
 
 /// [`MetadataStore::store_mapping`], or with a condition [`MetadataStore::store_mapping_if`].
 ///
@@ -127,13 +128,13 @@ pub(super) fn store_in(
         let current: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.get((bucket, key))?)?;
         condition.check(current.as_ref())?;
     }
-    let json = serde_json::to_string(record)?;
+    let json = encode(record)?;
     let old = tx.open_table(OBJECTS)?.insert((bucket, key), json.as_str())?.map(|v| v.value().to_string());
     reference(tx, &record.cid)?;
     push(tx, &PinOp::for_mapping(bucket, key, record))?;
     // A new object under the key: its statistics start from zero.
     clear_stats(tx, bucket, key)?;
-    let old: Option<ObjectRecord> = old.map(|s| serde_json::from_str(&s)).transpose()?;
+    let old: Option<ObjectRecord> = old.map(|s| decode(&s)).transpose()?;
     if let Some(old) = &old {
         release(tx, &old.cid)?;
     }

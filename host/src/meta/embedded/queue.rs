@@ -12,6 +12,7 @@ use super::{COUNTERS, DELAYED, EmbeddedStore, INFLIGHT, PINS, QUEUE, QUEUE_HIGH,
 use crate::error::Result;
 use crate::meta::claim::{claim_until, scan_depth};
 use crate::meta::{Claimed, PinOp, PinQueue, PinState, QueueDepth, QueueEntry};
+use crate::meta::{decode, encode};
 
 const NEXT_SEQ: &str = "pinq_next_seq";
 
@@ -21,7 +22,7 @@ pub(super) async fn pin_state(store: &EmbeddedStore, cid: &str) -> Result<Option
 }
 
 pub(super) async fn set_pin_state(store: &EmbeddedStore, cid: &str, state: &PinState) -> Result<()> {
-    let (cid, json) = (cid.to_string(), serde_json::to_string(state)?);
+    let (cid, json) = (cid.to_string(), encode(state)?);
     store
         .write(move |tx| {
             tx.open_table(PINS)?.insert(cid.as_str(), json.as_str())?;
@@ -50,7 +51,7 @@ fn queue_of(priority: PinPriority) -> TableDefinition<'static, u64, &'static str
 
 /// The queue an entry belongs in (`normal` for one nobody can read: it is dropped when claimed).
 fn queue_of_entry(raw: &str) -> TableDefinition<'static, u64, &'static str> {
-    queue_of(serde_json::from_str::<QueueEntry>(raw).map_or(PinPriority::Normal, |e| e.op.priority()))
+    queue_of(decode::<QueueEntry>(raw).map_or(PinPriority::Normal, |e| e.op.priority()))
 }
 
 fn next_seq(tx: &WriteTransaction) -> Result<u64> {
@@ -63,7 +64,7 @@ fn next_seq(tx: &WriteTransaction) -> Result<u64> {
 /// Appends an operation at the end of its priority's queue, in the caller's transaction.
 pub(super) fn push(tx: &WriteTransaction, op: &PinOp) -> Result<()> {
     let seq = next_seq(tx)?;
-    tx.open_table(queue_of(op.priority()))?.insert(seq, serde_json::to_string(op)?.as_str())?;
+    tx.open_table(queue_of(op.priority()))?.insert(seq, encode(op)?.as_str())?;
     Ok(())
 }
 

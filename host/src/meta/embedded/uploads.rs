@@ -10,6 +10,7 @@ use super::{BUCKETS, EmbeddedStore, PARTS, UPLOAD_AGE, UPLOADS, parse};
 use crate::error::{Error, Result};
 use crate::meta::upload::sort_uploads;
 use crate::meta::{Upload, UploadPart};
+use crate::meta::{decode, encode};
 
 pub(super) async fn create_upload(store: &EmbeddedStore, bucket: &str, upload: &Upload) -> Result<()> {
     let (bucket, upload) = (bucket.to_string(), upload.clone());
@@ -18,7 +19,7 @@ pub(super) async fn create_upload(store: &EmbeddedStore, bucket: &str, upload: &
             if tx.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
                 return Err(Error::NoSuchBucket);
             }
-            let json = serde_json::to_string(&upload)?;
+            let json = encode(&upload)?;
             tx.open_table(UPLOADS)?.insert((bucket.as_str(), upload.upload_id.as_str()), json.as_str())?;
             tx.open_table(UPLOAD_AGE)?.insert((upload.initiated_ms, bucket.as_str(), upload.upload_id.as_str()), ())?;
             Ok(())
@@ -41,7 +42,7 @@ pub(super) async fn list_uploads(store: &EmbeddedStore, bucket: &str) -> Result<
                 if k.value().0 != bucket {
                     break;
                 }
-                out.push(serde_json::from_str(v.value())?);
+                out.push(decode(v.value())?);
             }
             sort_uploads(&mut out);
             Ok(out)
@@ -57,7 +58,7 @@ pub(super) async fn put_part(store: &EmbeddedStore, bucket: &str, upload: &Uploa
             if tx.open_table(UPLOADS)?.get((b, id))?.is_none() {
                 return Err(Error::NoSuchUpload);
             }
-            let json = serde_json::to_string(&part)?;
+            let json = encode(&part)?;
             let old: Option<UploadPart> = parse(tx.open_table(PARTS)?.insert((b, id, part.part_number), json.as_str())?)?;
             reference(tx, &part.cid)?;
             push(tx, &upload.part_pin(b, &part))?;
@@ -132,7 +133,7 @@ pub(super) fn end_upload(tx: &WriteTransaction, bucket: &str, upload_id: &str) -
     let parts: Vec<UploadPart> = {
         let mut t = tx.open_table(PARTS)?;
         let removed = t.extract_from_if((bucket, upload_id, 0)..=(bucket, upload_id, u32::MAX), |_, _| true)?;
-        removed.map(|e| Ok(serde_json::from_str(e?.1.value())?)).collect::<Result<_>>()?
+        removed.map(|e| Ok(decode(e?.1.value())?)).collect::<Result<_>>()?
     };
     for p in &parts {
         release(tx, &p.cid)?;
@@ -146,7 +147,7 @@ fn parts_of(tx: &ReadTransaction, bucket: &str, upload_id: &str) -> Result<Vec<U
     let t = tx.open_table(PARTS)?;
     let mut out = Vec::new();
     for entry in t.range((bucket, upload_id, 0)..=(bucket, upload_id, u32::MAX))? {
-        out.push(serde_json::from_str(entry?.1.value())?);
+        out.push(decode(entry?.1.value())?);
     }
     Ok(out)
 }

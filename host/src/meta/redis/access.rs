@@ -8,6 +8,7 @@ use redis::AsyncCommands;
 use super::{RedisStore, member, parse_member};
 use crate::error::Result;
 use crate::meta::{AccessHit, AccessStats, PinOp, ReplicaCandidate, S3Key};
+use crate::meta::{decode, encode};
 
 pub(super) async fn record_access_batch(store: &RedisStore, hits: &[AccessHit], half_life_ms: u64) -> Result<usize> {
     if hits.is_empty() {
@@ -70,7 +71,7 @@ pub(super) async fn replica_candidates(store: &RedisStore, since_ms: i64, limit:
     for (key, (record, fields)) in keys.into_iter().zip(raw) {
         // Gone since it was indexed (the delete removed its statistics too).
         let Some(record) = record else { continue };
-        out.push(ReplicaCandidate { key, record: serde_json::from_str(&record)?, stats: parse_stats(&fields) });
+        out.push(ReplicaCandidate { key, record: decode(&record)?, stats: parse_stats(&fields) });
     }
     Ok(out)
 }
@@ -96,7 +97,7 @@ pub(super) async fn set_effective_factor(
         .arg(cid)
         .arg(factor_arg(expected))
         .arg(factor_arg(factor))
-        .arg(serde_json::to_string(op)?)
+        .arg(encode(op)?)
         .arg(member(&key.bucket, &key.key))
         .invoke_async(&mut con)
         .await?;

@@ -48,6 +48,7 @@ use redis::Script;
 use redis::aio::ConnectionManager;
 
 use crate::error::Result;
+use crate::meta::decode;
 
 pub struct RedisStore {
     con: ConnectionManager,
@@ -188,5 +189,5 @@ fn parse_member(m: &str) -> Option<crate::meta::S3Key> {
 
 /// Reads a stored JSON value, if any.
 fn parse<T: serde::de::DeserializeOwned>(v: Option<String>) -> Result<Option<T>> {
-    Ok(v.map(|s| serde_json::from_str(&s)).transpose()?)
+    Ok(v.map(|s| decode(&s)).transpose()?)
 }

@@ -9,6 +9,7 @@ use redis::AsyncCommands;
 use super::{RedisStore, member, parse};
 use crate::error::{Error, Result};
 use crate::meta::{ObjectMapping, PinOp, S3Key, WriteCondition};
+use crate::meta::encode;
 
 /// [`MetadataStore::store_mapping`], or with a condition [`MetadataStore::store_mapping_if`].
 ///
@@ -146,9 +147,9 @@ fn store_invocation<'a>(
         .key(store.k("acc:boosted"))
         .arg(bucket)
         .arg(key)
-        .arg(serde_json::to_string(record)?)
+        .arg(encode(record)?)
         .arg(&record.cid)
-        .arg(serde_json::to_string(&PinOp::for_mapping(bucket, key, record))?)
+        .arg(encode(&PinOp::for_mapping(bucket, key, record))?)
         .arg(match condition {
             None => String::new(),
             Some(WriteCondition::Absent) => "absent".to_string(),

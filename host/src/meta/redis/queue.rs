@@ -11,6 +11,7 @@ use super::{RedisStore, parse};
 use crate::error::Result;
 use crate::meta::claim::{claim_until, scan_depth};
 use crate::meta::{Claimed, PinQueue, PinState, QueueDepth, QueueEntry};
+use crate::meta::{decode, encode};
 
 pub(super) async fn pin_state(store: &RedisStore, cid: &str) -> Result<Option<PinState>> {
     let mut con = store.con.clone();
@@ -19,7 +20,7 @@ pub(super) async fn pin_state(store: &RedisStore, cid: &str) -> Result<Option<Pi
 
 pub(super) async fn set_pin_state(store: &RedisStore, cid: &str, state: &PinState) -> Result<()> {
     let mut con = store.con.clone();
-    let _: () = con.hset(store.k("pins"), cid, serde_json::to_string(state)?).await?;
+    let _: () = con.hset(store.k("pins"), cid, encode(state)?).await?;
     Ok(())
 }
 
@@ -56,7 +57,7 @@ impl RedisStore {
                     // The scripts read it (it has a `cid`), but nobody can carry it out: drop it
                     // loudly rather than let it block its CID forever.
                     tracing::error!(payload = %raw, error = %e, "dropping unreadable pin queue entry");
-                    let cid = serde_json::from_str::<serde_json::Value>(&raw)
+                    let cid = decode::<serde_json::Value>(&raw)
                         .ok()
                         .and_then(|v| v.get("cid").and_then(|c| c.as_str()).map(str::to_string));
                     let mut pipe = redis::pipe();

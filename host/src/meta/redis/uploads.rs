@@ -9,6 +9,7 @@ use super::{RedisStore, member, parse, parse_member};
 use crate::error::{Error, Result};
 use crate::meta::upload::sort_uploads;
 use crate::meta::{PinOp, Upload, UploadPart};
+use crate::meta::{decode, encode};
 
 pub(super) async fn create_upload(store: &RedisStore, bucket: &str, upload: &Upload) -> Result<()> {
     let mut con = store.con.clone();
@@ -20,7 +21,7 @@ pub(super) async fn create_upload(store: &RedisStore, bucket: &str, upload: &Upl
         .key(store.k("uploads"))
         .arg(bucket)
         .arg(&upload.upload_id)
-        .arg(serde_json::to_string(upload)?)
+        .arg(encode(upload)?)
         .arg(upload.initiated_ms)
         .arg(member(bucket, &upload.upload_id))
         .invoke_async(&mut con)
@@ -36,7 +37,7 @@ pub(super) async fn get_upload(store: &RedisStore, bucket: &str, upload_id: &str
 pub(super) async fn list_uploads(store: &RedisStore, bucket: &str) -> Result<Vec<Upload>> {
     let mut con = store.con.clone();
     let all: Vec<String> = con.hvals(store.uploads(bucket)).await?;
-    let mut out = all.iter().map(|s| serde_json::from_str(s)).collect::<Result<Vec<Upload>, _>>()?;
+    let mut out = all.iter().map(|s| decode(s)).collect::<Result<Vec<Upload>, _>>()?;
     sort_uploads(&mut out);
     Ok(out)
 }
@@ -54,9 +55,9 @@ pub(super) async fn put_part(store: &RedisStore, bucket: &str, upload: &Upload, 
         .key(store.queue(PinPriority::Normal))
         .arg(&upload.upload_id)
         .arg(part.part_number)
-        .arg(serde_json::to_string(part)?)
+        .arg(encode(part)?)
         .arg(&part.cid)
-        .arg(serde_json::to_string(&op)?)
+        .arg(encode(&op)?)
         .invoke_async(&mut con)
         .await?;
     store.queued.notify_waiters();
@@ -66,7 +67,7 @@ pub(super) async fn put_part(store: &RedisStore, bucket: &str, upload: &Upload, 
 pub(super) async fn list_parts(store: &RedisStore, bucket: &str, upload_id: &str) -> Result<Vec<UploadPart>> {
     let mut con = store.con.clone();
     let all: Vec<String> = con.hvals(store.parts(bucket, upload_id)).await?;
-    let mut out = all.iter().map(|s| serde_json::from_str(s)).collect::<Result<Vec<UploadPart>, _>>()?;
+    let mut out = all.iter().map(|s| decode(s)).collect::<Result<Vec<UploadPart>, _>>()?;
     out.sort_by_key(|p| p.part_number);
     Ok(out)
 }
@@ -92,9 +93,9 @@ pub(super) async fn complete_upload(
         .key(store.queue(PinPriority::Normal))
         .arg(bucket)
         .arg(&upload.key)
-        .arg(serde_json::to_string(record)?)
+        .arg(encode(record)?)
         .arg(&record.cid)
-        .arg(serde_json::to_string(&op)?)
+        .arg(encode(&op)?)
         .arg(&upload.upload_id)
         .arg(member(bucket, &upload.upload_id));
     for (n, cid) in used {
