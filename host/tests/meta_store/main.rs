@@ -110,7 +110,11 @@ conformance!(
         a_retry_waits_for_its_delay_and_counts_attempts,
     },
     restart::{data_survives_a_restart},
-    access::{access_statistics_count_batches_and_go_with_the_mapping, replica_candidates_and_effective_factor},
+    access::{
+        access_statistics_count_batches_and_go_with_the_mapping,
+        a_completed_upload_is_a_new_object_too,
+        replica_candidates_and_effective_factor,
+    },
     uploads::{
         upload_parts_hold_references_until_completed,
         abort_expiry_and_bucket_deletion_release_parts,

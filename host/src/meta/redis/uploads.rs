@@ -91,13 +91,17 @@ pub(super) async fn complete_upload(
         .key(store.parts(bucket, &upload.upload_id))
         .key(store.k("uploads"))
         .key(store.queue(PinPriority::Normal))
+        .key(store.acc(bucket, &upload.key))
+        .key(store.k("acc:recent"))
+        .key(store.k("acc:boosted"))
         .arg(bucket)
         .arg(&upload.key)
         .arg(encode(record)?)
         .arg(&record.cid)
         .arg(encode(&op)?)
         .arg(&upload.upload_id)
-        .arg(member(bucket, &upload.upload_id));
+        .arg(member(bucket, &upload.upload_id))
+        .arg(member(bucket, &upload.key));
     for (n, cid) in used {
         inv.arg(*n).arg(cid);
     }
