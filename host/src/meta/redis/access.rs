@@ -101,6 +101,10 @@ pub(super) async fn set_effective_factor(
         .arg(member(&key.bucket, &key.key))
         .invoke_async(&mut con)
         .await?;
+    if done == 1 {
+        // The pin change is queued: a claim waiting for work takes it now, not at its next poll.
+        store.queued.notify_waiters();
+    }
     Ok(done == 1)
 }
 
