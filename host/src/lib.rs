@@ -26,6 +26,9 @@
 //! - [`unixfs`]: the UnixFS file node that joins a multipart upload's parts into one CID.
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
+//! - [`crypto`]: the encrypted-object format (sealed AES-256-GCM segments), the keyring of
+//!   master keys and per-object data keys, and what a request asks of encryption (not yet wired
+//!   into the write path).
 //! - [`credentials`]: what the host sends to Kubo, the cluster and Redis, and the masking that
 //!   keeps secrets out of logs.
 //!
@@ -41,7 +44,9 @@
 //! | [`listing::KeySource`] | `BucketKeys` in `s3::list` (a bucket's index in the store) | the S3 list operations |
 //! | `s3s`'s `S3`, `S3Auth`, `NameValidation`, `S3Host` | [`s3::Gateway`], [`auth::StaticCredentials`], [`s3::NameRules`], [`s3::Addressing`] | the `s3s` service [`server`] builds |
 //!
-//! [`server`] is the one place that picks the implementations and wires them together.
+//! [`server`] is the one place that picks the implementations and wires them together; the
+//! native S3 tests (`tests/s3_ops`) wire the same S3 service around in-process fakes of
+//! [`ipfs::IpfsClient`] and [`pin::PinBackend`].
 
 pub mod access;
 pub mod admin;
