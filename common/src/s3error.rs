@@ -46,6 +46,8 @@ s3_codes! {
     BadDigest = 400, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
     BucketNotEmpty = 409, "The bucket you tried to delete is not empty";
+    /// IAM's code, for the admin API's accounts.
+    EntityAlreadyExists = 409, "The request was rejected because it attempted to create a resource that already exists.";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
     InternalError = 500, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId = 403, "The AWS Access Key Id you provided does not exist in our records.";
@@ -63,6 +65,8 @@ s3_codes! {
     MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
     MethodNotAllowed = 405, "The specified method is not allowed against this resource.";
     NoSuchBucket = 404, "The specified bucket does not exist";
+    /// IAM's code, for the admin API's accounts.
+    NoSuchEntity = 404, "The request was rejected because it referenced a resource entity that does not exist.";
     NoSuchKey = 404, "The specified key does not exist.";
     NoSuchUpload = 404, "The specified multipart upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.";
     NotImplemented = 501, "A header you provided implies functionality that is not implemented";
@@ -127,7 +131,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 35);
+        assert_eq!(S3Code::ALL.len(), 37);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

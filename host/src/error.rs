@@ -88,6 +88,11 @@ pub enum Error {
     InsufficientReplicas(String),
     #[error("IPFS Cluster is split: {0}")]
     ClusterSplit(String),
+    /// An account (or another named entity of the admin API) that exists already.
+    #[error("{0}")]
+    EntityAlreadyExists(String),
+    #[error("{0}")]
+    NoSuchEntity(String),
     /// One failure reported to several waiters (the object cache's shared fetch): it keeps the
     /// kind, and so the S3 code, of the error underneath.
     #[error("{0}")]
@@ -131,6 +136,8 @@ impl Error {
             Self::PinTimeout(_) => S3Code::PinTimeout,
             Self::InsufficientReplicas(_) => S3Code::InsufficientReplicas,
             Self::ClusterSplit(_) => S3Code::ClusterSplit,
+            Self::EntityAlreadyExists(_) => S3Code::EntityAlreadyExists,
+            Self::NoSuchEntity(_) => S3Code::NoSuchEntity,
             Self::Shared(e) => e.code(),
         }
     }

@@ -1,7 +1,7 @@
 //! Both stores are split by the same families of operation, one module each: `buckets`,
 //! `objects` (mappings and the reference counts they hold), `uploads` (multipart uploads),
-//! `access` (access statistics and the replica manager's factors) and `queue` (the pin queue and
-//! the pin state). A trait's impl cannot be spread over files, so each family module defines its
+//! `access` (access statistics and the replica manager's factors), `queue` (the pin queue and
+//! the pin state) and `accounts` (the S3 credentials, for [`AccountStore`](super::AccountStore)). A trait's impl cannot be spread over files, so each family module defines its
 //! [`MetadataStore`](super::MetadataStore) operations as functions taking the store first, and
 //! [`metadata_store_by_families!`] writes the impl that forwards every method to the function of
 //! the same name in its family's module (resolved where the macro is used: the store's own
@@ -130,6 +130,25 @@ macro_rules! metadata_store_by_families {
             }
             async fn uploads_initiated_before(&self, cutoff_ms: i64, limit: usize) -> $crate::error::Result<Vec<(String, String)>> {
                 uploads::uploads_initiated_before(self, cutoff_ms, limit).await
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::meta::AccountStore for $store {
+            async fn add_account(&self, account: &ipfs_s3_common::account::Account) -> $crate::error::Result<()> {
+                accounts::add_account(self, account).await
+            }
+            async fn update_account(&self, account: &ipfs_s3_common::account::Account) -> $crate::error::Result<()> {
+                accounts::update_account(self, account).await
+            }
+            async fn get_account(&self, access_key: &str) -> $crate::error::Result<Option<ipfs_s3_common::account::Account>> {
+                accounts::get_account(self, access_key).await
+            }
+            async fn list_accounts(&self) -> $crate::error::Result<Vec<ipfs_s3_common::account::Account>> {
+                accounts::list_accounts(self).await
+            }
+            async fn remove_account(&self, access_key: &str) -> $crate::error::Result<Option<ipfs_s3_common::account::Account>> {
+                accounts::remove_account(self, access_key).await
             }
         }
     };

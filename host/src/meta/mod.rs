@@ -362,6 +362,37 @@ pub trait MetadataStore: Send + Sync {
 /// - Nothing is lost: an accepted operation stays queued (or in flight, recovered by
 ///   [`PinQueue::recover`] after a crash) until acknowledged.
 ///
+/// What both stores answer when an account change clashes.
+pub(crate) mod account_errors {
+    use crate::error::Error;
+
+    pub fn key_taken(access_key: &str) -> Error {
+        Error::EntityAlreadyExists(format!("an account with access key {access_key} exists"))
+    }
+    pub fn name_taken(name: &str) -> Error {
+        Error::EntityAlreadyExists(format!("an account named {name} exists"))
+    }
+    pub fn no_account(access_key: &str) -> Error {
+        Error::NoSuchEntity(format!("no account has access key {access_key}"))
+    }
+}
+
+/// The accounts: S3 credentials with their role and permissions, each access key and each name
+/// once. Kept beside the metadata, in the same store.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Adds `account`; `EntityAlreadyExists` when its access key or its name is taken.
+    async fn add_account(&self, account: &ipfs_s3_common::account::Account) -> Result<()>;
+    /// Replaces the account of the same access key (its name may change to a free one);
+    /// `NoSuchEntity` when there is none.
+    async fn update_account(&self, account: &ipfs_s3_common::account::Account) -> Result<()>;
+    async fn get_account(&self, access_key: &str) -> Result<Option<ipfs_s3_common::account::Account>>;
+    /// Every account, by name.
+    async fn list_accounts(&self) -> Result<Vec<ipfs_s3_common::account::Account>>;
+    /// Removes an account; what it was, if there was one.
+    async fn remove_account(&self, access_key: &str) -> Result<Option<ipfs_s3_common::account::Account>>;
+}
+
 /// Operations may still run in another order than they were queued (priorities, retries), so the
 /// pin manager decides at execution time from the CID's reference count what to do.
 #[async_trait]

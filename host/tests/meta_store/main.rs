@@ -12,12 +12,13 @@ use std::time::Duration;
 
 use ipfs_s3_common::record::{ObjectRecord, PinPriority};
 use ipfs_s3_host::meta::embedded::EmbeddedStore;
-use ipfs_s3_host::meta::{Claimed, MetadataStore, PinOp, PinQueue};
+use ipfs_s3_host::meta::{AccountStore, Claimed, MetadataStore, PinOp, PinQueue};
 #[path = "../common/mod.rs"]
 mod common;
 use common::Redis;
 
 mod access;
+mod accounts;
 mod buckets;
 mod objects;
 mod queue;
@@ -29,6 +30,7 @@ mod uploads;
 struct Store {
     meta: Arc<dyn MetadataStore>,
     queue: Arc<dyn PinQueue>,
+    accounts: Arc<dyn AccountStore>,
 }
 
 impl std::ops::Deref for Store {
@@ -49,7 +51,7 @@ trait Harness {
 impl Harness for Redis {
     async fn open(&self, instance: &str) -> Store {
         let s = Arc::new(self.store(instance).await);
-        Store { meta: s.clone(), queue: s }
+        Store { meta: s.clone(), queue: s.clone(), accounts: s }
     }
 }
 
@@ -69,7 +71,7 @@ impl Embedded {
 impl Harness for Embedded {
     async fn open(&self, _instance: &str) -> Store {
         let s = Arc::new(EmbeddedStore::open(&self.path()).await.unwrap());
-        Store { meta: s.clone(), queue: s }
+        Store { meta: s.clone(), queue: s.clone(), accounts: s }
     }
 }
 
@@ -87,6 +89,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    accounts::{accounts_are_unique_by_key_and_name, accounts_survive_a_restart},
     buckets::{buckets_lifecycle, delete_bucket_looks_at_its_own_keys_only},
     objects::{
         mapping_round_trip_and_missing_bucket,

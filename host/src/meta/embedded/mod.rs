@@ -40,6 +40,7 @@
 //! [`UploadPart`]: super::UploadPart
 
 mod access;
+mod accounts;
 mod buckets;
 mod objects;
 mod queue;
@@ -71,6 +72,8 @@ const BOOSTED: TableDefinition<(&str, &str), u32> = TableDefinition::new("access
 const UPLOADS: TableDefinition<(&str, &str), &str> = TableDefinition::new("uploads");
 const PARTS: TableDefinition<(&str, &str, u32), &str> = TableDefinition::new("upload_parts");
 const UPLOAD_AGE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("upload_age");
+const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
+const ACCOUNT_NAMES: TableDefinition<&str, &str> = TableDefinition::new("account_names");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -111,6 +114,8 @@ impl EmbeddedStore {
             tx.open_table(UPLOADS)?;
             tx.open_table(PARTS)?;
             tx.open_table(UPLOAD_AGE)?;
+            tx.open_table(ACCOUNTS)?;
+            tx.open_table(ACCOUNT_NAMES)?;
             tx.commit()?;
             Ok(db)
         })

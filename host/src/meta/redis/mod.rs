@@ -38,6 +38,7 @@
 //! [`UploadPart`]: super::UploadPart
 
 mod access;
+mod accounts;
 mod buckets;
 mod objects;
 mod queue;
@@ -83,6 +84,9 @@ struct Scripts {
     put_part: Script,
     abort_upload: Script,
     complete_upload: Script,
+    add_account: Script,
+    update_account: Script,
+    remove_account: Script,
 }
 
 impl Scripts {
@@ -112,6 +116,9 @@ impl Scripts {
                 include_str!("lua/upload.lua"),
                 include_str!("lua/complete_upload.lua")
             )),
+            add_account: Script::new(include_str!("lua/add_account.lua")),
+            update_account: Script::new(include_str!("lua/update_account.lua")),
+            remove_account: Script::new(include_str!("lua/remove_account.lua")),
         }
     }
 }
