@@ -168,6 +168,24 @@ pub fn auth_kind(req: &Request<'_>) -> Result<Option<AuthKind>, AuthError> {
     }
 }
 
+/// The access key a request says it is signed with, before any checking (`None` for an
+/// anonymous request, or one whose credential cannot be read: [`verify`] says why). It lets a
+/// caller look the key's secret up ahead of [`verify`], which takes it synchronously.
+pub fn claimed_access_key(req: &Request<'_>) -> Option<String> {
+    let param = |name: &str| canonical::parse_query(req.query).into_iter().find(|p| p.name == name).map(|p| p.value);
+    let header = || canonical::header(req.headers, "authorization").map(str::trim);
+    let key = match auth_kind(req).ok()?? {
+        AuthKind::HeaderV4 => {
+            let cred = header()?.split([',', ' ']).find_map(|part| part.trim().strip_prefix("Credential="))?;
+            cred.split('/').next()?.to_owned()
+        }
+        AuthKind::PresignedV4 => param("X-Amz-Credential")?.split('/').next()?.to_owned(),
+        AuthKind::HeaderV2 => header()?.strip_prefix("AWS ")?.rsplit_once(':')?.0.trim().to_owned(),
+        AuthKind::PresignedV2 => param("AWSAccessKeyId")?,
+    };
+    (!key.is_empty()).then_some(key)
+}
+
 /// Verifies a request's signature.
 ///
 /// - `now`: current time, Unix seconds.

@@ -1,4 +1,5 @@
-//! The credentials the host accepts, for `s3s`'s SigV4 verification.
+//! Fixed credentials for `s3s`'s SigV4 verification (the gateway itself asks its
+//! [`crate::accounts::Accounts`]; this is for tools and tests that serve one credential).
 //!
 //! `s3s`'s own `SimpleAuth` answers an unknown access key with `NotSignedUp`; AWS S3 (and the
 //! Envoy filter) answer `InvalidAccessKeyId`, which is what clients expect.

@@ -71,6 +71,9 @@ pub struct Config {
     pub pin_timeout_secs: u64,
     /// How long the host's own resolve cache keeps an entry (milliseconds).
     pub resolve_cache_ttl_ms: u64,
+    /// How long the host keeps an account it looked up (milliseconds): a change made through
+    /// another host instance takes effect here within this bound.
+    pub account_cache_ttl_ms: u64,
     /// Objects up to this size are read through the host's object cache instead of straight from
     /// the IPFS gateway (0: every read goes to the gateway, the object cache is off).
     pub small_object_max_bytes: u64,
@@ -139,6 +142,7 @@ impl Default for Config {
             pin_batch_size: 16,
             pin_timeout_secs: 60,
             resolve_cache_ttl_ms: 1000,
+            account_cache_ttl_ms: 1000,
             small_object_max_bytes: 256 * 1024,
             object_cache_bytes: 64 * 1024 * 1024,
             object_cache_redis_bytes: 256 * 1024 * 1024,
@@ -381,7 +385,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 41] = [
+const FIELDS: [&str; 42] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -405,6 +409,7 @@ const FIELDS: [&str; 41] = [
     "pin_batch_size",
     "pin_timeout_secs",
     "resolve_cache_ttl_ms",
+    "account_cache_ttl_ms",
     "small_object_max_bytes",
     "object_cache_bytes",
     "object_cache_redis_bytes",

@@ -72,8 +72,63 @@ impl From<Error> for Refusal {
     }
 }
 
-/// The checks that need only the request head. `now` is Unix seconds.
+/// The checks that need only the request head, for the configured credentials alone. `now` is
+/// Unix seconds.
 pub fn check_head(cfg: &Config, parts: &http::request::Parts, now: i64) -> Result<(), Refusal> {
+    check_head_with(cfg, parts, now, |ak| (ak == cfg.access_key).then(|| cfg.secret_key.clone()))
+}
+
+/// The signature view of a request head. Header values are read lossily: a value that is not
+/// UTF-8 can at worst fail the signature.
+struct Head {
+    authority: String,
+    owned: Vec<(String, String)>,
+}
+
+impl Head {
+    fn of(parts: &http::request::Parts) -> Self {
+        let authority = parts
+            .headers
+            .get("host")
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
+            .unwrap_or_default();
+        let mut owned: Vec<(String, String)> = parts
+            .headers
+            .iter()
+            .filter(|(name, _)| name.as_str() != "host")
+            .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        owned.push(("host".into(), authority.clone()));
+        Self { authority, owned }
+    }
+
+    fn with_request<T>(&self, cfg: &Config, parts: &http::request::Parts, f: impl FnOnce(&sigv4::Request<'_>) -> T) -> T {
+        let headers: Vec<(&str, &str)> = self.owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        f(&sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &headers,
+            host_bucket: addressing::virtual_host_bucket(&self.authority, cfg.virtual_host_domain()),
+        })
+    }
+}
+
+/// The access key the request claims to be signed with, to look its account up before
+/// [`check_head_with`].
+pub fn claimed_access_key(cfg: &Config, parts: &http::request::Parts) -> Option<String> {
+    Head::of(parts).with_request(cfg, parts, sigv4::claimed_access_key)
+}
+
+/// The checks that need only the request head; `secret_for` gives the secret of an access key
+/// (`None`: unknown).
+pub fn check_head_with(
+    cfg: &Config,
+    parts: &http::request::Parts,
+    now: i64,
+    secret_for: impl Fn(&str) -> Option<String>,
+) -> Result<(), Refusal> {
     let method = parts.method.as_str();
     if !addressing::is_s3_method(method) {
         return Err(Refusal::new(S3Code::NotImplemented, S3Code::NotImplemented.message()));
@@ -87,27 +142,8 @@ pub fn check_head(cfg: &Config, parts: &http::request::Parts, now: i64) -> Resul
             "POST Object (browser-based uploads with an HTML form) is not supported",
         ));
     }
-
-    // Header values are read lossily: a value that is not UTF-8 can at worst fail the signature.
-    let authority = header("host")
-        .or_else(|| parts.uri.authority().map(|a| a.as_str().to_owned()))
-        .unwrap_or_default();
-    let owned: Vec<(String, String)> = parts
-        .headers
-        .iter()
-        .filter(|(name, _)| name.as_str() != "host")
-        .map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
-        .collect();
-    let mut headers: Vec<(&str, &str)> = owned.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    headers.push(("host", authority.as_str()));
-    let req = sigv4::Request {
-        method,
-        path: parts.uri.path(),
-        query: parts.uri.query().unwrap_or(""),
-        headers: &headers,
-        host_bucket: addressing::virtual_host_bucket(&authority, cfg.virtual_host_domain()),
-    };
-    sigv4::verify(&req, now, Some(&cfg.region), |ak| (ak == cfg.access_key).then(|| cfg.secret_key.clone()))
+    Head::of(parts)
+        .with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for))
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
     if matches!(method, "PUT" | "POST")
@@ -212,6 +248,7 @@ async fn drain<B: HttpBody + Unpin>(lent: &Arc<Mutex<Option<B>>>) -> u64 {
 #[derive(Clone)]
 pub struct Guard {
     pub cfg: Arc<Config>,
+    pub accounts: Arc<crate::accounts::Accounts>,
     pub s3: S3Service,
 }
 
@@ -219,7 +256,15 @@ impl Guard {
     async fn handle(self, req: http::Request<hyper::body::Incoming>) -> Result<http::Response<Body>, HttpError> {
         let (parts, body) = req.into_parts();
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        if let Err(refusal) = check_head(&self.cfg, &parts, now) {
+        let account = match claimed_access_key(&self.cfg, &parts) {
+            Some(key) => match self.accounts.lookup(&key).await {
+                Ok(a) => a,
+                Err(e) => return Ok(respond(&parts, &Refusal::from(e))),
+            },
+            None => None,
+        };
+        let secret_for = |ak: &str| account.as_ref().filter(|a| a.access_key == ak).map(|a| a.secret_key.clone());
+        if let Err(refusal) = check_head_with(&self.cfg, &parts, now, secret_for) {
             tracing::debug!(code = refusal.code.as_str(), method = %parts.method, path = parts.uri.path(), "request refused");
             return Ok(respond(&parts, &refusal));
         }

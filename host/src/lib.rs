@@ -18,6 +18,8 @@
 //!   listener (`/health`, `/metrics`), and what they report. [`metrics`] owns its label values
 //!   ([`metrics::CacheLabel`]) and [`health`] maps the peers' own [`pin::peers::PeerState`]; the
 //!   modules that report through them do not depend on each other.
+//! - [`accounts`]: the S3 credentials the gateway accepts (the configured admin and the accounts
+//!   in the store), looked up with a short cache.
 //! - [`access`], [`replica`]: access statistics (counted GETs, batched into the store) and the
 //!   replica manager that raises the replication factor of hot objects.
 //! - [`cache`]: the object cache (memory, Redis, IPFS) that serves small objects' bytes.
@@ -36,19 +38,21 @@
 //!
 //! | seam | implementations | used by |
 //! |---|---|---|
+//! | [`meta::AccountStore`] | `RedisStore`, `EmbeddedStore` (their `accounts` family) | [`accounts::Accounts`] |
 //! | [`meta::MetadataStore`], [`meta::PinQueue`] | `RedisStore` in `meta::redis`, `EmbeddedStore` in `meta::embedded` | everything that keeps state; the pin manager drains the queue |
 //! | [`ipfs::IpfsClient`] | [`ipfs::kubo::Kubo`] | the S3 write path, the object cache (L3), health |
 //! | [`pin::PinBackend`] | [`pin::cluster::Cluster`] (IPFS Cluster's REST API) | the pin manager, [`pin::peers::ClusterWatch`], the pin status reader |
 //! | [`pin::PinStatusReader`] | [`pin::status::ClusterStatusReader`] (stored pin state and the cluster's view; never writes) | [`resolve::Resolver`] |
 //! | [`cache::WarmTier`] | [`cache::redis::RedisWarmTier`] | [`cache::ObjectCache`] (L2) |
 //! | [`listing::KeySource`] | `BucketKeys` in `s3::list` (a bucket's index in the store) | the S3 list operations |
-//! | `s3s`'s `S3`, `S3Auth`, `NameValidation`, `S3Host` | [`s3::Gateway`], [`auth::StaticCredentials`], [`s3::NameRules`], [`s3::Addressing`] | the `s3s` service [`server`] builds |
+//! | `s3s`'s `S3`, `S3Auth`, `NameValidation`, `S3Host` | [`s3::Gateway`], [`accounts::AccountAuth`] (the [`accounts::Accounts`] kept in the store, behind the `meta::AccountStore` seam), [`s3::NameRules`], [`s3::Addressing`] | the `s3s` service [`server`] builds |
 //!
 //! [`server`] is the one place that picks the implementations and wires them together; the
 //! native S3 tests (`tests/s3_ops`) wire the same S3 service around in-process fakes of
 //! [`ipfs::IpfsClient`] and [`pin::PinBackend`].
 
 pub mod access;
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod cache;

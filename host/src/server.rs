@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use crate::access::AccessLog;
 use crate::admin::Admin;
-use crate::auth::StaticCredentials;
+use crate::accounts::{AccountAuth, Accounts};
 use crate::cache::redis::RedisWarmTier;
 use crate::cache::{ObjectCache, WarmTier};
 use crate::config::{Config, MetadataStoreKind};
@@ -21,7 +21,7 @@ use crate::health::Checker;
 use crate::ipfs::{IpfsClient, Kubo};
 use crate::meta::embedded::EmbeddedStore;
 use crate::meta::redis::RedisStore;
-use crate::meta::{MetadataStore, PinQueue};
+use crate::meta::{AccountStore, MetadataStore, PinQueue};
 use crate::metrics::Metrics;
 use crate::pin::PinBackend;
 use crate::pin::cluster::Cluster;
@@ -36,7 +36,8 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let cfg = Arc::new(cfg);
     let metrics = Arc::new(Metrics::new());
     let timeout = Duration::from_secs(cfg.ipfs_timeout_secs);
-    let (store, queue) = open_metadata_store(&cfg).await?;
+    let (store, queue, account_store) = open_metadata_store(&cfg).await?;
+    let accounts = Arc::new(Accounts::new(account_store, &cfg));
     let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, cfg.kubo_auth()?.as_ref(), timeout)?);
     let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, cfg.cluster_auth()?.as_ref(), timeout)?);
     let settings = crate::pin::manager::Settings {
@@ -100,7 +101,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics: metrics.clone(),
         cfg: cfg.clone(),
     };
-    let s3 = s3_service(gateway);
+    let s3 = s3_service(gateway, accounts);
 
     let admin = Arc::new(Admin {
         health: Checker {
@@ -153,30 +154,30 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
 
 /// The S3 listener's service: the gate in front of `s3s` serving `gateway`, with the configured
 /// credentials, naming rules and addressing.
-pub fn s3_service(gateway: Gateway) -> Guard {
+pub fn s3_service(gateway: Gateway, accounts: Arc<Accounts>) -> Guard {
     let cfg = gateway.cfg.clone();
     let mut builder = S3ServiceBuilder::new(gateway);
-    builder.set_auth(StaticCredentials { access_key: cfg.access_key.clone(), secret_key: cfg.secret_key.clone().into() });
+    builder.set_auth(AccountAuth(accounts.clone()));
     builder.set_validation(NameRules);
     if let Some(domain) = cfg.virtual_host_domain() {
         builder.set_host(Addressing { domain: Some(domain.to_owned()) });
     }
-    Guard { cfg, s3: builder.build() }
+    Guard { cfg, accounts, s3: builder.build() }
 }
 
 /// The configured metadata store, as the store and the pin queue it holds.
-async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn PinQueue>)> {
+async fn open_metadata_store(cfg: &Config) -> anyhow::Result<(Arc<dyn MetadataStore>, Arc<dyn PinQueue>, Arc<dyn AccountStore>)> {
     match cfg.metadata_store() {
         MetadataStoreKind::Redis => {
             // The instance names this host's in-flight pin work among hosts sharing the Redis.
             let redis = Arc::new(RedisStore::connect(cfg.redis_connection()?, "ipfs-s3:", &cfg.listen.to_string()).await?);
             tracing::info!(url = %crate::credentials::redact_url(&cfg.redis_url), "metadata store: redis");
-            Ok((redis.clone(), redis))
+            Ok((redis.clone(), redis.clone(), redis))
         }
         MetadataStoreKind::Embedded => {
             let embedded = Arc::new(EmbeddedStore::open(&cfg.embedded_path).await?);
             tracing::info!(path = %cfg.embedded_path.display(), "metadata store: embedded");
-            Ok((embedded.clone(), embedded))
+            Ok((embedded.clone(), embedded.clone(), embedded))
         }
     }
 }

@@ -761,3 +761,25 @@ fn v2_presigned_urls_live_a_week_at_most() {
     let e = verify(&req, 1_175_139_620 - 604_801, None, secrets).unwrap_err();
     assert_eq!((e.clone(), e.code()), (AuthError::V2ExpiresTooLarge, S3Code::AccessDenied));
 }
+
+#[test]
+fn the_claimed_access_key_is_read_from_every_scheme() {
+    fn req<'a>(query: &'a str, headers: &'a [(&'a str, &'a str)]) -> Request<'a> {
+        Request {
+        method: "GET",
+        path: "/b/k",
+        query,
+        headers,
+        host_bucket: None,
+        }
+    }
+    let v4 = [("authorization", "AWS4-HMAC-SHA256 Credential=AKV4/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00")];
+    assert_eq!(claimed_access_key(&req("", &v4)).as_deref(), Some("AKV4"));
+    let v2 = [("authorization", "AWS AKV2:c2ln")];
+    assert_eq!(claimed_access_key(&req("", &v2)).as_deref(), Some("AKV2"));
+    let pre4 = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKQ4%2F20260101%2Fus-east-1%2Fs3%2Faws4_request&X-Amz-Signature=00";
+    assert_eq!(claimed_access_key(&req(pre4, &[])).as_deref(), Some("AKQ4"));
+    assert_eq!(claimed_access_key(&req("AWSAccessKeyId=AKQ2&Signature=x&Expires=1", &[])).as_deref(), Some("AKQ2"));
+    assert_eq!(claimed_access_key(&req("", &[])), None);
+    assert_eq!(claimed_access_key(&req("", &[("authorization", "Bearer x")])), None);
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipfs_s3_host::access::AccessLog;
+use ipfs_s3_host::accounts::Accounts;
 use ipfs_s3_host::config::Config;
 use ipfs_s3_host::meta::MetadataStore;
 use ipfs_s3_host::meta::embedded::EmbeddedStore;
@@ -29,6 +30,7 @@ pub struct Stack {
     #[allow(dead_code)]
     pub cluster: Arc<FakeCluster>,
     pub store: Arc<EmbeddedStore>,
+    pub accounts: Arc<Accounts>,
     stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -50,6 +52,7 @@ impl Stack {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let cfg = Arc::new(Config::load(None, &env).unwrap());
+        let cfg_for_accounts = cfg.clone();
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(EmbeddedStore::open(&cfg.embedded_path).await.unwrap());
         let ipfs = Arc::new(FakeIpfs::default());
@@ -88,7 +91,8 @@ impl Stack {
             metrics,
             cfg,
         };
-        let s3 = ipfs_s3_host::server::s3_service(gateway);
+        let accounts = Arc::new(Accounts::new(store.clone(), &cfg_for_accounts));
+        let s3 = ipfs_s3_host::server::s3_service(gateway, accounts.clone());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = watch::channel(false);
@@ -101,6 +105,7 @@ impl Stack {
             ipfs,
             cluster,
             store,
+            accounts,
             stop,
             _dir: dir,
         }

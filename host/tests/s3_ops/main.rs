@@ -11,6 +11,7 @@ mod client;
 mod fakes;
 mod harness;
 
+mod accounts;
 mod body_errors;
 mod buckets;
 mod multipart;
