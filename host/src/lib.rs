@@ -52,6 +52,7 @@
 //! [`ipfs::IpfsClient`] and [`pin::PinBackend`].
 
 pub mod access;
+pub mod account_cli;
 pub mod accounts;
 pub mod admin;
 pub mod auth;

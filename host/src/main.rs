@@ -28,6 +28,11 @@ enum Command {
     Serve,
     /// Load and validate the configuration, print it (secrets masked) and exit.
     CheckConfig,
+    /// Manage the accounts (S3 credentials) of the running gateway, through its admin API.
+    Account {
+        #[command(subcommand)]
+        command: ipfs_s3_host::account_cli::AccountCommand,
+    },
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -49,6 +54,13 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
             println!("{:#?}", cfg.redacted());
+            Ok(())
+        }
+        Command::Account { command } => {
+            if let Err(e) = tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::account_cli::run(&cfg, command)) {
+                eprintln!("ipfs-s3: {e:#}");
+                std::process::exit(1);
+            }
             Ok(())
         }
         Command::Serve => {

@@ -101,7 +101,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics: metrics.clone(),
         cfg: cfg.clone(),
     };
-    let s3 = s3_service(gateway, accounts);
+    let s3 = s3_service(gateway, accounts.clone());
 
     let admin = Arc::new(Admin {
         health: Checker {
@@ -118,6 +118,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         access: access.clone(),
         objects,
         internal_token: cfg.internal_token.clone(),
+        accounts: accounts.clone(),
     });
 
     let s3_listener = TcpListener::bind(cfg.listen).await?;

@@ -3,6 +3,8 @@
 //! the object cache). No client route in Envoy leads here (object reads arrive only after the
 //! filter authenticated and rewrote them), and internal calls must carry the shared token as well.
 
+pub mod accounts;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +32,7 @@ pub struct Admin {
     pub access: Arc<AccessLog>,
     pub objects: Arc<ObjectCache>,
     pub internal_token: String,
+    pub accounts: Arc<crate::accounts::Accounts>,
 }
 
 /// Largest access report accepted (the filter's batches are far smaller).
@@ -47,7 +50,6 @@ fn json(status: StatusCode, v: &impl serde::Serialize) -> Response<Full<Bytes>> 
     reply(status, "application/json", serde_json::to_vec(v).unwrap_or_default())
 }
 
-/// Compares without an early exit, so response timing does not reveal the token.
 /// A refused internal call: the table's status for `code`, the JSON error body.
 fn refused(code: S3Code, message: impl Into<String>) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
@@ -63,6 +65,7 @@ fn failed(e: &Error) -> Response<Full<Bytes>> {
     json(status, &ResolveError { code: code.as_str().into(), message: e.to_string() })
 }
 
+/// Compares without an early exit, so response timing does not reveal the token.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -83,6 +86,7 @@ impl Admin {
             (&Method::GET, RESOLVE_PATH) => self.resolve(&req).await,
             (&Method::POST, ACCESS_PATH) => self.access(req).await,
             (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
+            (_, path) if path.starts_with(accounts::ACCOUNTS_PATH) => self.accounts(req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
         Ok(resp)
@@ -93,6 +97,32 @@ impl Admin {
         let token = req.headers().get(TOKEN_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         (!same_secret(token, self.internal_token.as_bytes()))
             .then(|| refused(S3Code::AccessDenied, "internal call without the internal token"))
+    }
+
+    /// The accounts API ([`accounts`]), behind the internal token.
+    async fn accounts<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Some(refused) = self.refuse_untrusted(&req) {
+            return refused;
+        }
+        let (parts, body) = req.into_parts();
+        let body = match http_body_util::Limited::new(body, 64 * 1024).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return refused(S3Code::InvalidRequest, format!("unreadable body: {e}")),
+        };
+        let call = match accounts::route(&parts.method, parts.uri.path(), &body) {
+            None => return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+            Some(Err(e)) => return refused(e.code(), e.to_string()),
+            Some(Ok(call)) => call,
+        };
+        match accounts::serve(&self.accounts, call, crate::clock::now_ms()).await {
+            Ok((status, v)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &v),
+            Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
+            Err(e) => failed(&e),
+        }
     }
 
     /// Writes a batch of the filter's GET counts (one store round trip).
