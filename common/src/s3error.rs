@@ -44,6 +44,7 @@ macro_rules! s3_codes {
 s3_codes! {
     AccessDenied = 403, "Access Denied";
     BadDigest = 400, "The Content-MD5 you specified did not match what we received.";
+    BucketAlreadyExists = 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
     BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
     BucketNotEmpty = 409, "The bucket you tried to delete is not empty";
     /// IAM's code, for the admin API's accounts.
@@ -131,7 +132,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 37);
+        assert_eq!(S3Code::ALL.len(), 38);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

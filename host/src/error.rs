@@ -17,6 +17,8 @@ pub enum Error {
     NoSuchKey,
     #[error("Your previous request to create the named bucket succeeded and you already own it.")]
     BucketAlreadyOwnedByYou,
+    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")]
+    BucketAlreadyExists,
     #[error("The bucket you tried to delete is not empty")]
     BucketNotEmpty,
     #[error("{0}")]
@@ -106,6 +108,7 @@ impl Error {
             Self::NoSuchBucket => S3Code::NoSuchBucket,
             Self::NoSuchKey => S3Code::NoSuchKey,
             Self::BucketAlreadyOwnedByYou => S3Code::BucketAlreadyOwnedByYou,
+            Self::BucketAlreadyExists => S3Code::BucketAlreadyExists,
             Self::BucketNotEmpty => S3Code::BucketNotEmpty,
             Self::InvalidBucketName(_) => S3Code::InvalidBucketName,
             Self::InvalidArgument(_) => S3Code::InvalidArgument,

@@ -17,6 +17,15 @@ macro_rules! metadata_store_by_families {
             async fn create_bucket(&self, bucket: &str, created_ms: i64) -> $crate::error::Result<()> {
                 buckets::create_bucket(self, bucket, created_ms).await
             }
+            async fn create_bucket_as(&self, bucket: &str, created_ms: i64, settings: &$crate::meta::BucketSettings) -> $crate::error::Result<()> {
+                buckets::create_bucket_as(self, bucket, created_ms, settings).await
+            }
+            async fn bucket_settings(&self, bucket: &str) -> $crate::error::Result<Option<$crate::meta::BucketSettings>> {
+                buckets::bucket_settings(self, bucket).await
+            }
+            async fn set_bucket_settings(&self, bucket: &str, settings: &$crate::meta::BucketSettings) -> $crate::error::Result<()> {
+                buckets::set_bucket_settings(self, bucket, settings).await
+            }
             async fn bucket_exists(&self, bucket: &str) -> $crate::error::Result<bool> {
                 buckets::bucket_exists(self, bucket).await
             }

@@ -37,6 +37,22 @@ pub struct BucketInfo {
     pub created_ms: i64,
 }
 
+/// Who a bucket belongs to and who else may read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketSettings {
+    /// The access key of the account that created it; `None` for the configured admin account
+    /// (and for buckets made before buckets had owners).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub acl: ipfs_s3_common::account::CannedAcl,
+}
+
+/// Creating a bucket that exists: S3's answer depends on whose it is.
+pub(crate) fn already_exists(asking: &BucketSettings, existing: &BucketSettings) -> Error {
+    if asking.owner == existing.owner { Error::BucketAlreadyOwnedByYou } else { Error::BucketAlreadyExists }
+}
+
 /// A `bucket/key` address (the design's S3Key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct S3Key {
@@ -256,6 +272,13 @@ pub trait MetadataStore: Send + Sync {
     async fn ping(&self) -> Result<()>;
     /// Creates a bucket; `Error::BucketAlreadyOwnedByYou` if it exists.
     async fn create_bucket(&self, bucket: &str, created_ms: i64) -> Result<()>;
+    /// Creates a bucket with its owner and ACL; `BucketAlreadyOwnedByYou` when it exists with the
+    /// same owner, `BucketAlreadyExists` when another's.
+    async fn create_bucket_as(&self, bucket: &str, created_ms: i64, settings: &BucketSettings) -> Result<()>;
+    /// A bucket's settings; `None` when there is no such bucket.
+    async fn bucket_settings(&self, bucket: &str) -> Result<Option<BucketSettings>>;
+    /// Replaces a bucket's settings; `NoSuchBucket` when there is none.
+    async fn set_bucket_settings(&self, bucket: &str, settings: &BucketSettings) -> Result<()>;
     async fn bucket_exists(&self, bucket: &str) -> Result<bool>;
     /// All buckets, sorted by name.
     async fn list_buckets(&self) -> Result<Vec<BucketInfo>>;

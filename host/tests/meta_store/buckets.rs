@@ -38,3 +38,32 @@ pub(super) async fn delete_bucket_looks_at_its_own_keys_only(h: &impl Harness) {
     assert!(matches!(s.delete_bucket("ba").await, Err(Error::BucketNotEmpty)), "an empty key is a key");
     assert_eq!(s.get_mapping("b0", "k").await.unwrap(), Some(record("c", 1)));
 }
+
+pub(super) async fn buckets_have_an_owner_and_an_acl(h: &impl Harness) {
+    use ipfs_s3_common::account::CannedAcl;
+    use ipfs_s3_host::meta::BucketSettings;
+    let s = h.open("a").await;
+    let alice = BucketSettings { owner: Some("AKALICE".into()), acl: CannedAcl::Private };
+    let bob = BucketSettings { owner: Some("AKBOB".into()), acl: CannedAcl::Private };
+    s.create_bucket_as("shared-name", 1, &alice).await.unwrap();
+    assert!(matches!(s.create_bucket_as("shared-name", 2, &alice).await, Err(Error::BucketAlreadyOwnedByYou)));
+    assert!(matches!(s.create_bucket_as("shared-name", 2, &bob).await, Err(Error::BucketAlreadyExists)));
+    assert!(matches!(s.create_bucket("shared-name", 2).await, Err(Error::BucketAlreadyExists)), "not the configured admin's");
+    assert_eq!(s.bucket_settings("shared-name").await.unwrap(), Some(alice.clone()));
+    assert_eq!(s.bucket_settings("nope").await.unwrap(), None);
+
+    let public = BucketSettings { acl: CannedAcl::PublicRead, ..alice.clone() };
+    s.set_bucket_settings("shared-name", &public).await.unwrap();
+    assert_eq!(s.bucket_settings("shared-name").await.unwrap(), Some(public));
+    assert!(matches!(s.set_bucket_settings("nope", &alice).await, Err(Error::NoSuchBucket)));
+
+    // A bucket made without an owner is the configured admin's.
+    s.create_bucket("legacy", 1).await.unwrap();
+    assert_eq!(s.bucket_settings("legacy").await.unwrap(), Some(BucketSettings::default()));
+    assert!(matches!(s.create_bucket("legacy", 2).await, Err(Error::BucketAlreadyOwnedByYou)));
+
+    // Deleting a bucket deletes its settings: the name is free for anyone.
+    s.delete_bucket("shared-name").await.unwrap();
+    s.create_bucket_as("shared-name", 3, &bob).await.unwrap();
+    assert_eq!(s.bucket_settings("shared-name").await.unwrap(), Some(bob));
+}

@@ -90,7 +90,7 @@ macro_rules! conformance {
 
 conformance!(
     accounts::{accounts_are_unique_by_key_and_name, accounts_survive_a_restart},
-    buckets::{buckets_lifecycle, delete_bucket_looks_at_its_own_keys_only},
+    buckets::{buckets_lifecycle, delete_bucket_looks_at_its_own_keys_only, buckets_have_an_owner_and_an_acl},
     objects::{
         mapping_round_trip_and_missing_bucket,
         conditional_writes_check_the_current_mapping_atomically,

@@ -2,9 +2,9 @@
 
 use redb::ReadableTable;
 
-use super::{BUCKETS, EmbeddedStore, OBJECTS, UPLOADS};
+use super::{BUCKET_SETTINGS, BUCKETS, EmbeddedStore, OBJECTS, UPLOADS};
 use crate::error::{Error, Result};
-use crate::meta::BucketInfo;
+use crate::meta::{BucketInfo, BucketSettings, already_exists, decode, encode};
 
 pub(super) async fn ping(store: &EmbeddedStore) -> Result<()> {
     store
@@ -16,14 +16,51 @@ pub(super) async fn ping(store: &EmbeddedStore) -> Result<()> {
 }
 
 pub(super) async fn create_bucket(store: &EmbeddedStore, bucket: &str, created_ms: i64) -> Result<()> {
-    let bucket = bucket.to_string();
+    create_bucket_as(store, bucket, created_ms, &BucketSettings::default()).await
+}
+
+pub(super) async fn create_bucket_as(store: &EmbeddedStore, bucket: &str, created_ms: i64, settings: &BucketSettings) -> Result<()> {
+    let (bucket, settings, json) = (bucket.to_string(), settings.clone(), encode(settings)?);
     store
         .write(move |tx| {
             let mut t = tx.open_table(BUCKETS)?;
+            let mut s = tx.open_table(BUCKET_SETTINGS)?;
             if t.get(bucket.as_str())?.is_some() {
-                return Err(Error::BucketAlreadyOwnedByYou);
+                let existing = settings_of(s.get(bucket.as_str())?.as_ref().map(|v| v.value()))?;
+                return Err(already_exists(&settings, &existing));
             }
             t.insert(bucket.as_str(), created_ms)?;
+            s.insert(bucket.as_str(), json.as_str())?;
+            Ok(())
+        })
+        .await
+}
+
+/// A stored settings value; a bucket made before buckets had settings has none.
+fn settings_of(v: Option<&str>) -> Result<BucketSettings> {
+    v.map_or_else(|| Ok(BucketSettings::default()), decode)
+}
+
+pub(super) async fn bucket_settings(store: &EmbeddedStore, bucket: &str) -> Result<Option<BucketSettings>> {
+    let bucket = bucket.to_string();
+    store
+        .read(move |tx| {
+            if tx.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
+                return Ok(None);
+            }
+            settings_of(tx.open_table(BUCKET_SETTINGS)?.get(bucket.as_str())?.as_ref().map(|v| v.value())).map(Some)
+        })
+        .await
+}
+
+pub(super) async fn set_bucket_settings(store: &EmbeddedStore, bucket: &str, settings: &BucketSettings) -> Result<()> {
+    let (bucket, json) = (bucket.to_string(), encode(settings)?);
+    store
+        .write(move |tx| {
+            if tx.open_table(BUCKETS)?.get(bucket.as_str())?.is_none() {
+                return Err(Error::NoSuchBucket);
+            }
+            tx.open_table(BUCKET_SETTINGS)?.insert(bucket.as_str(), json.as_str())?;
             Ok(())
         })
         .await
@@ -62,6 +99,7 @@ pub(super) async fn delete_bucket(store: &EmbeddedStore, bucket: &str) -> Result
                 }
             }
             buckets.remove(bucket.as_str())?;
+            tx.open_table(BUCKET_SETTINGS)?.remove(bucket.as_str())?;
             // Its multipart uploads in progress end with it, releasing their parts.
             let ids: Vec<String> = {
                 let uploads = tx.open_table(UPLOADS)?;

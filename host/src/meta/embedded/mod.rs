@@ -73,6 +73,7 @@ const UPLOADS: TableDefinition<(&str, &str), &str> = TableDefinition::new("uploa
 const PARTS: TableDefinition<(&str, &str, u32), &str> = TableDefinition::new("upload_parts");
 const UPLOAD_AGE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new("upload_age");
 const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
+const BUCKET_SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("bucket_settings");
 const ACCOUNT_NAMES: TableDefinition<&str, &str> = TableDefinition::new("account_names");
 
 pub struct EmbeddedStore {
@@ -115,6 +116,7 @@ impl EmbeddedStore {
             tx.open_table(PARTS)?;
             tx.open_table(UPLOAD_AGE)?;
             tx.open_table(ACCOUNTS)?;
+            tx.open_table(BUCKET_SETTINGS)?;
             tx.open_table(ACCOUNT_NAMES)?;
             tx.commit()?;
             Ok(db)

@@ -86,6 +86,8 @@ struct Scripts {
     complete_upload: Script,
     add_account: Script,
     update_account: Script,
+    create_bucket: Script,
+    set_bucket_settings: Script,
     remove_account: Script,
 }
 
@@ -117,6 +119,8 @@ impl Scripts {
                 include_str!("lua/complete_upload.lua")
             )),
             add_account: Script::new(include_str!("lua/add_account.lua")),
+            create_bucket: Script::new(include_str!("lua/create_bucket.lua")),
+            set_bucket_settings: Script::new(include_str!("lua/set_bucket_settings.lua")),
             update_account: Script::new(include_str!("lua/update_account.lua")),
             remove_account: Script::new(include_str!("lua/remove_account.lua")),
         }

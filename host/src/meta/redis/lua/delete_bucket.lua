@@ -1,6 +1,7 @@
 -- Atomically delete a bucket only if it exists and holds no key; its multipart uploads in
 -- progress are aborted (their parts released).
--- KEYS: buckets, idx:{b}, obj:{b}, upl:{b}, refs, pinq:normal, uploads. ARGV: bucket, parts key
+-- KEYS: buckets, idx:{b}, obj:{b}, upl:{b}, refs, pinq:normal, uploads, bucket-settings. ARGV:
+-- bucket, parts key
 -- prefix of the bucket. Returns "ok", "nobucket" or "notempty".
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nobucket' end
 if redis.call('ZCARD', KEYS[2]) > 0 then return 'notempty' end
@@ -9,5 +10,6 @@ for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
   end_upload(KEYS[4], ARGV[2] .. id, KEYS[5], KEYS[6], KEYS[7], id, ARGV[1] .. '/' .. id)
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[8], ARGV[1])
 redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
 return 'ok'
