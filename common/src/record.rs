@@ -37,6 +37,13 @@ pub struct ObjectRecord {
     /// count is `x-amz-mp-parts-count`; `?partNumber=N` reads the N-th byte range.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The object's canned ACL (`x-amz-acl`); `public-read` lets anyone read it.
+    #[serde(default, skip_serializing_if = "is_private")]
+    pub acl: crate::account::CannedAcl,
+}
+
+fn is_private(acl: &crate::account::CannedAcl) -> bool {
+    *acl == crate::account::CannedAcl::Private
 }
 
 impl ObjectRecord {

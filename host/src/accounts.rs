@@ -84,6 +84,11 @@ impl Accounts {
         Self { store, builtin, cache }
     }
 
+    /// The access key of the configured admin account (the owner of buckets without one).
+    pub fn builtin_key(&self) -> &str {
+        &self.builtin.access_key
+    }
+
     pub fn is_builtin(&self, access_key: &str) -> bool {
         access_key == self.builtin.access_key
     }

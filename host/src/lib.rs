@@ -56,6 +56,7 @@ pub mod account_cli;
 pub mod accounts;
 pub mod admin;
 pub mod auth;
+pub mod authorize;
 pub mod cache;
 pub mod checksum;
 pub mod clock;

@@ -157,8 +157,10 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
 /// credentials, naming rules and addressing.
 pub fn s3_service(gateway: Gateway, accounts: Arc<Accounts>) -> Guard {
     let cfg = gateway.cfg.clone();
+    let gateway_store = gateway.store.clone();
     let mut builder = S3ServiceBuilder::new(gateway);
     builder.set_auth(AccountAuth(accounts.clone()));
+    builder.set_access(crate::authorize::AccessControl { accounts: accounts.clone(), store: gateway_store });
     builder.set_validation(NameRules);
     if let Some(domain) = cfg.virtual_host_domain() {
         builder.set_host(Addressing { domain: Some(domain.to_owned()) });

@@ -5,15 +5,28 @@ use ipfs_s3_common::names;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
+use ipfs_s3_common::account::{Account, Role};
+
 use super::Gateway;
+use crate::meta::BucketSettings;
 use crate::clock;
 use crate::error::Error;
 
 const US_EAST_1: &str = "us-east-1";
 
 impl Gateway {
-    pub(super) async fn list_buckets_op(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        let buckets = self.store.list_buckets().await?;
+    pub(super) async fn list_buckets_op(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let mut buckets = self.store.list_buckets().await?;
+        // An admin lists every bucket; a user its own.
+        if let Some(account) = req.extensions.get::<Account>().filter(|a| a.role != Role::Admin) {
+            let mut own = Vec::with_capacity(buckets.len());
+            for b in buckets {
+                if self.store.bucket_settings(&b.name).await?.and_then(|s| s.owner).as_deref() == Some(account.access_key.as_str()) {
+                    own.push(b);
+                }
+            }
+            buckets = own;
+        }
         let out = ListBucketsOutput {
             buckets: Some(
                 buckets
@@ -36,7 +49,10 @@ impl Gateway {
         if let Some(why) = names::bucket_name_error(bucket) {
             return Err(Error::InvalidBucketName(why).into());
         }
-        match self.store.create_bucket(bucket, clock::now_ms()).await {
+        // The configured admin's buckets have no recorded owner (as buckets made before accounts).
+        let owner = req.extensions.get::<Account>().filter(|a| a.access_key != self.cfg.access_key);
+        let settings = BucketSettings { owner: owner.map(|a| a.access_key.clone()), ..Default::default() };
+        match self.store.create_bucket_as(bucket, clock::now_ms(), &settings).await {
             Ok(()) => tracing::info!(bucket, "bucket created"),
             // us-east-1 answers 200 to the owner creating its bucket again (and changes nothing);
             // every other region answers BucketAlreadyOwnedByYou.

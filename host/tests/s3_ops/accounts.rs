@@ -32,3 +32,55 @@ async fn an_account_works_from_creation_until_disabled_rotated_or_removed() {
     assert!(s.accounts.remove("admin").await.is_err());
     assert!(s.accounts.add("alice", Role::User, Permissions::default(), 2).await.is_ok(), "the name is free again");
 }
+
+#[tokio::test]
+async fn users_see_and_touch_only_their_own_buckets() {
+    let s = Stack::with_bucket("admins").await;
+    let new = |name: &'static str| {
+        let accounts = s.accounts.clone();
+        async move { accounts.add(name, Role::User, Permissions::default(), 1).await.unwrap() }
+    };
+    let (a, b) = (new("alice").await, new("bob").await);
+    let alice = s.client.with_credentials(&a.access_key, &a.secret_key);
+    let bob = s.client.with_credentials(&b.access_key, &b.secret_key);
+    alice.put("/alices", &[], b"").await.expect_status(200);
+    alice.put("/alices/k", &[], b"mine").await.expect_status(200);
+    bob.put("/alices", &[], b"").await.expect_error(409, "BucketAlreadyExists");
+    assert_eq!(alice.get("/", &[]).await.tags("Name"), vec!["alices"]);
+    assert!(bob.get("/", &[]).await.tags("Name").is_empty());
+    assert_eq!(s.client.get("/", &[]).await.tags("Name"), vec!["admins", "alices"], "an admin sees all");
+    for refused in [
+        bob.get("/alices/k", &[]).await,
+        bob.head("/alices/k", &[]).await,
+        bob.get("/alices?list-type=2", &[]).await,
+        bob.put("/alices/k", &[], b"theirs").await,
+        bob.delete("/alices/k").await,
+        bob.delete("/alices").await,
+        bob.put("/admins/k", &[], b"x").await,
+    ] {
+        assert_eq!(refused.status, 403, "{}", refused.text());
+    }
+    bob.put("/bobs", &[], b"").await.expect_status(200);
+    // A copy out of another's bucket is a read of it.
+    bob.put("/bobs/stolen", &[("x-amz-copy-source", "/alices/k")], b"").await.expect_error(403, "AccessDenied");
+    assert_eq!(&alice.get("/alices/k", &[]).await.body[..], b"mine", "nothing changed");
+    assert_eq!(&s.client.get("/alices/k", &[]).await.body[..], b"mine", "an admin reads all");
+}
+
+#[tokio::test]
+async fn the_ipfs_permissions_narrow_an_account() {
+    let s = Stack::with_bucket("bkt").await;
+    let reader = s.accounts.add("reader", Role::Admin, Permissions { allow_pin: false, ..Permissions::default() }, 1).await.unwrap();
+    let keeper = s.accounts.add("keeper", Role::Admin, Permissions { allow_unpin: false, max_replicas: Some(1), ..Permissions::default() }, 1).await.unwrap();
+    let reader = s.client.with_credentials(&reader.access_key, &reader.secret_key);
+    let keeper = s.client.with_credentials(&keeper.access_key, &keeper.secret_key);
+    reader.put("/bkt/k", &[], b"x").await.expect_error(403, "AccessDenied");
+    assert!(s.ipfs.get(&crate::fakes::FakeIpfs::cid_for(b"x")).is_none(), "refused before any byte was stored");
+    keeper.put("/bkt/k", &[], b"kept").await.expect_status(200);
+    assert_eq!(&reader.get("/bkt/k", &[]).await.body[..], b"kept");
+    keeper.put("/bkt/k", &[], b"over").await.expect_error(403, "AccessDenied");
+    keeper.delete("/bkt/k").await.expect_error(403, "AccessDenied");
+    keeper.put("/bkt/k2", &[("x-ipfs-replication-factor", "2")], b"y").await.expect_error(400, "InvalidArgument");
+    keeper.put("/bkt/k2", &[("x-ipfs-replication-factor", "1")], b"y").await.expect_status(200);
+    assert_eq!(&s.client.get("/bkt/k", &[]).await.body[..], b"kept");
+}
