@@ -127,6 +127,12 @@ impl Gateway {
 
         let mut record = source.clone();
         record.last_modified_ms = clock::now_ms();
+        // As on S3, a copy does not take the source's ACL: it is private unless it asks.
+        record.acl = super::acl::canned(
+            input.acl.as_ref().map(|a| a.as_str()),
+            &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
+        )?
+        .unwrap_or_default();
         if replace {
             record.content_type = input.content_type.unwrap_or_else(|| objects::DEFAULT_CONTENT_TYPE.to_string());
             record.user_metadata = user_metadata(input.metadata);

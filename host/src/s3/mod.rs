@@ -7,6 +7,7 @@
 //! the host answers them too (reading through Kubo), so that a request the filter passes on still
 //! gets a correct answer.
 
+mod acl;
 mod buckets;
 mod copy;
 mod delete_objects;
@@ -103,6 +104,22 @@ impl S3 for Gateway {
 
     async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
         counted(&self.metrics, "CreateBucket", self.create_bucket_op(req)).await
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        counted(&self.metrics, "GetBucketAcl", self.get_bucket_acl_op(req)).await
+    }
+
+    async fn put_bucket_acl(&self, req: S3Request<PutBucketAclInput>) -> S3Result<S3Response<PutBucketAclOutput>> {
+        counted(&self.metrics, "PutBucketAcl", self.put_bucket_acl_op(req)).await
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        counted(&self.metrics, "GetObjectAcl", self.get_object_acl_op(req)).await
+    }
+
+    async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {
+        counted(&self.metrics, "PutObjectAcl", self.put_object_acl_op(req)).await
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {

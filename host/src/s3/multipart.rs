@@ -190,6 +190,11 @@ impl Gateway {
         let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
         let pin_priority = objects::pin_priority(&req.headers)?;
         check_metadata_size(input.metadata.as_ref())?;
+        let acl = super::acl::canned(
+            input.acl.as_ref().map(|a| a.as_str()),
+            &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
+        )?
+        .unwrap_or_default();
         let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
         let upload = Upload {
             upload_id: new_upload_id(),
@@ -200,6 +205,7 @@ impl Gateway {
                 user_metadata: user_metadata(input.metadata),
                 replication_factor,
                 pin_priority,
+                acl,
                 headers: stored_headers(
                     [
                         input.cache_control.as_deref(),

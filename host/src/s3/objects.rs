@@ -256,6 +256,11 @@ impl Gateway {
             &req.headers,
         );
         let condition = write_condition(&input)?;
+        let acl = super::acl::canned(
+            input.acl.as_ref().map(|a| a.as_str()),
+            &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
+        )?
+        .unwrap_or_default();
         if !self.store.bucket_exists(&input.bucket).await? {
             return Err(Error::NoSuchBucket.into());
         }
@@ -291,6 +296,7 @@ impl Gateway {
             pin_priority,
             headers,
             checksum: Some(checksum::full_object(algorithm, computed)),
+            acl,
             ..Default::default()
         };
         match &condition {

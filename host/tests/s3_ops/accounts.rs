@@ -3,6 +3,7 @@
 
 use ipfs_s3_common::account::{Permissions, Role};
 use ipfs_s3_host::accounts::Change;
+use ipfs_s3_host::meta::MetadataStore;
 
 use crate::harness::Stack;
 
@@ -83,4 +84,35 @@ async fn the_ipfs_permissions_narrow_an_account() {
     keeper.put("/bkt/k2", &[("x-ipfs-replication-factor", "2")], b"y").await.expect_error(400, "InvalidArgument");
     keeper.put("/bkt/k2", &[("x-ipfs-replication-factor", "1")], b"y").await.expect_status(200);
     assert_eq!(&s.client.get("/bkt/k", &[]).await.body[..], b"kept");
+}
+
+#[tokio::test]
+async fn public_read_opens_reads_to_other_accounts() {
+    let s = Stack::start().await;
+    let a = s.accounts.add("alice", Role::User, Permissions::default(), 1).await.unwrap();
+    let b = s.accounts.add("bob", Role::User, Permissions::default(), 1).await.unwrap();
+    let alice = s.client.with_credentials(&a.access_key, &a.secret_key);
+    let bob = s.client.with_credentials(&b.access_key, &b.secret_key);
+    alice.put("/pics", &[], b"").await.expect_status(200);
+    alice.put("/pics/open", &[("x-amz-acl", "public-read")], b"for all").await.expect_status(200);
+    alice.put("/pics/closed", &[], b"for me").await.expect_status(200);
+    assert_eq!(&bob.get("/pics/open", &[]).await.body[..], b"for all");
+    bob.get("/pics/closed", &[]).await.expect_error(403, "AccessDenied");
+    bob.get("/pics?list-type=2", &[]).await.expect_error(403, "AccessDenied");
+    let acl = alice.get("/pics/open?acl", &[]).await;
+    acl.expect_status(200);
+    assert!(acl.text().contains("http://acs.amazonaws.com/groups/global/AllUsers"), "{}", acl.text());
+
+    alice.put("/pics?acl", &[("x-amz-acl", "public-read")], b"").await.expect_status(200);
+    assert_eq!(bob.get("/pics?list-type=2", &[]).await.tags("Key"), vec!["closed", "open"]);
+    assert_eq!(&bob.get("/pics/closed", &[]).await.body[..], b"for me", "a public-read bucket opens its objects");
+    bob.put("/pics/mine", &[], b"x").await.expect_error(403, "AccessDenied");
+    bob.put("/pics?acl", &[("x-amz-acl", "private")], b"").await.expect_error(403, "AccessDenied");
+
+    alice.put("/pics?acl", &[("x-amz-acl", "private")], b"").await.expect_status(200);
+    alice.put("/pics/open?acl", &[("x-amz-acl", "private")], b"").await.expect_status(200);
+    bob.get("/pics/open", &[]).await.expect_error(403, "AccessDenied");
+    alice.put("/pics/rw", &[("x-amz-acl", "public-read-write")], b"x").await.expect_error(501, "NotImplemented");
+    alice.put("/pics/g", &[("x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers")], b"x").await.expect_error(501, "NotImplemented");
+    assert!(s.store.get_mapping("pics", "rw").await.unwrap().is_none());
 }
