@@ -108,3 +108,6 @@ fn main() {
 fn tokio_main(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(f)
 }
+
+#[cfg(test)]
+mod tests;

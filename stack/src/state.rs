@@ -140,3 +140,15 @@ pub fn write(stack: &Stack) -> Result<()> {
     };
     write_private(&p.run.join("stack.json"), &serde_json::to_string_pretty(&doc)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::env_line;
+
+    #[test]
+    fn values_are_quoted_only_when_needed() {
+        assert_eq!(env_line("K", "http://127.0.0.1:9000/a,b=c"), "K=http://127.0.0.1:9000/a,b=c\n");
+        assert_eq!(env_line("K", ""), "K=\n");
+        assert_eq!(env_line("K", "it's a b"), "K='it'\\''s a b'\n");
+    }
+}

@@ -145,3 +145,14 @@ pub async fn ready(stack: &Stack, _probes: &Probes) -> bool {
         Some((_, body)) if body.trim_ascii() == b"LIVE"
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::substitute;
+
+    #[test]
+    fn only_the_listed_placeholders_are_substituted_once() {
+        let vars = [("A", "${B}".to_owned()), ("B", "b".to_owned())];
+        assert_eq!(substitute("x ${A} ${B} $B ${C} ${A", &vars), "x ${B} b $B ${C} ${A");
+    }
+}
