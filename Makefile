@@ -1,5 +1,6 @@
 # ipfs-s3: the two everyday commands are `make up` (run the stack) and `make test`.
-# Everything is done by scripts/setup.sh (install + build) and scripts/stack.sh (run);
+# Everything is done by scripts/setup.sh (install + build) and scripts/stack.sh (run: it execs the
+# stack tool, stack/, binary ipfs-s3-stack);
 # the stack's profile comes from PROFILE (or IPFS_S3_PROFILE), default `dev`.
 
 SHELL := bash
@@ -23,7 +24,7 @@ help: ## list the targets
 setup: ## install what is missing (apt tools, .venv, Kubo, IPFS Cluster, wasm target) and build
 	scripts/setup.sh
 
-build: ## build the host binary and the wasm filter (release)
+build: ## build the host binary, the stack tool and the wasm filter (release)
 	scripts/setup.sh build
 
 up: setup ## install/build if needed, then start the stack and print its endpoint

@@ -5,7 +5,8 @@
 #     all    (default) deps, then build
 #     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target, clippy
 #            (for `make lint`), the nightly toolchain and cargo-fuzz (for the fuzz targets)
-#     build  the host binary (target/release/ipfs-s3) and the filter
+#     build  the host binary (target/release/ipfs-s3), the stack tool
+#            (target/release/ipfs-s3-stack) and the filter
 #            (target/wasm32-wasip1/release/ipfs_s3_filter.wasm)
 #
 # Every step checks first and is skipped when already done, so a second run is fast.
@@ -48,10 +49,8 @@ declare -A APT_PACKAGE_FOR=(
   [redis-cli]=redis-tools
   [rclone]=rclone
   [s3cmd]=s3cmd
-  [envsubst]=gettext-base
   [jq]=jq
   [curl]=curl
-  [setsid]=util-linux
   [flock]=util-linux
 )
 
@@ -78,7 +77,7 @@ install_apt_packages() {
     skip "apt packages"
     return
   fi
-  # de-duplicate (util-linux provides two of the binaries)
+  # de-duplicate
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   log "apt-get install ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
@@ -235,11 +234,13 @@ install_fuzz_tools() {
 
 # cargo decides itself what is up to date; a no-op build takes well under a second.
 build_rust() {
-  log "cargo build --release -p ipfs-s3-host"
-  cargo build --release -p ipfs-s3-host
+  # One invocation: the stack tool shares the host's dependencies (and their features).
+  log "cargo build --release -p ipfs-s3-host -p ipfs-s3-stack"
+  cargo build --release -p ipfs-s3-host -p ipfs-s3-stack
   log "cargo build --release -p ipfs-s3-filter --target $WASM_TARGET"
   cargo build --release -p ipfs-s3-filter --target "$WASM_TARGET"
   [ -x "$ROOT/target/release/ipfs-s3" ] || die "cargo built no target/release/ipfs-s3"
+  [ -x "$ROOT/target/release/ipfs-s3-stack" ] || die "cargo built no target/release/ipfs-s3-stack"
   [ -f "$ROOT/target/$WASM_TARGET/release/ipfs_s3_filter.wasm" ] \
     || die "cargo built no target/$WASM_TARGET/release/ipfs_s3_filter.wasm"
 }

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
 
 /// Settings of one filter instance. Everything but the credentials and the token has a default.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
     /// The one S3 credential the gateway accepts.
     pub access_key: String,
@@ -45,7 +45,7 @@ pub struct Config {
     #[serde(default = "default_max_batch")]
     pub access_max_batch: usize,
     /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
-    #[serde(flatten)]
+    #[serde(flatten, skip_serializing)]
     pub unknown: BTreeMap<String, IgnoredAny>,
 }
 

@@ -193,6 +193,17 @@ pub enum ConfigError {
 impl Config {
     /// Defaults, then the file (if any), then `IPFS_S3_*` variables from `env`.
     pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let mut cfg = Self::layered(file, env)?;
+        cfg.read_secret_files()?;
+        // Said once here, so that what `check-config` prints is the store that runs.
+        cfg.metadata_store = cfg.metadata_store();
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The layers of [`Config::load`] merged, before the secret files are read and the result is
+    /// validated (the stack tool starts from it and sets what it runs).
+    pub fn layered(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut fig = Figment::from(Serialized::defaults(Config::default()));
         if let Some(f) = file {
             fig = fig.merge(Toml::file_exact(f));
@@ -206,12 +217,7 @@ impl Config {
                 }
             }
         }
-        let mut cfg: Config = fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))?;
-        cfg.read_secret_files()?;
-        // Said once here, so that what `check-config` prints is the store that runs.
-        cfg.metadata_store = cfg.metadata_store();
-        cfg.validate()?;
-        Ok(cfg)
+        fig.extract().map_err(|e| ConfigError::Load(Box::new(e)))
     }
 
     /// Replaces each secret that has a `*_file` with the file's content.

@@ -1,8 +1,10 @@
 """Fixtures of the end-to-end suite: the running stack, S3 clients, the aws CLI.
 
 The session starts the real stack once with `IPFS_S3_PROFILE=test scripts/stack.sh up` and stops it
-at the end with `down`. With `IPFS_S3_E2E_KEEP_STACK=1` the suite uses a stack that is already
-running (it only reads `.run/test/stack.env`) and leaves it running (start it with the settings
+at the end with `down`. What the stack is (its settings, its components and their pids) is read
+from the `stack.json` the stack tool writes; faults are injected with `scripts/stack.sh stop|kill
+<component>`. With `IPFS_S3_E2E_KEEP_STACK=1` the suite uses a stack that is already
+running (it only reads `.run/test/stack.json`) and leaves it running (start it with the settings
 of `E2E_STACK_DEFAULTS` below in the environment, as the suite would). `IPFS_S3_E2E_PROFILE` picks
 another profile than `test` (so that two suites, or a suite and a hand-run test stack, do not share
 one run directory); the stack script's own variables (ports, offsets) pass through unchanged.
@@ -10,9 +12,9 @@ one run directory); the stack script's own variables (ports, offsets) pass throu
 Raw HTTP helpers (unsigned, tampered and hand-signed requests) live in `s3http.py`.
 """
 
+import json
 import os
 import re
-import shlex
 import subprocess
 import uuid
 import warnings
@@ -28,37 +30,37 @@ from s3http import basic_auth, unix_get
 
 REPO = Path(__file__).resolve().parents[2]
 PROFILE = os.environ.get("IPFS_S3_E2E_PROFILE", "test")
-STACK_ENV = REPO / ".run" / PROFILE / "stack.env"
+STACK_JSON = REPO / ".run" / PROFILE / "stack.json"
 AWS_CLI = REPO / ".venv" / "bin" / "aws"
 STACK_TIMEOUT_S = 900
 
 
-def parse_env_file(path: Path) -> dict[str, str]:
-    """Reads a shell-style KEY=VALUE file (comments, `export`, quoting allowed)."""
-    out = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        words = shlex.split(value, comments=True)
-        out[key.strip()] = " ".join(words)
-    return out
+def stack_state(run: Path) -> dict:
+    """`stack.json` of the stack whose run dir is `run`, as it is now."""
+    return json.loads((run / "stack.json").read_text())
+
+
+def component_pid(run: Path, name: str) -> int | None:
+    """The pid of component `name` of the stack in `run` (None when it does not run)."""
+    for c in stack_state(run)["components"]:
+        if c["name"] == name:
+            return c["pid"]
+    raise AssertionError(f"no component {name} in {run / 'stack.json'}")
+
+
+def load_stack(run: Path) -> "Stack":
+    return Stack(stack_state(run)["env"])
 
 
 @dataclass(frozen=True)
 class Stack:
-    """What `stack.env` says about the running stack."""
+    """What `stack.json` says about the running stack's settings."""
 
     env: dict
 
     def _get(self, name: str) -> str:
         value = self.env.get(name)
-        assert value, f"{name} missing from {STACK_ENV}: {sorted(self.env)}"
+        assert value, f"{name} missing from {STACK_JSON}: {sorted(self.env)}"
         return value
 
     def port(self, name: str) -> int:
@@ -134,7 +136,7 @@ E2E_STACK_DEFAULTS = {
 
 
 def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Runs `scripts/stack.sh <verb>` (words: `stop kubo`), by default on the suite's profile with
+    """Runs `scripts/stack.sh <verb>` (words: `stop kubo`, `kill host`), by default on the suite's profile with
     the caller's settings over `E2E_STACK_DEFAULTS`."""
     env = env if env is not None else {**E2E_STACK_DEFAULTS, **os.environ, "IPFS_S3_PROFILE": PROFILE}
     return subprocess.run(
@@ -191,9 +193,9 @@ def stack(aws_isolation):
     if not keep:
         started = True
         stack_up_or_fail()
-    if not STACK_ENV.exists():
-        pytest.fail(f"{STACK_ENV.relative_to(REPO)} does not exist after `stack.sh up`", pytrace=False)
-    yield Stack(parse_env_file(STACK_ENV))
+    if not STACK_JSON.exists():
+        pytest.fail(f"{STACK_JSON.relative_to(REPO)} does not exist after `stack.sh up`", pytrace=False)
+    yield load_stack(STACK_JSON.parent)
     if started:
         down = stack_cmd("down")
         if down.returncode != 0:

@@ -6,21 +6,21 @@ and removed afterwards (`IPFS_S3_E2E_KEEP_STACK=1` keeps it).
 
 What is checked is what the cluster itself says: the peer map of `GET /pins/<cid>`, the pin's
 replication bounds in `GET /allocations/<cid>`, each peer's Kubo pin list, and the host's
-`/health` and `/metrics`. Faults are real: peers' processes are killed with SIGKILL and started
-again with `scripts/stack.sh up`; so are the host and Redis while pins are queued.
+`/health` and `/metrics`. Faults are real: peers' processes are killed with SIGKILL
+(`scripts/stack.sh kill <component>`) and started again with `scripts/stack.sh up`; so are the host
+and Redis while pins are queued.
 """
 
 import json
 import os
-import signal
 import time
 import uuid
 
 import boto3
 import pytest
 
-from conftest import (REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, parse_env_file,
-                      stack_cmd, stack_up_or_fail)
+from conftest import (REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, load_stack, stack_cmd,
+                      stack_up_or_fail)
 from s3http import assert_s3_error, wait_until
 from test_ipfs import http, ipfs_headers, metric_samples
 
@@ -109,18 +109,9 @@ class Cluster:
         return metric_samples(body.decode())
 
     def kill(self, component):
-        """SIGKILL one component of the stack (as recorded in its pidfile) and wait for it to die."""
-        pid = int((RUN / f"{component}.pid").read_text().strip())
-        os.kill(pid, signal.SIGKILL)
-
-        def dead():
-            try:
-                state = (open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0])
-            except FileNotFoundError:
-                return True, "gone"
-            return state in ("Z", "X"), state
-
-        wait_until(dead, 10, f"{component} (pid {pid}) to die")
+        """SIGKILL one component of the stack and wait for it to die (`stack.sh kill`)."""
+        done = stack_cmd(f"kill {component}", cluster_env())
+        assert done.returncode == 0, done.stdout + done.stderr
 
     def up(self):
         stack_up_or_fail(cluster_env())
@@ -132,7 +123,7 @@ class Cluster:
 @pytest.fixture
 def cluster(aws_isolation):
     stack_up_or_fail(cluster_env())
-    stack = Stack(parse_env_file(RUN / "stack.env"))
+    stack = load_stack(RUN)
     yield Cluster(stack)
     if not KEEP:
         clean = stack_cmd("clean", cluster_env())

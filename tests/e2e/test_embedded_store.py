@@ -6,7 +6,6 @@ starts that stack and stops it at the end (left running with `IPFS_S3_E2E_KEEP_S
 
 import json
 import os
-import signal
 import socket
 import uuid
 
@@ -14,8 +13,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import REPO, Stack, client_config, parse_env_file, stack_cmd, stack_up_or_fail
-from s3http import wait_until
+from conftest import REPO, client_config, component_pid, load_stack, stack_cmd, stack_up_or_fail
 from test_ipfs import http, wait_pinned
 
 PROFILE = os.environ.get("IPFS_S3_E2E_EMBEDDED_PROFILE", "embedded")
@@ -35,7 +33,7 @@ def stack_env() -> dict:
 @pytest.fixture(scope="module")
 def estack(aws_isolation):
     stack_up_or_fail(stack_env())
-    yield Stack(parse_env_file(RUN / "stack.env"))
+    yield load_stack(RUN)
     if os.environ.get("IPFS_S3_E2E_KEEP_STACK") != "1":
         down = stack_cmd("down", stack_env())
         assert down.returncode == 0, down.stdout + down.stderr
@@ -67,21 +65,11 @@ def listed(s3, bucket, **kwargs):
     return [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, **kwargs).get("Contents", [])]
 
 
-def process_gone(pid: int) -> bool:
-    """Exited (a zombie waiting to be reaped counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-def restart_host(estack, sig):
-    """Stops the host service alone with `sig` (TERM as a service manager would, KILL as a crash
-    would) and starts it again."""
-    pid = int((RUN / "host.pid").read_text().strip())
-    os.kill(pid, sig)
-    wait_until(lambda: (process_gone(pid), pid), 30, f"host pid {pid} to exit")
+def restart_host(estack, verb):
+    """Stops the host service alone (`stop`: TERM as a service manager would, `kill`: KILL as a
+    crash would), waiting until it has exited, and starts it again."""
+    done = stack_cmd(f"{verb} host", stack_env())
+    assert done.returncode == 0, done.stdout + done.stderr
     up = stack_up_or_fail(stack_env())
     assert "starting host" in up.stdout and "starting envoy" not in up.stdout, up.stdout
     status, _ = http(f"{estack.admin_url}/health")
@@ -97,7 +85,7 @@ def test_runs_without_redis(estack):
     assert doc["metadata"]["status"] == "healthy", doc
     assert estack.env["IPFS_S3_METADATA_STORE"] == "embedded"
     assert os.path.isfile(estack.env["IPFS_S3_EMBEDDED_PATH"]), estack.env["IPFS_S3_EMBEDDED_PATH"]
-    assert not (RUN / "redis.pid").exists()
+    assert component_pid(RUN, "redis") is None
     status_out = stack_cmd("status", stack_env()).stdout
     assert any(line.startswith("redis") and "not used" in line for line in status_out.splitlines()), status_out
     with socket.socket() as s:
@@ -129,8 +117,8 @@ def test_put_get_list_delete(es3, ebucket):
     assert e.value.response["Error"]["Code"] == "BucketNotEmpty"
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["restart", "crash"])
-def test_data_survives_a_host_restart(estack, es3, ebucket, sig):
+@pytest.mark.parametrize("verb", ["stop", "kill"], ids=["restart", "crash"])
+def test_data_survives_a_host_restart(estack, es3, ebucket, verb):
     body = os.urandom(64 * 1024)
     es3.put_object(Bucket=ebucket, Key="kept/big.bin", Body=body)
     es3.put_object(Bucket=ebucket, Key="kept/small.txt", Body=b"small", Metadata={"colour": "blue"})
@@ -138,7 +126,7 @@ def test_data_survives_a_host_restart(estack, es3, ebucket, sig):
     es3.delete_object(Bucket=ebucket, Key="gone.txt")
     cid = es3.head_object(Bucket=ebucket, Key="kept/big.bin")["ResponseMetadata"]["HTTPHeaders"]["x-ipfs-cid"]
 
-    restart_host(estack, sig)
+    restart_host(estack, verb)
 
     assert ebucket in [b["Name"] for b in es3.list_buckets()["Buckets"]]
     assert listed(es3, ebucket) == ["kept/big.bin", "kept/small.txt"]

@@ -21,7 +21,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from chunked import _FixedPayloadAuth
-from conftest import PROFILE, REPO, stack_cmd_ok
+from conftest import PROFILE, REPO, component_pid as recorded_pid, stack_cmd_ok, stack_state
 from s3http import basic_auth, object_url, send, sign, strip_ns, xml_error_code
 from test_caches import wait_healthy
 from test_ipfs import http
@@ -51,7 +51,9 @@ def stack_secrets(stack) -> dict:
 
 
 def component_pid(name: str) -> int:
-    return int((RUN / f"{name}.pid").read_text().strip())
+    pid = recorded_pid(RUN, name)
+    assert pid, f"{name} does not run"
+    return pid
 
 
 def cmdlines():
@@ -74,7 +76,7 @@ def parent_of(pid: int) -> int:
 
 def of_this_stack(pid: int, cmd: bytes) -> bool:
     """A process of this stack: one of its daemons (their command lines name the run dir), or
-    anything the suite started (scripts/stack.sh and the commands it runs)."""
+    anything the suite started (scripts/stack.sh, the stack tool and the commands it runs)."""
     if str(RUN).encode() in cmd:
         return True
     me = os.getpid()
@@ -191,9 +193,10 @@ def test_no_process_has_a_stack_secret_on_its_command_line(stack):
     # This stack's own credentials exist nowhere else: every process on the machine is checked.
     # The S3 secret key may be the development default other stacks share: checked in this
     # stack's processes (all of which run, and are recognised as its own).
+    pids = {c["name"]: c["pid"] for c in stack_state(RUN)["components"]}
     for name in COMPONENTS:
-        if (RUN / f"{name}.pid").exists():
-            pid = component_pid(name)
+        if pids.get(name):
+            pid = pids[name]
             assert of_this_stack(pid, Path(f"/proc/{pid}/cmdline").read_bytes()), name
     assert leaks_in_cmdlines(stack_secrets(stack), shared_secrets(stack)) == []
 
