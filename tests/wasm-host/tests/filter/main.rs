@@ -11,6 +11,7 @@ mod client;
 mod configure;
 mod hostile;
 mod reads;
+mod runner;
 
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_wasm_host::harness::{Answer, Harness, Step};

@@ -123,7 +123,10 @@ async fn run(args: Args) -> Result<(), String> {
     let runner = Arc::new(Runner::start(&filter, &config, upstreams).map_err(|e| e.to_string())?);
     tokio::spawn(runner.clone().run_timer());
     let listener = TcpListener::bind(args.listen).await.map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
-    tracing::info!("serving S3 on http://{} through {} (development tool; the stack runs Envoy)", args.listen, path.display());
+    let local = listener.local_addr().map_err(|e| format!("listener: {e}"))?;
+    // The endpoint on stdout (for scripts and tests, with `--listen 127.0.0.1:0`), logs on stderr.
+    println!("serving S3 on http://{local}");
+    tracing::info!("filter {} under wasmtime (development tool; the stack runs Envoy)", path.display());
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted.map_err(|e| format!("accept: {e}"))?,
