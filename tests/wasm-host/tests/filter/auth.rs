@@ -18,13 +18,20 @@ fn header_sigv4_get_is_resolved_through_the_host() {
     assert_eq!(call.timeout_ms, 5000);
     assert!(call.body.is_empty());
     assert_eq!(h.metric("ipfs_s3_filter_l1_misses"), 1);
+    // Keys are decoded from the path and encoded again for the host.
+    let (_, call) = expect_resolve(&mut h, &signed("GET", "/b/dir/a%20b%2Bc%26d%3D%C3%A9", &[]));
+    assert_eq!(call.headers.get(":path").as_deref(), Some("/_internal/v1/resolve?bucket=b&key=dir%2Fa%20b%2Bc%26d%3D%C3%A9"));
 }
 
 #[test]
 fn presigned_sigv4_is_accepted_until_it_expires() {
     let mut h = start();
     let url = presigned("/b/k", "response-content-type=text%2Fcsv");
-    expect_resolve(&mut h, &url);
+    let (id, call) = expect_resolve(&mut h, &url);
+    h.answer(call.token, crate::found(&crate::resolved())).unwrap().continued();
+    let down = h.respond(id, 200, crate::NO_HEADERS).unwrap().continued();
+    assert_eq!(down.get("content-type").as_deref(), Some("text/csv"), "the signed response-* override");
+    assert_eq!(down.get("x-amz-request-id").as_deref(), Some("-"), "no x-request-id: no id");
     h.advance_ms(300_000);
     let reply = replied(&mut h, &url);
     assert_eq!(reply.status, 403);

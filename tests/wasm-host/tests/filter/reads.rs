@@ -40,6 +40,10 @@ fn a_resolved_read_is_rewritten_to_the_gateway_with_an_allowlist_of_headers() {
     assert_eq!(down.get("accept-ranges").as_deref(), Some("bytes"));
     assert_eq!(down.get("content-range").as_deref(), Some("bytes 3-4/5"));
     assert!(!down.contains("x-ipfs-path") && !down.contains("access-control-allow-origin"));
+    assert_eq!(down.get("x-amz-request-id").as_deref(), Some("rid-1"));
+    assert_eq!(down.get("x-ipfs-pin-status").as_deref(), Some("pinned"));
+    assert_eq!(down.get("x-ipfs-replication-count").as_deref(), Some("1"));
+    assert_eq!(down.get("x-ipfs-access-count").as_deref(), Some("0"));
     assert_eq!(h.metric("ipfs_s3_filter_read_us"), 1, "one read timed at the end of its stream");
 }
 
@@ -148,4 +152,25 @@ fn head_gets_its_length_and_range_from_the_record() {
     let (_, call) = expect_resolve(&mut h, &signed("HEAD", "/b/missing", &[]));
     let reply = h.answer(call.token, not_found("NoSuchKey")).unwrap().reply();
     assert_eq!((reply.status, reply.body.len()), (404, 0));
+}
+
+#[test]
+fn stored_headers_and_metadata_replace_the_gateways() {
+    let mut h = uncached();
+    let mut r = resolved();
+    r.record.user_metadata.insert("colour".into(), "blue".into());
+    r.record.user_metadata.insert("bad".into(), "a\nb".into());
+    r.record.headers.cache_control = Some("max-age=60".into());
+    r.pin_error = Some("PinTimeout".into());
+    r.access_count = 7;
+    r.last_access_ms = Some(1_700_000_000_999);
+    let (id, step) = read_with(&mut h, &signed("GET", "/b/k", &[]), &r);
+    step.continued();
+    let down = h.respond(id, 200, &[("cache-control", "public, max-age=29030400, immutable"), ("x-amz-meta-colour", "red")]).unwrap().continued();
+    assert_eq!(down.get("cache-control").as_deref(), Some("max-age=60"));
+    assert_eq!(down.0.iter().filter(|(n, _)| n.starts_with("x-amz-meta-")).count(), 1, "{down:?}");
+    assert_eq!(down.get("x-amz-meta-colour").as_deref(), Some("blue"));
+    assert_eq!(down.get("x-ipfs-pin-error").as_deref(), Some("PinTimeout"));
+    assert_eq!(down.get("x-ipfs-access-count").as_deref(), Some("7"));
+    assert_eq!(down.get("x-ipfs-last-access").as_deref(), Some("Tue, 14 Nov 2023 22:13:20 GMT"));
 }
