@@ -152,11 +152,18 @@ impl Harness {
     /// A new stream: its request headers (pseudo-headers included, no body) go to the filter.
     /// Returns the stream's id and what the filter did.
     pub fn request<V: AsRef<[u8]>>(&mut self, headers: &[(&str, V)]) -> Result<(u32, Step)> {
+        self.request_with_body(headers, false)
+    }
+
+    /// As [`Harness::request`]; `body` says a body follows the headers (`end_of_stream` false).
+    /// The filter has no use for request bodies: they are not passed to it.
+    pub fn request_with_body<V: AsRef<[u8]>>(&mut self, headers: &[(&str, V)], body: bool) -> Result<(u32, Step)> {
         let id = self.vm.create_stream()?;
         let map = HeaderMap::from_pairs(headers);
         let n = map.0.len() as u32;
         self.stream_mut(id)?.request_headers = map;
-        let action = self.vm.call::<(u32, u32, u32), u32>(Some(id), "proxy_on_request_headers", (id, n, 1))?;
+        let eos = u32::from(!body);
+        let action = self.vm.call::<(u32, u32, u32), u32>(Some(id), "proxy_on_request_headers", (id, n, eos))?;
         let step = self.after_request_callback(id, action == CONTINUE)?;
         Ok((id, step))
     }

@@ -1,7 +1,7 @@
 //! One request through the filter as Envoy runs it: the request headers go to the VM, HTTP calls
 //! it dispatches are made and answered, what it lets through is routed as `envoy/gateway.yaml`
-//! routes it (bodies streamed both ways), and the upstream's response headers go back through
-//! the filter. The VM is behind a lock held only while it runs, never across a network wait.
+//! routes it (bodies streamed both ways, past the filter, which has no use for them), and the
+//! upstream's response headers go back through the filter. The VM is behind a lock held only while it runs, never across a network wait.
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,7 +102,9 @@ impl Runner {
     async fn serve(&self, req: Request<Incoming>) -> Result<Response<Body>, String> {
         let headers = self.filter_headers(&req);
         tracing::debug!(method = headers.get(":method"), path = headers.get(":path"), "request");
-        let (id, mut step) = self.with_vm(|vm| vm.request(&headers.0.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect::<Vec<_>>()))?;
+        let has_body = !hyper::body::Body::is_end_stream(req.body());
+        let pairs: Vec<(&str, &[u8])> = headers.0.iter().map(|(n, v)| (n.as_str(), v.as_slice())).collect();
+        let (id, mut step) = self.with_vm(|vm| vm.request_with_body(&pairs, has_body))?;
         let forwarded = loop {
             match step {
                 Step::Replied(reply) => return Ok(local(reply)),
