@@ -16,7 +16,7 @@ const PIECES: [&str; 50] = [
     "-", "0", "99999999999999999999", "response-content-type=", "versionId=",
 ];
 
-struct Junk(u64);
+pub struct Junk(pub u64);
 
 impl Junk {
     fn next(&mut self) -> u64 {
@@ -26,7 +26,7 @@ impl Junk {
         self.0
     }
 
-    fn text(&mut self, n: u64) -> String {
+    pub fn text(&mut self, n: u64) -> String {
         (0..n).map(|_| PIECES[(self.next() % PIECES.len() as u64) as usize]).collect()
     }
 }

@@ -1,14 +1,16 @@
 //! The release `filter.wasm` under wasmtime, through every decision the filter makes: the
 //! scenarios `filter/src/decide_tests.rs` checks natively, plus what only the proxy-wasm glue
 //! does (header stripping, the resolve call and its answer, the L1 cache in shared data, the
-//! access reports on the timer, metrics, configure-time refusals), so that a difference between
-//! the native and the wasm build cannot hide.
+//! access reports on the timer, metrics, configure-time refusals); `differential` runs the same
+//! requests through the native `decide` and the wasm build and requires the same outcome, so that
+//! a difference between the two builds cannot hide.
 
 mod access;
 mod auth;
 mod cache;
 mod client;
 mod configure;
+mod differential;
 mod hostile;
 mod reads;
 mod runner;
