@@ -11,8 +11,12 @@ PROFILE ?= $(or $(IPFS_S3_PROFILE),dev)
 export IPFS_S3_PROFILE := $(PROFILE)
 
 PYTEST_ARGS ?=
+WASM_RUN_ARGS ?=
 
-.PHONY: help setup build up down status env lint unit-test fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
+# The filter under wasmtime (tests/wasm-host, a workspace of its own).
+WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
+
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -49,6 +53,15 @@ lint: ## clippy on the filter and the shared code (native and wasm32), enforcing
 unit-test: ## Rust unit tests of the whole workspace
 	cargo test --workspace
 
+wasm-build:
+	cargo build --release -p ipfs-s3-filter --target wasm32-wasip1
+
+wasm-test: wasm-build ## the release filter.wasm under wasmtime, through every decision the filter makes
+	cargo test --release --locked --manifest-path $(WASM_HOST_MANIFEST)
+
+wasm-run: wasm-build ## serve S3 with filter.wasm under wasmtime in front (development tool; WASM_RUN_ARGS=--help)
+	cargo run --release --locked --manifest-path $(WASM_HOST_MANIFEST) --bin ipfs-s3-wasm-run -- $(WASM_RUN_ARGS)
+
 fuzz: ## fuzz every parser of client bytes for FUZZ_SECONDS each (default 300); prints executions and crashes per target
 	scripts/fuzz.sh run
 
@@ -68,9 +81,10 @@ bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the 
 	cargo bench -p ipfs-s3-host --bench meta_store
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
-test: setup ## setup, then the lint, unit tests, a short fuzz run, then the end-to-end suite
+test: setup ## setup, then the lint, unit tests, the wasm build's tests, a short fuzz run, then the end-to-end suite
 	time $(MAKE) --no-print-directory lint
 	time $(MAKE) --no-print-directory unit-test
+	time $(MAKE) --no-print-directory wasm-test
 	time $(MAKE) --no-print-directory fuzz-smoke
 	time $(MAKE) --no-print-directory e2e
 
@@ -79,7 +93,7 @@ clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.r
 	IPFS_S3_PROFILE=test scripts/stack.sh clean
 	IPFS_S3_PROFILE=embedded scripts/stack.sh clean
 	IPFS_S3_PROFILE=cluster scripts/stack.sh clean
-	rm -rf .run fuzz/target fuzz/work
+	rm -rf .run fuzz/target fuzz/work tests/wasm-host/target
 	cargo clean
 
 distclean: clean ## also remove the installed tools (.tools) and the virtualenv (.venv)
