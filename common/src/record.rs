@@ -302,6 +302,7 @@ mod tests {
                 kind: ChecksumType::FullObject,
             }),
             parts: vec![],
+            acl: Default::default(),
         }
     }
 

@@ -82,6 +82,7 @@ impl RecordSeed {
                 },
                 checksum: None,
                 parts: self.parts.clone(),
+                acl: Default::default(),
             },
             pin_status: PinStatus::Pinned,
             replication_count: 1,
