@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use arbitrary::Arbitrary;
+use ipfs_s3_common::account::CannedAcl;
 use ipfs_s3_common::internal::{AccessBatch, ResolveError};
 use ipfs_s3_common::record::*;
 use ipfs_s3_filter::cache;
@@ -43,6 +44,7 @@ struct Seed {
     last_access_ms: Option<i64>,
     pin_error: Option<String>,
     host_cache: bool,
+    public: bool,
 }
 
 const ALGORITHMS: [ChecksumAlgorithm; 5] = [
@@ -73,6 +75,7 @@ impl Seed {
                     kind: if *composite { ChecksumType::Composite } else { ChecksumType::FullObject },
                 }),
                 parts: self.parts.clone(),
+                acl: if self.public { CannedAcl::PublicRead } else { CannedAcl::Private },
             },
             pin_status: [PinStatus::Pending, PinStatus::Pinned, PinStatus::Failed][usize::from(self.pin % 3)],
             replication_count: self.replication_count,
