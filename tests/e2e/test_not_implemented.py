@@ -16,8 +16,8 @@ LIFECYCLE = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "tm
 BUCKET_CALLS = {
     "GetBucketTagging": lambda s3, b: s3.get_bucket_tagging(Bucket=b),
     "PutBucketTagging": lambda s3, b: s3.put_bucket_tagging(Bucket=b, Tagging=TAGS),
-    "GetBucketAcl": lambda s3, b: s3.get_bucket_acl(Bucket=b),
-    "PutBucketAcl": lambda s3, b: s3.put_bucket_acl(Bucket=b, ACL="public-read"),
+    # Of the ACLs, only the canned private and public-read are implemented (test_acl.py).
+    "PutBucketAcl(public-read-write)": lambda s3, b: s3.put_bucket_acl(Bucket=b, ACL="public-read-write"),
     "GetBucketPolicy": lambda s3, b: s3.get_bucket_policy(Bucket=b),
     "PutBucketPolicy": lambda s3, b: s3.put_bucket_policy(Bucket=b, Policy='{"Version":"2012-10-17","Statement":[]}'),
     "GetBucketCors": lambda s3, b: s3.get_bucket_cors(Bucket=b),
@@ -41,7 +41,7 @@ OBJECT_CALLS = {
     "GetObjectTagging": lambda s3, b, k: s3.get_object_tagging(Bucket=b, Key=k),
     "PutObjectTagging": lambda s3, b, k: s3.put_object_tagging(Bucket=b, Key=k, Tagging=TAGS),
     "DeleteObjectTagging": lambda s3, b, k: s3.delete_object_tagging(Bucket=b, Key=k),
-    "GetObjectAcl": lambda s3, b, k: s3.get_object_acl(Bucket=b, Key=k),
+    "PutObjectAcl(authenticated-read)": lambda s3, b, k: s3.put_object_acl(Bucket=b, Key=k, ACL="authenticated-read"),
     "GetObjectRetention": lambda s3, b, k: s3.get_object_retention(Bucket=b, Key=k),
     "GetObjectLegalHold": lambda s3, b, k: s3.get_object_legal_hold(Bucket=b, Key=k),
     "RestoreObject": lambda s3, b, k: s3.restore_object(Bucket=b, Key=k, RestoreRequest={"Days": 1}),
@@ -81,7 +81,6 @@ RAW = [
     ("GET", "", "accelerate", b""),
     ("GET", "", "requestPayment", b""),
     ("GET", "k", "tagging", b""),
-    ("GET", "k", "acl", b""),
     ("GET", "k", "torrent", b""),
     ("PUT", "k", "retention", b"<Retention/>"),
 ]
