@@ -77,6 +77,9 @@ impl PinBackend for FakeCluster {
         }
         Ok(())
     }
+    async fn replication(&self, cid: &str) -> Result<Option<(u32, u32)>> {
+        Ok(self.pinned.lock().unwrap().get(cid).map(|&n| (n, n)))
+    }
     async fn unpin(&self, cid: &str) -> Result<()> {
         self.call(cid, format!("unpin {cid}")).await;
         self.pinned.lock().unwrap().remove(cid);
@@ -161,6 +164,25 @@ async fn pins_on_exactly_the_requested_factor_and_records_the_peers() {
     let view = s.manager.status("c1").await.unwrap();
     assert_eq!((view.status, view.replication_count, view.error), (PinStatus::Pinned, 2, None));
     assert_eq!(s.queue.depth().await.unwrap().total(), 0);
+}
+
+#[tokio::test]
+async fn a_pin_carried_out_again_leaves_the_cluster_alone_unless_the_factor_changed() {
+    let redis = Redis::start();
+    let cluster = Arc::new(FakeCluster::default());
+    let s = setup(&redis, cluster.clone(), fast()).await;
+    s.store.store_mapping("b", "k", &record("c1", 2, PinPriority::Normal)).await.unwrap();
+    let op = || PinOp::Pin { cid: "c1".into(), replication_factor: 2, priority: PinPriority::Normal, name: "b/k".into() };
+    s.manager.execute(&[claimed(op())]).await.unwrap();
+    // The same op again (its acknowledgement was lost, or a restart recovered it): no new pin.
+    s.manager.execute(&[claimed(op())]).await.unwrap();
+    assert_eq!(cluster.calls(), vec!["pin c1 2..2"]);
+    // Another factor is a new pin.
+    let three = PinOp::Pin { cid: "c1".into(), replication_factor: 3, priority: PinPriority::Normal, name: "b/k".into() };
+    s.manager.execute(&[claimed(three)]).await.unwrap();
+    assert_eq!(cluster.calls(), vec!["pin c1 2..2", "pin c1 3..3"]);
+    let state = s.store.pin_state("c1").await.unwrap().unwrap();
+    assert_eq!((state.status, state.replication_count), (PinStatus::Pinned, 3));
 }
 
 #[tokio::test]

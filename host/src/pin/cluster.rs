@@ -49,6 +49,15 @@ struct GlobalPinInfo {
     peer_map: BTreeMap<String, PeerMapEntry>,
 }
 
+/// The part of `GET /allocations/<cid>` (the pin as the cluster logged it) read here.
+#[derive(Deserialize)]
+struct PinLine {
+    #[serde(default)]
+    replication_factor_min: i64,
+    #[serde(default)]
+    replication_factor_max: i64,
+}
+
 #[derive(Deserialize)]
 struct PeerMapEntry {
     #[serde(default)]
@@ -107,6 +116,16 @@ impl PinBackend for Cluster {
         }
     }
 
+    async fn replication(&self, cid: &str) -> Result<Option<(u32, u32)>> {
+        let Some(resp) = self.send(self.http.get(format!("{}/allocations/{cid}", self.base)), true).await? else {
+            return Ok(None);
+        };
+        let pin: PinLine = resp.json().await.map_err(|e| Error::ClusterProtocol(e.to_string()))?;
+        // -1 (pinned everywhere) is not a bound this host sets; it reads as no match.
+        let bound = |n: i64| u32::try_from(n).unwrap_or(0);
+        Ok(Some((bound(pin.replication_factor_min), bound(pin.replication_factor_max))))
+    }
+
     async fn recover(&self, cid: &str) -> Result<()> {
         self.send(self.http.post(format!("{}/pins/{cid}/recover", self.base)), true).await.map(|_| ())
     }
@@ -146,6 +165,13 @@ impl PinBackend for Cluster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allocations_give_the_replication_bounds() {
+        let j = r#"{"cid":"bafk","name":"b/k","allocations":["12D3a"],"replication_factor_min":2,"replication_factor_max":3}"#;
+        let p: PinLine = serde_json::from_str(j).unwrap();
+        assert_eq!((p.replication_factor_min, p.replication_factor_max), (2, 3));
+    }
 
     #[test]
     fn peers_parse_as_ndjson_and_as_array() {

@@ -257,6 +257,10 @@ impl PinManager {
         {
             return Err(Error::InsufficientReplicas(format!("{factor} replicas asked, the cluster has {} peer(s)", view.total)));
         }
+        if let Some(pinned) = self.already_pinned(cid, factor).await {
+            tracing::debug!(cid, factor, "already pinned as asked; not sent again");
+            return Ok(pinned);
+        }
         self.backend.pin(cid, factor, factor, name).await?;
         if retry {
             // Peers that failed before, or came back since, try again now rather than at the
@@ -266,6 +270,18 @@ impl PinManager {
             }
         }
         self.wait_pinned(cid, factor).await
+    }
+
+    /// The number of peers holding `cid` when the cluster already has it pinned with exactly
+    /// this factor on that many peers. A pin op carried out again (a retry after its outcome was
+    /// lost, work recovered after a restart) then leaves the pin alone: the cluster logs every
+    /// POST as a new pin, and its peers go through `pin_queued` and `pinning` again.
+    async fn already_pinned(&self, cid: &str, factor: u32) -> Option<u32> {
+        if self.backend.replication(cid).await.ok()?? != (factor, factor) {
+            return None;
+        }
+        let (_, pinned) = summarize(&self.backend.status(cid).await.ok()?);
+        (pinned >= factor).then_some(pinned)
     }
 
     /// Polls the cluster until `factor` peers report `cid` pinned; `PinTimeout` after the pin

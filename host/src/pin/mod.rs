@@ -67,6 +67,9 @@ pub struct PeerInfo {
 pub trait PinBackend: Send + Sync {
     /// Asks the cluster to pin `cid` on `min..=max` peers. Returns once the cluster accepted it.
     async fn pin(&self, cid: &str, min: u32, max: u32, name: &str) -> Result<()>;
+    /// The replication bounds `(min, max)` the cluster holds for the pin of `cid` (`None` when it
+    /// has no pin for it).
+    async fn replication(&self, cid: &str) -> Result<Option<(u32, u32)>>;
     /// Asks the cluster to drop the pin. Unpinning a CID the cluster does not know is not an error.
     async fn unpin(&self, cid: &str) -> Result<()>;
     /// The per-peer status of `cid` (empty when the cluster has no pin for it).

@@ -155,6 +155,9 @@ impl PinBackend for FakeCluster {
         self.pins.lock().unwrap().insert(cid.into(), max);
         Ok(())
     }
+    async fn replication(&self, cid: &str) -> Result<Option<(u32, u32)>> {
+        Ok(self.pins.lock().unwrap().get(cid).map(|&n| (n, n)))
+    }
     async fn unpin(&self, cid: &str) -> Result<()> {
         self.pins.lock().unwrap().remove(cid);
         Ok(())
