@@ -172,18 +172,54 @@ pub fn auth_kind(req: &Request<'_>) -> Result<Option<AuthKind>, AuthError> {
 /// anonymous request, or one whose credential cannot be read: [`verify`] says why). It lets a
 /// caller look the key's secret up ahead of [`verify`], which takes it synchronously.
 pub fn claimed_access_key(req: &Request<'_>) -> Option<String> {
+    claimed_credential(req).map(|c| c.access_key)
+}
+
+/// What a request says it is signed with, before any checking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub access_key: String,
+    /// SigV4's `date/region/service` (what a [`KeyMaterial::Derived`] key must be derived for);
+    /// `None` for SigV2, which needs the secret itself.
+    pub scope: Option<String>,
+}
+
+/// [`claimed_access_key`] with the SigV4 scope the signature claims.
+pub fn claimed_credential(req: &Request<'_>) -> Option<Claim> {
     let param = |name: &str| canonical::parse_query(req.query).into_iter().find(|p| p.name == name).map(|p| p.value);
     let header = || canonical::header(req.headers, "authorization").map(str::trim);
-    let key = match auth_kind(req).ok()?? {
-        AuthKind::HeaderV4 => {
-            let cred = header()?.split([',', ' ']).find_map(|part| part.trim().strip_prefix("Credential="))?;
-            cred.split('/').next()?.to_owned()
-        }
-        AuthKind::PresignedV4 => param("X-Amz-Credential")?.split('/').next()?.to_owned(),
-        AuthKind::HeaderV2 => header()?.strip_prefix("AWS ")?.rsplit_once(':')?.0.trim().to_owned(),
-        AuthKind::PresignedV2 => param("AWSAccessKeyId")?,
+    let v4 = |cred: &str| {
+        let mut parts = cred.split('/');
+        let access_key = parts.next()?.to_owned();
+        let scope: Vec<&str> = parts.take(3).collect();
+        Some(Claim { access_key, scope: (scope.len() == 3).then(|| scope.join("/")) })
     };
-    (!key.is_empty()).then_some(key)
+    let claim = match auth_kind(req).ok()?? {
+        AuthKind::HeaderV4 => v4(header()?.split([',', ' ']).find_map(|part| part.trim().strip_prefix("Credential="))?)?,
+        AuthKind::PresignedV4 => v4(&param("X-Amz-Credential")?)?,
+        AuthKind::HeaderV2 => {
+            Claim { access_key: header()?.strip_prefix("AWS ")?.rsplit_once(':')?.0.trim().to_owned(), scope: None }
+        }
+        AuthKind::PresignedV2 => Claim { access_key: param("AWSAccessKeyId")?, scope: None },
+    };
+    (!claim.access_key.is_empty()).then_some(claim)
+}
+
+/// What checks an access key's signatures: its secret, or (SigV4 only) the key derived from it
+/// for one `date/region/service`, which a verifier can hold without ever seeing the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    Secret(String),
+    Derived { scope: String, key: [u8; 32] },
+}
+
+impl std::fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret(_) => f.write_str("Secret(..)"),
+            Self::Derived { scope, .. } => write!(f, "Derived({scope})"),
+        }
+    }
 }
 
 /// Verifies a request's signature.
@@ -194,6 +230,15 @@ pub fn claimed_access_key(req: &Request<'_>) -> Option<String> {
 pub fn verify<F>(req: &Request<'_>, now: i64, region: Option<&str>, secret_for: F) -> Result<Verified, AuthError>
 where
     F: Fn(&str) -> Option<String>,
+{
+    verify_with(req, now, region, |ak| secret_for(ak).map(KeyMaterial::Secret))
+}
+
+/// [`verify`] with whatever key material the caller holds for an access key: a key derived for
+/// another scope than the request's, or for SigV2, does not verify (`SignatureDoesNotMatch`).
+pub fn verify_with<F>(req: &Request<'_>, now: i64, region: Option<&str>, secret_for: F) -> Result<Verified, AuthError>
+where
+    F: Fn(&str) -> Option<KeyMaterial>,
 {
     match auth_kind(req)? {
         None => Err(AuthError::Missing),

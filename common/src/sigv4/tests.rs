@@ -534,6 +534,41 @@ fn the_claimed_access_key_is_read_from_every_scheme() {
     assert_eq!(claimed_access_key(&req("AWSAccessKeyId=AKQ2&Signature=x&Expires=1", &[])).as_deref(), Some("AKQ2"));
     assert_eq!(claimed_access_key(&req("", &[])), None);
     assert_eq!(claimed_access_key(&req("", &[("authorization", "Bearer x")])), None);
+    let scope = |q, h| claimed_credential(&req(q, h)).and_then(|c| c.scope);
+    assert_eq!(scope("", &v4).as_deref(), Some("20260101/us-east-1/s3"));
+    assert_eq!(scope(pre4, &[]).as_deref(), Some("20260101/us-east-1/s3"));
+    assert_eq!(scope("", &v2), None, "SigV2 has no scope: it needs the secret");
+}
+
+#[test]
+fn a_key_derived_for_the_request_scope_verifies_as_the_secret_does() {
+    // The S3 example GET with a range, checked with the day's derived key instead of the secret.
+    let auth = auth_header(
+        "host;range;x-amz-content-sha256;x-amz-date",
+        "f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41",
+    );
+    let headers = [
+        ("Host", HOST),
+        ("Range", "bytes=0-9"),
+        ("x-amz-content-sha256", EMPTY_SHA256),
+        ("x-amz-date", "20130524T000000Z"),
+        ("Authorization", auth.as_str()),
+    ];
+    let req = Request { method: "GET", path: "/test.txt", query: "", headers: &headers, host_bucket: None };
+    let derived = |date: &str| KeyMaterial::Derived {
+        scope: format!("{date}/us-east-1/s3"),
+        key: signing_key(SECRET, date, "us-east-1", "s3"),
+    };
+    let with = |m: KeyMaterial| verify_with(&req, T2013, Some("us-east-1"), move |ak| (ak == AK).then(|| m.clone()));
+    assert_eq!(with(derived("20130524")).map(|v| v.kind), Ok(AuthKind::HeaderV4));
+    assert_eq!(with(derived("20130525")).map(|v| v.kind), Err(AuthError::SignatureMismatch), "another day's key");
+    assert_eq!(format!("{:?}", derived("20130524")), "Derived(20130524/us-east-1/s3)", "no key bytes in logs");
+    // SigV2 cannot be checked with a derived key.
+    let v2 = [("Date", "Tue, 27 Mar 2007 19:36:42 +0000"), ("Authorization", "AWS AKIAIOSFODNN7EXAMPLE:bWq2s1WEIj+Ydj0vQ697zp+IXMU=")];
+    let req = Request { method: "GET", path: "/johnsmith/photos/puppy.jpg", query: "", headers: &v2, host_bucket: None };
+    let v2_with = |m: KeyMaterial| verify_with(&req, 1_175_024_202, None, move |_| Some(m.clone())).map(|v| v.kind);
+    assert_eq!(v2_with(KeyMaterial::Secret(SECRET.into())), Ok(AuthKind::HeaderV2));
+    assert_eq!(v2_with(derived("20070327")), Err(AuthError::SignatureMismatch));
 }
 
 // The Signature Version 2 cases and the rules about unsigned headers, with the helpers above.

@@ -11,7 +11,7 @@ use sha1::Sha1;
 
 use super::canonical::{self, QueryParam};
 use super::{
-    AuthError, AuthKind, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, Verified, mac_matches, parse_http_date,
+    AuthError, AuthKind, KeyMaterial, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, Verified, mac_matches, parse_http_date,
     refuse_unsigned,
 };
 
@@ -135,6 +135,14 @@ fn covered_by_v2(name: &str) -> bool {
     name.starts_with("x-amz-")
 }
 
+/// SigV2 signs with the secret itself: a key derived for SigV4 cannot check it.
+fn v2_secret(material: &KeyMaterial) -> Result<&str, AuthError> {
+    match material {
+        KeyMaterial::Secret(secret) => Ok(secret),
+        KeyMaterial::Derived { .. } => Err(AuthError::SignatureMismatch),
+    }
+}
+
 fn check(secret: &str, string_to_sign: &str, signature: &str) -> Result<(), AuthError> {
     // A `+` that was not escaped in the URL arrives as a space; it can only have been a `+`.
     // Turned back before trimming, or a signature that starts with `+` loses it.
@@ -150,7 +158,7 @@ fn check(secret: &str, string_to_sign: &str, signature: &str) -> Result<(), Auth
 
 pub(super) fn verify_header<F>(req: &Request<'_>, now: i64, secret_for: &F) -> Result<Verified, AuthError>
 where
-    F: Fn(&str) -> Option<String>,
+    F: Fn(&str) -> Option<KeyMaterial>,
 {
     let value = canonical::header(req.headers, "authorization").ok_or(AuthError::Missing)?;
     let (access_key, signature) = value
@@ -181,7 +189,7 @@ where
     } else {
         date_header.map(str::trim).unwrap_or_default()
     };
-    check(&secret, &string_to_sign(req, date_line), signature)?;
+    check(v2_secret(&secret)?, &string_to_sign(req, date_line), signature)?;
     Ok(Verified {
         access_key: access_key.to_owned(),
         kind: AuthKind::HeaderV2,
@@ -192,7 +200,7 @@ where
 
 pub(super) fn verify_presigned<F>(req: &Request<'_>, now: i64, secret_for: &F) -> Result<Verified, AuthError>
 where
-    F: Fn(&str) -> Option<String>,
+    F: Fn(&str) -> Option<KeyMaterial>,
 {
     let params = canonical::parse_query(req.query);
     let get = |name: &str| params.iter().find(|p| p.name == name).map(|p| p.value.as_str());
@@ -217,7 +225,7 @@ where
     if expires_at.saturating_sub(now) > MAX_PRESIGNED_EXPIRES_SECS {
         return Err(AuthError::V2ExpiresTooLarge);
     }
-    check(&secret, &string_to_sign(req, expires), signature)?;
+    check(v2_secret(&secret)?, &string_to_sign(req, expires), signature)?;
     Ok(Verified {
         access_key: access_key.to_owned(),
         kind: AuthKind::PresignedV2,
@@ -239,7 +247,7 @@ mod tests {
 
     #[test]
     fn an_unescaped_plus_leading_a_presigned_signature_still_verifies() {
-        let secret = |ak: &str| (ak == "AK").then(|| "SK".to_owned());
+        let secret = |ak: &str| (ak == "AK").then(|| KeyMaterial::Secret("SK".to_owned()));
         let headers = [("host", "127.0.0.1:9000")];
         // An expiry time whose signature starts with `+` (1 in 64). (It cannot end with one:
         // 20 bytes of HMAC-SHA1 end in a padded character.)

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::canonical::{self, QueryParam};
 use super::{
-    ALGORITHM, AuthError, AuthKind, EMPTY_SHA256, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, UNSIGNED_PAYLOAD,
+    ALGORITHM, AuthError, AuthKind, EMPTY_SHA256, KeyMaterial, MAX_PRESIGNED_EXPIRES_SECS, MAX_SKEW_SECS, Request, UNSIGNED_PAYLOAD,
     Verified, format_amz_date, mac_matches, parse_amz_date, parse_http_date, refuse_unsigned,
 };
 
@@ -226,7 +226,7 @@ fn check_covered(req: &Request<'_>, signed_headers: &str) -> Result<(), AuthErro
 
 /// Checks `signature` (hex) against the request's canonical form.
 fn check_signature(
-    secret: &str,
+    secret: &KeyMaterial,
     credential: &Credential<'_>,
     amz_date: &str,
     canonical_request: &str,
@@ -236,7 +236,16 @@ fn check_signature(
         "{}/{}/{}/{TERMINATOR}",
         credential.date, credential.region, credential.service
     );
-    let key = signing_key(secret, credential.date, credential.region, credential.service);
+    let key = match secret {
+        KeyMaterial::Secret(secret) => signing_key(secret, credential.date, credential.region, credential.service),
+        // A key derived for another day, region or service cannot have made this signature.
+        KeyMaterial::Derived { scope: derived_for, key }
+            if *derived_for == format!("{}/{}/{}", credential.date, credential.region, credential.service) =>
+        {
+            *key
+        }
+        KeyMaterial::Derived { .. } => return Err(AuthError::SignatureMismatch),
+    };
     let expected = hmac(&key, string_to_sign(amz_date, &scope, canonical_request).as_bytes());
     let given = hex::decode(signature.trim()).map_err(|_| AuthError::SignatureMismatch)?;
     if !mac_matches(&expected, &given) {
@@ -270,7 +279,7 @@ pub(super) fn verify_header<F>(
     secret_for: &F,
 ) -> Result<Verified, AuthError>
 where
-    F: Fn(&str) -> Option<String>,
+    F: Fn(&str) -> Option<KeyMaterial>,
 {
     let value = canonical::header(req.headers, "authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(value)?;
@@ -332,7 +341,7 @@ pub(super) fn verify_presigned<F>(
     secret_for: &F,
 ) -> Result<Verified, AuthError>
 where
-    F: Fn(&str) -> Option<String>,
+    F: Fn(&str) -> Option<KeyMaterial>,
 {
     let params = canonical::parse_query(req.query);
     let required = |name: &str| {
