@@ -21,12 +21,30 @@
 //! sends an object read there instead of to the IPFS gateway when the resolve answer says
 //! `host_cache` (see [`crate::record::Resolved::host_cache`]).
 
+//! `GET {CREDENTIALS_PATH}?access_key=<pct>[&scope=<date/region/service>]` tells the filter how
+//! to check the signatures of an access key it does not know: `200` with a JSON [`KeyAnswer`]
+//! (for a SigV4 scope, the key derived for that day, region and service, never the secret; the
+//! secret itself only without a scope, for SigV2, which signs with it), `404` with a JSON
+//! [`ResolveError`] `InvalidAccessKeyId` for an unknown or disabled account. The filter keeps
+//! answers (both kinds) for its `account_cache_ttl_ms`, so a new, changed, disabled or removed
+//! account takes effect through Envoy within that bound.
+//!
+//! The resolve call names who reads (`principal=<access key>`; absent for an anonymous request).
+//! The host answers `403` with a JSON [`ResolveError`] `AccessDenied` when that principal may
+//! not read the object (or, for a key that does not exist, may not list the bucket, as S3 does);
+//! a `200` carries the bucket's owner and ACL so that the filter decides the same for later
+//! reads it answers from its cache.
+
 use serde::{Deserialize, Serialize};
+
+use crate::account::Role;
 
 /// Path of the resolve call (query: `bucket`, `key`, both percent-encoded).
 pub const RESOLVE_PATH: &str = "/_internal/v1/resolve";
 /// Path of the access report call (`POST`, JSON [`AccessBatch`]).
 pub const ACCESS_PATH: &str = "/_internal/v1/access";
+/// Path of the credentials call (query: `access_key`, and `scope` for SigV4).
+pub const CREDENTIALS_PATH: &str = "/_internal/v1/credentials";
 /// Header carrying the shared token on every internal call.
 pub const TOKEN_HEADER: &str = "x-ipfs-s3-internal-token";
 /// Prefix of every header that only Envoy (the filter) may set; stripped from client requests.
@@ -65,4 +83,35 @@ pub struct AccessCount {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessBatch {
     pub hits: Vec<AccessCount>,
+}
+
+/// Body of a `200` credentials answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyAnswer {
+    pub access_key: String,
+    pub role: Role,
+    /// The asked scope (`date/region/service`) and the hex key derived for it; absent when the
+    /// secret was asked for instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived_key: Option<String>,
+    /// The secret (SigV2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl KeyAnswer {
+    /// What checks the key's signatures, if the answer carries anything usable.
+    pub fn material(&self) -> Option<crate::sigv4::KeyMaterial> {
+        use crate::sigv4::KeyMaterial;
+        match (&self.scope, &self.derived_key, &self.secret) {
+            (Some(scope), Some(hex_key), _) => {
+                let key: [u8; 32] = hex::decode(hex_key).ok()?.try_into().ok()?;
+                Some(KeyMaterial::Derived { scope: scope.clone(), key })
+            }
+            (None, _, Some(secret)) => Some(KeyMaterial::Secret(secret.clone())),
+            _ => None,
+        }
+    }
 }

@@ -256,11 +256,25 @@ impl PinStatus {
     }
 }
 
+/// Who may read a bucket's objects besides admins: its owner, and everyone when its ACL is
+/// `public-read` (the object's own ACL is in its record).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketAccess {
+    /// The owner's access key (empty when unknown: then only admins and public grants read).
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub acl: crate::account::CannedAcl,
+}
+
 /// The host's answer to a resolve: the record plus the pin state the filter puts in headers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resolved {
     #[serde(flatten)]
     pub record: ObjectRecord,
+    /// Who may read it: the filter decides with this on every read, cached answers included.
+    #[serde(default)]
+    pub bucket: BucketAccess,
     pub pin_status: PinStatus,
     /// Number of cluster peers that hold the CID pinned.
     pub replication_count: u32,
@@ -309,6 +323,7 @@ mod tests {
     #[test]
     fn resolved_round_trips_through_json() {
         let r = Resolved {
+            bucket: BucketAccess::default(),
             record: sample(),
             pin_status: PinStatus::Pinned,
             replication_count: 2,

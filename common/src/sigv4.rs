@@ -192,7 +192,8 @@ pub fn claimed_credential(req: &Request<'_>) -> Option<Claim> {
         let mut parts = cred.split('/');
         let access_key = parts.next()?.to_owned();
         let scope: Vec<&str> = parts.take(3).collect();
-        Some(Claim { access_key, scope: (scope.len() == 3).then(|| scope.join("/")) })
+        // Without a whole scope the signature is malformed: nothing to look up.
+        (scope.len() == 3).then(|| Claim { access_key, scope: Some(scope.join("/")) })
     };
     let claim = match auth_kind(req).ok()?? {
         AuthKind::HeaderV4 => v4(header()?.split([',', ' ']).find_map(|part| part.trim().strip_prefix("Credential="))?)?,

@@ -105,6 +105,7 @@ mod tests {
 
     fn resolved(cid: &str) -> Resolved {
         Resolved {
+            bucket: Default::default(),
             record: ObjectRecord {
                 cid: cid.into(),
                 size: 5,

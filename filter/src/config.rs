@@ -44,6 +44,11 @@ pub struct Config {
     /// Most objects in one access report; more are sent in further reports of the same flush.
     #[serde(default = "default_max_batch")]
     pub access_max_batch: usize,
+    /// How long what the host said about an access key this filter did not know is kept (its
+    /// derived signing key and role, or that it is unknown): a new, changed, disabled or removed
+    /// account takes effect through Envoy within this bound.
+    #[serde(default = "default_account_ttl")]
+    pub account_cache_ttl_ms: u64,
     /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
     #[serde(flatten, skip_serializing)]
     pub unknown: BTreeMap<String, IgnoredAny>,
@@ -69,6 +74,9 @@ fn default_slots() -> u32 {
 }
 fn default_flush() -> u64 {
     1000
+}
+fn default_account_ttl() -> u64 {
+    2000
 }
 fn default_max_batch() -> usize {
     500

@@ -3,17 +3,19 @@
 //! around the call to the host, [`on_resolved`] once the record is known, and
 //! [`response::gateway_response`] when the gateway answers.
 
+use ipfs_s3_common::account::{self, Account, Action, Permissions, Principal, Resource, Role};
 use ipfs_s3_common::addressing;
 use ipfs_s3_common::internal::{
-    OBJECT_PATH, RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ROUTE_HOST_OBJECT, ResolveError, TOKEN_HEADER,
+    KeyAnswer, OBJECT_PATH, RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ROUTE_HOST_OBJECT, ResolveError, TOKEN_HEADER,
 };
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
-use ipfs_s3_common::sigv4::{self, canonical::uri_encode};
+use ipfs_s3_common::sigv4::{self, Claim, canonical::uri_encode};
 
 use crate::conditional::{self, Conditions, Verdict};
 use crate::config::Config;
+use crate::keys::Learned;
 use crate::request::{self, Route, Target};
 use crate::response::{self, Reply, ServedObject};
 
@@ -30,8 +32,11 @@ pub enum Decision {
     Reply(Reply),
     /// Answer locally: the signature did not check out.
     Denied(Reply),
-    /// An authenticated object read: resolve it.
+    /// An authenticated (or anonymous) object read: resolve it.
     Serve(Box<ServeCtx>),
+    /// Signed with an access key this filter does not know: ask the host about it (see
+    /// [`crate::keys`]), then decide again with its answer.
+    Learn(Claim),
 }
 
 /// An authenticated object read waiting for its record.
@@ -48,6 +53,8 @@ pub struct ServeCtx {
     pub overrides: Vec<(&'static str, String)>,
     /// `x-amz-checksum-mode: ENABLED`: the stored checksum goes back with a whole object.
     pub checksum_mode: bool,
+    /// Who reads: `None` for an anonymous request (only `public-read` objects answer it).
+    pub reader: Option<Account>,
 }
 
 fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
@@ -57,8 +64,23 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Decides on a request. `headers` are Envoy's, pseudo-headers included; `now` is Unix seconds.
-pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> Decision {
+/// The reader a verified access key stands for: the configured key is the admin account.
+pub fn reader(access_key: &str, role: Role) -> Account {
+    Account {
+        access_key: access_key.to_owned(),
+        secret_key: String::new(),
+        name: String::new(),
+        role,
+        enabled: true,
+        permissions: Permissions::default(),
+        created_ms: 0,
+    }
+}
+
+/// Decides on a request. `headers` are Envoy's, pseudo-headers included; `now` is Unix seconds;
+/// `learned` is what the host said about the access key the request claims, when it is not the
+/// configured one (without it, such a request gets [`Decision::Learn`]).
+pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learned: Option<&Learned>) -> Decision {
     let method = first(headers, ":method").unwrap_or_default();
     let (path, query) = request::split_path(first(headers, ":path").unwrap_or_default());
     let request_id = first(headers, "x-request-id").unwrap_or("-").to_owned();
@@ -106,9 +128,30 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
         headers: &sig_headers,
         host_bucket,
     };
-    if let Err(e) = sigv4::verify(&req, now, Some(&config.region), |ak| config.secret_for(ak)) {
-        return Decision::Denied(response::error(e.code(), &e.to_string(), path, &request_id, head));
-    }
+    let claim = sigv4::claimed_credential(&req);
+    let anonymous_read = claim.is_none() && sigv4::auth_kind(&req) == Ok(None) && matches!(route, Route::Serve(_));
+    let reader = if anonymous_read {
+        None
+    } else {
+        let verified = match &claim {
+            Some(c) if c.access_key != config.access_key => {
+                let Some(learned) = learned.filter(|l| l.is_for(c)) else {
+                    return Decision::Learn(c.clone());
+                };
+                let answer = learned.answer.as_ref();
+                sigv4::verify_with(&req, now, Some(&config.region), |ak| {
+                    answer.filter(|a| a.access_key == ak).and_then(KeyAnswer::material)
+                })
+                .map(|_| reader(&c.access_key, answer.map_or(Role::User, |a| a.role)))
+            }
+            _ => sigv4::verify(&req, now, Some(&config.region), |ak| config.secret_for(ak))
+                .map(|_| reader(&config.access_key, Role::Admin)),
+        };
+        match verified {
+            Ok(account) => Some(account),
+            Err(e) => return Decision::Denied(response::error(e.code(), &e.to_string(), path, &request_id, head)),
+        }
+    };
 
     let target = match route {
         Route::Serve(target) => target,
@@ -128,16 +171,27 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64) -> De
         conditions: Conditions::from_headers(headers.iter().map(|(n, v)| (n.as_str(), v.as_str()))),
         overrides: request::response_overrides(query),
         checksum_mode: first(headers, "x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED")),
+        reader,
     }))
 }
 
 /// Headers of the resolve call to the host's internal API.
-pub fn resolve_call(config: &Config, target: &Target) -> Vec<(String, String)> {
-    let path = format!(
+pub fn resolve_call(config: &Config, ctx: &ServeCtx) -> Vec<(String, String)> {
+    let target = &ctx.target;
+    let mut path = format!(
         "{RESOLVE_PATH}?bucket={}&key={}",
         uri_encode(target.bucket.as_bytes(), false),
         uri_encode(target.key.as_bytes(), false)
     );
+    if let Some(reader) = &ctx.reader {
+        path.push_str("&principal=");
+        path.push_str(&uri_encode(reader.access_key.as_bytes(), false));
+    }
+    internal_get(config, path)
+}
+
+/// Headers of a `GET` of the host's internal API (a JSON answer, the internal token sent).
+pub fn internal_get(config: &Config, path: String) -> Vec<(String, String)> {
     vec![
         (":method".to_owned(), "GET".to_owned()),
         (":path".to_owned(), path),
@@ -165,12 +219,16 @@ pub fn on_resolve_answer(ctx: &ServeCtx, status: Option<u16>, body: &[u8]) -> Re
     };
     match status {
         Some(200) => serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable answer: {e}"))),
-        Some(404) => {
+        Some(status @ (403 | 404)) => {
             let not_found: ResolveError =
-                serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable 404: {e}")))?;
+                serde_json::from_slice(body).map_err(|e| unavailable(format!("unreadable {status}: {e}")))?;
             let code = match S3Code::from_name(&not_found.code) {
-                Some(code @ (S3Code::NoSuchKey | S3Code::NoSuchBucket)) => code,
-                _ => return Err(unavailable(format!("unexpected 404 code {}", not_found.code))),
+                Some(code @ (S3Code::NoSuchKey | S3Code::NoSuchBucket | S3Code::AccessDenied | S3Code::InvalidAccessKeyId))
+                    if code.status() == status =>
+                {
+                    code
+                }
+                _ => return Err(unavailable(format!("unexpected {status} code {}", not_found.code))),
             };
             Err(response::error(
                 code,
@@ -210,6 +268,12 @@ pub fn is_dropped_on_rewrite(name: &str) -> bool {
 /// (`host_cache`: a hot object then never touches IPFS), the IPFS gateway for the rest.
 pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
     let record = &resolved.record;
+    // Decided again here, for answers from the cache that another reader's resolve put there.
+    let who = ctx.reader.as_ref().map_or(Principal::Anonymous, Principal::Account);
+    let what = Resource { bucket_owner: &resolved.bucket.owner, bucket_acl: resolved.bucket.acl, object_acl: Some(record.acl) };
+    if !account::allowed(who, Action::ReadObject, what) {
+        return Err(response::error(S3Code::AccessDenied, "Access Denied", &ctx.resource, &ctx.request_id, ctx.head));
+    }
     match conditional::evaluate(&ctx.conditions, &record.etag, record.last_modified_ms / 1000) {
         Verdict::Proceed => {}
         Verdict::NotModified => return Err(response::not_modified(&resolved, &ctx.request_id)),

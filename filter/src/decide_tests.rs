@@ -20,6 +20,11 @@ fn h(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 /// Headers of a request signed in the Authorization header at `NOW`, plus `extra` (signed too).
 fn signed(method: &str, path_and_query: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    signed_as("AKTEST", "s3cr3t", method, path_and_query, extra)
+}
+
+/// [`signed`] with another credential.
+fn signed_as(ak: &str, secret: &str, method: &str, path_and_query: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let (path, query) = request::split_path(path_and_query);
     let amz_date = format_amz_date(NOW);
     let mut plain = vec![
@@ -39,9 +44,9 @@ fn signed(method: &str, path_and_query: &str, extra: &[(&str, &str)]) -> Vec<(St
         &signed_headers,
         EMPTY_SHA256,
     );
-    let sig = v4_sign("s3cr3t", &amz_date, "us-east-1", "s3", &creq);
+    let sig = v4_sign(secret, &amz_date, "us-east-1", "s3", &creq);
     let auth = format!(
-        "AWS4-HMAC-SHA256 Credential=AKTEST/{}/us-east-1/s3/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
+        "AWS4-HMAC-SHA256 Credential={ak}/{}/us-east-1/s3/aws4_request, SignedHeaders={signed_headers}, Signature={sig}",
         &amz_date[..8]
     );
     let mut out = h(&[
@@ -62,6 +67,7 @@ fn signed(method: &str, path_and_query: &str, extra: &[(&str, &str)]) -> Vec<(St
 
 fn resolved() -> Resolved {
     Resolved {
+        bucket: Default::default(),
         record: ObjectRecord {
             cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
             size: 5,
@@ -83,7 +89,7 @@ fn resolved() -> Resolved {
 }
 
 fn serve(headers: &[(String, String)]) -> ServeCtx {
-    match on_request(&config(), headers, NOW) {
+    match on_request(&config(), headers, NOW, None) {
         Decision::Serve(ctx) => *ctx,
         other => panic!("not served: {other:?}"),
     }
@@ -134,7 +140,7 @@ fn presigned_get_is_served() {
     assert_eq!(ctx.overrides, [("content-type", "text/csv".to_owned())]);
     assert_eq!(ctx.request_id, "-");
     // Five minutes later it has expired.
-    let Decision::Denied(reply) = on_request(&config(), &headers, NOW + 300) else {
+    let Decision::Denied(reply) = on_request(&config(), &headers, NOW + 300, None) else {
         panic!()
     };
     assert_eq!(reply.status, 403);
@@ -145,8 +151,9 @@ fn presigned_get_is_served() {
 fn auth_failures_are_s3_errors() {
     type Case = (Vec<(String, String)>, u16, &'static str);
     let cases: Vec<Case> = vec![
+        // (An unsigned GET of an object is an anonymous read: the resolve decides it.)
         (
-            h(&[(":method", "GET"), (":path", "/b/k"), (":authority", HOST)]),
+            h(&[(":method", "PUT"), (":path", "/b/k"), (":authority", HOST)]),
             403,
             "AccessDenied",
         ),
@@ -167,8 +174,10 @@ fn auth_failures_are_s3_errors() {
             "SignatureDoesNotMatch",
         ),
     ];
+    // What the host said of AKOTHER: no such account.
+    let unknown = crate::keys::Learned { t: NOW * 1000, access_key: "AKOTHER".into(), scope: Some("20231114/us-east-1/s3".into()), answer: None };
     for (headers, status, code) in cases {
-        let Decision::Denied(reply) = on_request(&config(), &headers, NOW) else {
+        let Decision::Denied(reply) = on_request(&config(), &headers, NOW, Some(&unknown)) else {
             panic!("{code}")
         };
         assert_eq!(reply.status, status, "{code}");
@@ -182,11 +191,11 @@ fn auth_failures_are_s3_errors() {
                 .contains(&("content-type".into(), "application/xml".into()))
         );
     }
-    let Decision::Denied(reply) = on_request(&config(), &signed("GET", "/b/k", &[]), NOW + 3600) else {
+    let Decision::Denied(reply) = on_request(&config(), &signed("GET", "/b/k", &[]), NOW + 3600, None) else {
         panic!()
     };
     assert!(reply.body.unwrap().contains("<Code>RequestTimeTooSkewed</Code>"));
-    let Decision::Denied(reply) = on_request(&config(), &signed("HEAD", "/b/k2", &[]), NOW + 3600) else {
+    let Decision::Denied(reply) = on_request(&config(), &signed("HEAD", "/b/k2", &[]), NOW + 3600, None) else {
         panic!()
     };
     assert_eq!((reply.status, reply.body), (403, None));
@@ -195,10 +204,12 @@ fn auth_failures_are_s3_errors() {
 #[test]
 fn everything_else_passes_or_is_watched() {
     let c = config();
-    let d = |m: &str, p: &str| on_request(&c, &signed(m, p, &[]), NOW);
+    let d = |m: &str, p: &str| on_request(&c, &signed(m, p, &[]), NOW, None);
     assert_eq!(d("GET", "/b?list-type=2"), Decision::Continue);
     assert_eq!(d("GET", "/b/k?acl"), Decision::Continue);
-    assert_eq!(d("PUT", "/b"), Decision::Continue);
+    // Creating or changing a bucket (its ACL): its cached entries are stale.
+    assert_eq!(d("PUT", "/b"), Decision::WatchBucket("b".into()));
+    assert_eq!(d("PUT", "/b?acl"), Decision::WatchBucket("b".into()));
     assert_eq!(
         d("PUT", "/b/k"),
         Decision::Watch(Target {
@@ -217,26 +228,26 @@ fn every_request_is_authenticated_before_its_body() {
     let c = config();
     for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl")] {
         let anonymous = h(&[(":method", m), (":path", p), (":authority", HOST)]);
-        let Decision::Denied(reply) = on_request(&c, &anonymous, NOW) else {
+        let Decision::Denied(reply) = on_request(&c, &anonymous, NOW, None) else {
             panic!("{m} {p} passed without a signature")
         };
         assert_eq!(reply.status, 403, "{m} {p}");
         let mut tampered = signed(m, p, &[]);
         tampered.push(("x-amz-copy-source".into(), "/private/secret.txt".into()));
-        let Decision::Denied(reply) = on_request(&c, &tampered, NOW) else {
+        let Decision::Denied(reply) = on_request(&c, &tampered, NOW, None) else {
             panic!("{m} {p} passed with an unsigned x-amz-copy-source")
         };
         assert!(reply.body.unwrap().contains("There were headers present in the request which were not signed"));
     }
     // Signed, the same headers are fine.
     let copy = signed("PUT", "/b/k", &[("x-amz-copy-source", "/private/secret.txt"), ("x-ipfs-replication-factor", "2")]);
-    assert!(matches!(on_request(&c, &copy, NOW), Decision::Watch(_)));
+    assert!(matches!(on_request(&c, &copy, NOW, None), Decision::Watch(_)));
 }
 
 #[test]
 fn methods_without_an_operation_are_not_implemented() {
     for m in ["OPTIONS", "PATCH", "TRACE"] {
-        let Decision::Reply(reply) = on_request(&config(), &h(&[(":method", m), (":path", "/b/k"), (":authority", HOST)]), NOW) else {
+        let Decision::Reply(reply) = on_request(&config(), &h(&[(":method", m), (":path", "/b/k"), (":authority", HOST)]), NOW, None) else {
             panic!("{m}")
         };
         assert_eq!(reply.status, 501, "{m}");
@@ -246,20 +257,17 @@ fn methods_without_an_operation_are_not_implemented() {
 #[test]
 fn browser_form_posts_are_refused_before_the_body() {
     let form = h(&[(":method", "POST"), (":path", "/b"), (":authority", HOST), ("content-type", "multipart/form-data; boundary=xyz")]);
-    let Decision::Reply(reply) = on_request(&config(), &form, NOW) else { panic!() };
+    let Decision::Reply(reply) = on_request(&config(), &form, NOW, None) else { panic!() };
     assert_eq!(reply.status, 501);
     assert!(reply.body.unwrap().contains("<Code>NotImplemented</Code>"));
 }
 
 #[test]
 fn resolve_call_shape() {
-    let call = resolve_call(
-        &config(),
-        &Target {
-            bucket: "b".into(),
-            key: "dir/a b+c&d=é".into(),
-        },
-    );
+    let mut ctx = serve(&signed("GET", "/b/k", &[]));
+    ctx.target = Target { bucket: "b".into(), key: "dir/a b+c&d=é".into() };
+    ctx.reader = None;
+    let call = resolve_call(&config(), &ctx);
     assert_eq!(
         call,
         h(&[
@@ -286,8 +294,12 @@ fn resolve_answers() {
     assert!(e.body.unwrap().contains("<Code>NoSuchKey</Code>"));
     let e = on_resolve_answer(&ctx, Some(404), &nf("NoSuchBucket")).unwrap_err();
     assert!(e.body.unwrap().contains("<Code>NoSuchBucket</Code>"));
+    let e = on_resolve_answer(&ctx, Some(403), &nf("AccessDenied")).unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(e.body.unwrap().contains("<Code>AccessDenied</Code>"));
     for (status, body) in [
         (Some(404), nf("AccessDenied")),
+        (Some(403), nf("NoSuchKey")),
         (Some(404), b"<html>".to_vec()),
         (Some(200), b"{}".to_vec()),
         (Some(500), vec![]),
@@ -502,7 +514,7 @@ fn odd_input_never_panics() {
         ] {
             headers.push((name.into(), junk(5)));
         }
-        if let Decision::Serve(ctx) = on_request(&config, &headers, NOW) {
+        if let Decision::Serve(ctx) = on_request(&config, &headers, NOW, None) {
             let _ = on_resolve_answer(&ctx, Some(200), junk(4).as_bytes());
             let _ = on_resolved(&config, *ctx, resolved());
         }
@@ -518,9 +530,13 @@ fn odd_input_never_panics() {
         ] {
             signed_req.push((name.into(), junk(3)));
         }
-        let Decision::Serve(ctx) = on_request(&config, &signed_req, NOW) else {
+        let Decision::Serve(ctx) = on_request(&config, &signed_req, NOW, None) else {
             panic!("signed request refused")
         };
         let _ = on_resolved(&config, *ctx, resolved());
     }
 }
+
+// Accounts other than the configured one, anonymous reads, and who may read what.
+#[path = "decide_tests_accounts.rs"]
+mod accounts;

@@ -21,6 +21,7 @@ pub mod cache;
 pub use ipfs_s3_common::conditional;
 pub mod config;
 pub mod decide;
+pub mod keys;
 pub mod request;
 pub mod response;
 

@@ -44,6 +44,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use ipfs_s3_common::internal::INTERNAL_HEADER_PREFIX;
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
+use ipfs_s3_common::sigv4::Claim;
 use log::{error, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -52,6 +53,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use crate::access::{self, Counter, Outcome};
 use crate::cache;
 use crate::config::Config;
+use crate::keys::{self, Learned};
 use crate::decide::{self, Decision, ServeCtx};
 use crate::request::Target;
 use crate::response::{self, GatewayVerdict, Reply, ServedObject};
@@ -212,6 +214,7 @@ impl RootContext for Root {
             counter: self.counter.clone(),
             state: State::Idle,
             read_started_us: None,
+            paused: false,
         }))
     }
 }
@@ -219,6 +222,8 @@ impl RootContext for Root {
 /// Where a request is in its life.
 enum State {
     Idle,
+    /// Waiting for the host's answer about an access key this filter does not know.
+    Learning(Claim),
     /// Waiting for the host's resolve answer; `sent_ms` guards the cache against older answers.
     Resolving {
         ctx: ServeCtx,
@@ -241,6 +246,8 @@ struct Http {
     state: State,
     /// Set when the request is an authenticated object read: when it arrived (µs since the epoch).
     read_started_us: Option<u64>,
+    /// The request waits for a call to the host: whatever lets it go on must resume it.
+    paused: bool,
 }
 
 fn now_ms() -> Option<i64> {
@@ -304,14 +311,15 @@ impl Http {
             Self::bucket_epoch(&ctx.target.bucket),
         ) {
             Metrics::bump(self.metrics.l1_hits);
-            return self.proceed(ctx, resolved, false);
+            return self.proceed(ctx, resolved);
         }
         Metrics::bump(self.metrics.l1_misses);
-        let call = decide::resolve_call(config, &ctx.target);
+        let call = decide::resolve_call(config, &ctx);
         let timeout = Duration::from_millis(config.resolve_timeout_ms);
         match hostcalls::dispatch_http_call(&config.host_admin_cluster, pairs(&call), None, vec![], timeout) {
             Ok(_) => {
                 self.state = State::Resolving { ctx, sent_ms: now_ms };
+                self.paused = true;
                 Action::Pause
             }
             Err(status) => {
@@ -328,8 +336,8 @@ impl Http {
         }
     }
 
-    /// Answers or rewrites with the record in hand; `paused` says whether the request waits.
-    fn proceed(&mut self, ctx: ServeCtx, resolved: Resolved, paused: bool) -> Action {
+    /// Answers or rewrites with the record in hand.
+    fn proceed(&mut self, ctx: ServeCtx, resolved: Resolved) -> Action {
         let Some(config) = self.config.clone() else {
             return self.internal_error("the filter has no configuration");
         };
@@ -344,10 +352,91 @@ impl Http {
             return self.internal_error(&format!("could not rewrite the request: {status:?}"));
         }
         self.state = State::Serving(rewrite.object, target);
-        if paused && let Err(status) = hostcalls::resume_http_request() {
+        self.go_on()
+    }
+
+    /// Lets the request on, resuming it if it waited for a call.
+    fn go_on(&mut self) -> Action {
+        if std::mem::take(&mut self.paused) && let Err(status) = hostcalls::resume_http_request() {
             error!("ipfs-s3 filter: could not resume the request: {status:?}");
         }
         Action::Continue
+    }
+
+    /// Decides on the request's headers (again, once the host said what it knows of its key).
+    fn decide(&mut self, learned: Option<&Learned>) -> Action {
+        let Some(config) = self.config.clone() else {
+            return self.internal_error("the filter has no configuration");
+        };
+        let headers = match self.clean_request_headers() {
+            Ok(headers) => headers,
+            Err(status) => return self.internal_error(&format!("cannot read request headers: {status:?}")),
+        };
+        let Some(now) = now_ms() else {
+            return self.internal_error("no clock");
+        };
+        match decide::on_request(&config, &headers, now.div_euclid(1000), learned) {
+            Decision::Continue => self.go_on(),
+            Decision::Watch(target) => {
+                self.state = State::Watching(target);
+                self.go_on()
+            }
+            Decision::WatchBucket(bucket) => {
+                self.state = State::WatchingBucket(bucket);
+                self.go_on()
+            }
+            Decision::Reply(reply) => self.reply(&reply),
+            Decision::Denied(reply) => {
+                Metrics::bump(self.metrics.auth_failures);
+                self.reply(&reply)
+            }
+            Decision::Serve(ctx) => {
+                self.read_started_us = now_us();
+                self.resolve(&config, *ctx, now)
+            }
+            Decision::Learn(claim) if learned.is_some() => {
+                self.internal_error(&format!("the host's answer about {} did not settle it", claim.access_key))
+            }
+            Decision::Learn(claim) => self.learn(&config, claim, now),
+        }
+    }
+
+    /// What the host said about a key, from the shared cache or by asking it.
+    fn learn(&mut self, config: &Config, claim: Claim, now_ms: i64) -> Action {
+        let slot = keys::slot_key(&claim, config.cache_slots);
+        let cached = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
+        if let Some(learned) = keys::lookup(cached.as_deref(), &claim, now_ms, config.account_cache_ttl_ms) {
+            return self.decide(Some(&learned));
+        }
+        let call = keys::call(config, &claim);
+        let timeout = Duration::from_millis(config.resolve_timeout_ms);
+        match hostcalls::dispatch_http_call(&config.host_admin_cluster, pairs(&call), None, vec![], timeout) {
+            Ok(_) => {
+                self.state = State::Learning(claim);
+                self.paused = true;
+                Action::Pause
+            }
+            Err(status) => {
+                warn!("ipfs-s3 filter: credentials call to {} not sent: {status:?}", config.host_admin_cluster);
+                self.reply(&response::error(S3Code::ServiceUnavailable, "The account index could not be reached; please retry.", "", "-", false))
+            }
+        }
+    }
+
+    /// The host's answer about a key: kept for the next requests, then the request decided with it.
+    fn on_key_answer(&mut self, claim: Claim, status: Option<u16>, body: &[u8]) {
+        let Some(config) = self.config.clone() else {
+            self.internal_error("the filter has no configuration");
+            return;
+        };
+        let now = now_ms().unwrap_or_default();
+        let Some(learned) = keys::on_answer(&claim, status, body, now) else {
+            warn!("ipfs-s3 filter: no usable answer about access key {} (status {status:?})", claim.access_key);
+            self.reply(&response::error(S3Code::ServiceUnavailable, "The account index could not be reached; please retry.", "", "-", false));
+            return;
+        };
+        let _ = hostcalls::set_shared_data(&keys::slot_key(&claim, config.cache_slots), Some(&keys::encode(&learned)), None);
+        self.decide(Some(&learned));
     }
 
     fn apply_rewrite(set: &[(String, String)]) -> Result<(), Status> {
@@ -396,6 +485,19 @@ impl Http {
     }
 }
 
+/// The status and body of a call's answer (`None` status when the call failed).
+fn call_answer(body_size: usize) -> (Option<u16>, Vec<u8>) {
+    let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        .ok()
+        .flatten()
+        .and_then(|s| s.parse::<u16>().ok());
+    let body = match body_size {
+        0 => Vec::new(),
+        n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n).ok().flatten().unwrap_or_default(),
+    };
+    (status, body)
+}
+
 fn response_status() -> u16 {
     hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
         .ok()
@@ -406,24 +508,23 @@ fn response_status() -> u16 {
 
 impl Context for Http {
     fn on_http_call_response(&mut self, _token: u32, _headers: usize, body_size: usize, _trailers: usize) {
-        let State::Resolving { ctx, sent_ms } = std::mem::replace(&mut self.state, State::Idle) else {
-            return;
+        let (ctx, sent_ms) = match std::mem::replace(&mut self.state, State::Idle) {
+            State::Resolving { ctx, sent_ms } => (ctx, sent_ms),
+            State::Learning(claim) => {
+                let (status, body) = call_answer(body_size);
+                self.on_key_answer(claim, status, &body);
+                return;
+            }
+            other => {
+                self.state = other;
+                return;
+            }
         };
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse::<u16>().ok());
-        let body = match body_size {
-            0 => Vec::new(),
-            n => hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, n)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
-        };
+        let (status, body) = call_answer(body_size);
         match decide::on_resolve_answer(&ctx, status, &body) {
             Ok(resolved) => {
                 self.store(&ctx, &resolved, sent_ms);
-                self.proceed(ctx, resolved, true);
+                self.proceed(ctx, resolved);
             }
             Err(reply) => {
                 if status != Some(404) {
@@ -437,36 +538,7 @@ impl Context for Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
-        let Some(config) = self.config.clone() else {
-            return self.internal_error("the filter has no configuration");
-        };
-        let headers = match self.clean_request_headers() {
-            Ok(headers) => headers,
-            Err(status) => return self.internal_error(&format!("cannot read request headers: {status:?}")),
-        };
-        let Some(now) = now_ms() else {
-            return self.internal_error("no clock");
-        };
-        match decide::on_request(&config, &headers, now.div_euclid(1000)) {
-            Decision::Continue => Action::Continue,
-            Decision::Watch(target) => {
-                self.state = State::Watching(target);
-                Action::Continue
-            }
-            Decision::WatchBucket(bucket) => {
-                self.state = State::WatchingBucket(bucket);
-                Action::Continue
-            }
-            Decision::Reply(reply) => self.reply(&reply),
-            Decision::Denied(reply) => {
-                Metrics::bump(self.metrics.auth_failures);
-                self.reply(&reply)
-            }
-            Decision::Serve(ctx) => {
-                self.read_started_us = now_us();
-                self.resolve(&config, *ctx, now)
-            }
-        }
+        self.decide(None)
     }
 
     fn on_log(&mut self) {
@@ -519,7 +591,7 @@ impl HttpContext for Http {
                 }
                 Action::Continue
             }
-            State::Idle | State::Resolving { .. } | State::Done => Action::Continue,
+            State::Idle | State::Learning(_) | State::Resolving { .. } | State::Done => Action::Continue,
         }
     }
 }

@@ -98,8 +98,9 @@ pub fn classify(method: &str, host_bucket: Option<&str>, raw_path: &str, raw_que
         return Route::Forbidden;
     }
     let Some(target) = object_target(host_bucket, raw_path) else {
+        // Deleting a bucket, or changing it (its ACL above all): its cached entries are stale.
         let bulk = match method {
-            "DELETE" => true,
+            "DELETE" | "PUT" => true,
             "POST" => parse_query(raw_query).iter().any(|p| p.name == "delete"),
             _ => false,
         };
@@ -218,7 +219,7 @@ mod tests {
         assert_eq!(classify("GET", None, "/b/", "list-type=2"), Route::Pass);
         assert_eq!(classify("GET", None, "/", ""), Route::Pass);
         assert_eq!(classify("OPTIONS", None, "/b/k", ""), Route::Pass);
-        assert_eq!(classify("PUT", None, "/b", ""), Route::Pass);
+        assert_eq!(classify("PUT", None, "/b", ""), Route::BucketWrite("b".into()));
     }
 
     #[test]

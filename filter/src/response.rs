@@ -174,6 +174,7 @@ mod tests {
     fn obj(outcome: RangeOutcome, head: bool) -> ServedObject {
         ServedObject {
             resolved: Resolved {
+                bucket: Default::default(),
                 record: ObjectRecord {
                     cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
                     size: 5,

@@ -17,6 +17,7 @@ use ipfs_s3_common::addressing;
 use ipfs_s3_common::sigv4::AuthError;
 use ipfs_s3_filter::config::Config;
 use ipfs_s3_filter::decide::{self, Decision};
+use ipfs_s3_filter::keys::Learned;
 use ipfs_s3_filter::request::{self, Route, Target};
 use ipfs_s3_fuzz::checks::{self, RecordSeed, header_safe};
 use ipfs_s3_fuzz::client::{self, HeaderNames, Scheme, Tamper};
@@ -66,6 +67,8 @@ fn check_decision(route: &Route, post_object: bool, decision: &Decision, auth: O
         _ => {}
     }
     match (auth, decision) {
+        // An unsigned object read is an anonymous one: the resolve decides it.
+        (Some(Err(AuthError::Missing)), Decision::Serve(ctx)) if ctx.reader.is_none() => {}
         (Some(Err(e)), Decision::Denied(r)) => return assert_eq!(r.status, e.code().status()),
         (Some(Ok(())), Decision::Denied(r)) => panic!("a valid signature was refused: {r:?}"),
         // Any headers at all: whatever the signature, a refusal is a refusal.
@@ -82,6 +85,21 @@ fn check_decision(route: &Route, post_object: bool, decision: &Decision, auth: O
         (Route::BucketWrite(b), Decision::WatchBucket(w)) => assert_eq!(b, w),
         (Route::Pass, Decision::Continue) => {}
         (route, decision) => panic!("route {route:?} decided {decision:?}"),
+    }
+}
+
+/// The decision, with the host saying it knows no other access key than the configured one
+/// (what the plugin asks when the decision is to learn a key).
+fn decide_as_the_plugin(config: &Config, headers: &[(String, String)], now: i64) -> Decision {
+    match decide::on_request(config, headers, now, None) {
+        Decision::Learn(claim) => {
+            assert_ne!(claim.access_key, config.access_key, "the configured key is never asked for");
+            let unknown = Learned { t: now * 1000, access_key: claim.access_key, scope: claim.scope, answer: None };
+            let again = decide::on_request(config, headers, now, Some(&unknown));
+            assert!(!matches!(again, Decision::Learn(_)), "asked twice");
+            again
+        }
+        d => d,
     }
 }
 
@@ -117,7 +135,7 @@ fn signed(req: &SignedRequest, domain: bool, request_id: &Option<String>, record
         let expected = (!wire.key.is_empty()).then(|| Target { bucket: wire.bucket.clone(), key: wire.key.clone() });
         assert_eq!(request::object_target(host_bucket, &path), expected, "{wire:#?}");
     }
-    let decision = decide::on_request(&config, &headers, now);
+    let decision = decide_as_the_plugin(&config, &headers, now);
     check_decision(&route, post_object(&headers), &decision, Some(&got), &wire.method);
     if let Decision::Serve(ctx) = decision {
         checks::read(&config, &ctx, &record.resolved());
@@ -129,7 +147,7 @@ fn raw(headers: &[(String, String)], now: i64, domain: bool, record: &RecordSeed
     // Envoy hands over only what HTTP can carry.
     let headers: Vec<(String, String)> = headers.iter().take(24).map(|(n, v)| (header_safe(n), header_safe(v))).collect();
     let (route, _) = route(&config, &headers);
-    let decision = decide::on_request(&config, &headers, now);
+    let decision = decide_as_the_plugin(&config, &headers, now);
     let method = first(&headers, ":method").unwrap_or_default();
     if addressing::is_s3_method(method) || route == Route::Forbidden {
         check_decision(&route, post_object(&headers), &decision, None, method);

@@ -61,6 +61,7 @@ impl RecordSeed {
         // ETags are the gateway's own: hex MD5s, `-N` for multipart.
         let etag: String = self.etag.chars().filter(|c| c.is_ascii_hexdigit() || *c == '-').collect();
         Resolved {
+            bucket: Default::default(),
             record: ObjectRecord {
                 cid: "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq".into(),
                 size: self.size.get(),
@@ -107,6 +108,13 @@ fn check_reply_headers(reply: &Reply) {
 /// Runs the read once the record is known and checks every answer it can give.
 pub fn read(config: &Config, ctx: &ServeCtx, resolved: &Resolved) {
     let record = &resolved.record;
+    if ctx.reader.is_none() && !record.acl.is_public_read() && !resolved.bucket.acl.is_public_read() {
+        // Anonymous, and nothing public: refused before anything else is looked at.
+        let reply = decide::on_resolved(config, ctx.clone(), resolved.clone()).unwrap_err();
+        assert_eq!(reply.status, 403);
+        check_reply_headers(&reply);
+        return;
+    }
     let (etag, lm) = (record.etag.as_str(), record.last_modified_ms / 1000);
     let verdict = conditional::evaluate(&ctx.conditions, etag, lm);
     let effective = match (&ctx.range, &ctx.if_range) {

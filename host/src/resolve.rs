@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use ipfs_s3_common::record::Resolved;
+use ipfs_s3_common::record::{BucketAccess, Resolved};
 
 use crate::error::{Error, Result};
 use crate::meta::MetadataStore;
@@ -48,16 +48,18 @@ impl Resolver {
         }
         self.metrics.cache_lookup(CacheLabel::Resolve, false);
         let writes_before = self.writes.load(Ordering::SeqCst);
-        let (record, stats) = tokio::join!(self.store.get_mapping(bucket, key), self.store.access_stats(bucket, key));
-        let record = match record? {
-            Some(r) => r,
-            None if !self.store.bucket_exists(bucket).await? => return Err(Error::NoSuchBucket),
-            None => return Err(Error::NoSuchKey),
-        };
+        let (record, stats, settings) = tokio::join!(
+            self.store.get_mapping(bucket, key),
+            self.store.access_stats(bucket, key),
+            self.store.bucket_settings(bucket)
+        );
+        let Some(settings) = settings? else { return Err(Error::NoSuchBucket) };
+        let Some(record) = record? else { return Err(Error::NoSuchKey) };
         let pin = self.pins.status(&record.cid).await?;
         let stats = stats?;
         let host_cache = self.small_object_max_bytes > 0 && record.size <= self.small_object_max_bytes;
         let resolved = Resolved {
+            bucket: BucketAccess { owner: settings.owner.unwrap_or_default(), acl: settings.acl },
             record,
             pin_status: pin.status,
             replication_count: pin.replication_count,
@@ -74,6 +76,11 @@ impl Resolver {
             }
         }
         Ok(resolved)
+    }
+
+    /// Who may read the bucket's objects (`None`: no such bucket).
+    pub async fn bucket_access(&self, bucket: &str) -> Result<Option<BucketAccess>> {
+        Ok(self.store.bucket_settings(bucket).await?.map(|s| BucketAccess { owner: s.owner.unwrap_or_default(), acl: s.acl }))
     }
 
     /// Drops a key after this host changed it.

@@ -13,7 +13,10 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use http_body_util::BodyExt;
-use ipfs_s3_common::internal::{ACCESS_PATH, AccessBatch, OBJECT_PATH, RESOLVE_PATH, ResolveError, TOKEN_HEADER};
+use ipfs_s3_common::account::{self, Account, Action, Principal, Resource};
+use ipfs_s3_common::internal::{
+    ACCESS_PATH, AccessBatch, CREDENTIALS_PATH, KeyAnswer, OBJECT_PATH, RESOLVE_PATH, ResolveError, TOKEN_HEADER,
+};
 
 use crate::access::{AccessLog, Source};
 use ipfs_s3_common::range::{self, RangeOutcome};
@@ -84,6 +87,7 @@ impl Admin {
             }
             (&Method::GET, "/metrics") => reply(StatusCode::OK, "text/plain; version=0.0.4", self.metrics.render()),
             (&Method::GET, RESOLVE_PATH) => self.resolve(&req).await,
+            (&Method::GET, CREDENTIALS_PATH) => self.credentials(&req).await,
             (&Method::POST, ACCESS_PATH) => self.access(req).await,
             (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
             (_, path) if path.starts_with(accounts::ACCOUNTS_PATH) => self.accounts(req).await,
@@ -198,27 +202,104 @@ impl Admin {
         resp.body(Full::new(body)).expect("static response parts are valid")
     }
 
+    /// How the filter checks the signatures of an access key it does not know (see
+    /// [`ipfs_s3_common::internal`]): the key derived for the asked SigV4 scope, or for SigV2 the
+    /// secret.
+    async fn credentials<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(refusal) = self.refuse_untrusted(req) {
+            return refusal;
+        }
+        let q = query_of(req);
+        let Some(access_key) = q.get("access_key") else {
+            return refused(S3Code::InvalidRequest, "access_key is required");
+        };
+        let account = match self.accounts.lookup(access_key).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return unknown_key(),
+            Err(e) => return failed(&e),
+        };
+        let mut answer = KeyAnswer { access_key: account.access_key, role: account.role, scope: None, derived_key: None, secret: None };
+        match q.get("scope").map(|s| s.split('/').collect::<Vec<_>>()) {
+            Some(parts) if parts.len() == 3 => {
+                let key = ipfs_s3_common::sigv4::signing_key(&account.secret_key, parts[0], parts[1], parts[2]);
+                answer.scope = Some(parts.join("/"));
+                answer.derived_key = Some(hex::encode(key));
+            }
+            Some(_) => return refused(S3Code::InvalidRequest, "scope is date/region/service"),
+            None => answer.secret = Some(account.secret_key),
+        }
+        json(StatusCode::OK, &answer)
+    }
+
+    /// Who a resolve call reads as: `None` for anonymous, `Err` with the answer for an unknown key.
+    async fn principal(&self, q: &HashMap<String, String>) -> Result<Option<Account>, Response<Full<Bytes>>> {
+        let Some(access_key) = q.get("principal").filter(|p| !p.is_empty()) else { return Ok(None) };
+        match self.accounts.lookup(access_key).await {
+            Ok(Some(a)) => Ok(Some(a)),
+            Ok(None) => Err(refused(S3Code::InvalidAccessKeyId, S3Code::InvalidAccessKeyId.message())),
+            Err(e) => Err(failed(&e)),
+        }
+    }
+
     async fn resolve<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
         if let Some(refusal) = self.refuse_untrusted(req) {
             return refusal;
         }
-        let q: HashMap<String, String> = req
-            .uri()
-            .query()
-            .map(|q| url_form(q))
-            .unwrap_or_default();
+        let q = query_of(req);
         let (Some(bucket), Some(key)) = (q.get("bucket"), q.get("key")) else {
             return refused(S3Code::InvalidRequest, "bucket and key are required");
         };
+        let principal = match self.principal(&q).await {
+            Ok(p) => p,
+            Err(answer) => return answer,
+        };
+        let who = principal.as_ref().map_or(Principal::Anonymous, Principal::Account);
         match self.resolver.resolve(bucket, key).await {
-            Ok(r) => json(StatusCode::OK, &r),
-            Err(e @ (Error::NoSuchBucket | Error::NoSuchKey)) => failed(&e),
+            Ok(mut r) => {
+                if r.bucket.owner.is_empty() {
+                    r.bucket.owner = self.accounts.builtin_key().to_owned();
+                }
+                let what = Resource { bucket_owner: &r.bucket.owner, bucket_acl: r.bucket.acl, object_acl: Some(r.record.acl) };
+                if account::allowed(who, Action::ReadObject, what) {
+                    json(StatusCode::OK, &r)
+                } else {
+                    refused(S3Code::AccessDenied, "Access Denied")
+                }
+            }
+            Err(Error::NoSuchKey) => {
+                // As S3: whoever may not list the bucket learns nothing of which keys exist.
+                match self.resolver.bucket_access(bucket).await {
+                    Ok(Some(b)) => {
+                        let owner = if b.owner.is_empty() { self.accounts.builtin_key() } else { &b.owner };
+                        let what = Resource { bucket_owner: owner, bucket_acl: b.acl, object_acl: None };
+                        if account::allowed(who, Action::ReadBucket, what) {
+                            failed(&Error::NoSuchKey)
+                        } else {
+                            refused(S3Code::AccessDenied, "Access Denied")
+                        }
+                    }
+                    Ok(None) => failed(&Error::NoSuchBucket),
+                    Err(e) => failed(&e),
+                }
+            }
+            Err(e @ Error::NoSuchBucket) => failed(&e),
             Err(e) => {
                 tracing::warn!(bucket, key, error = %e, "resolve failed");
                 failed(&e)
             }
         }
     }
+}
+
+fn query_of<B>(req: &Request<B>) -> HashMap<String, String> {
+    req.uri().query().map(url_form).unwrap_or_default()
+}
+
+fn unknown_key() -> Response<Full<Bytes>> {
+    json(
+        StatusCode::NOT_FOUND,
+        &ResolveError { code: S3Code::InvalidAccessKeyId.as_str().into(), message: S3Code::InvalidAccessKeyId.message().into() },
+    )
 }
 
 /// Percent-decodes `a=b&c=d`. `+` stays `+`: the filter percent-encodes everything it sends.

@@ -7,7 +7,8 @@ use ipfs_s3_common::internal::INTERNAL_HEADER_PREFIX;
 use ipfs_s3_filter::config::Config;
 use ipfs_s3_filter::decide::{self, Decision, ServeCtx};
 use ipfs_s3_filter::response::Reply;
-use ipfs_s3_wasm_host::harness::{Harness, Step};
+use ipfs_s3_filter::keys::Learned;
+use ipfs_s3_wasm_host::harness::{Answer, Harness, Step};
 use ipfs_s3_wasm_host::state::{HeaderMap, LocalReply};
 
 use crate::client::{HOST, Headers, NOW, h, presigned, refs, sigv2_header, signed};
@@ -36,7 +37,7 @@ fn rewritten(headers: &Headers, set: &[(String, String)]) -> HeaderMap {
 
 fn compare_served(config: &Config, wasm: &mut Harness, ctx: ServeCtx, step: Step, headers: &Headers, what: &str) {
     let call = step.call();
-    assert_eq!(call.headers, HeaderMap::from_pairs(&decide::resolve_call(config, &ctx.target)), "{what}");
+    assert_eq!(call.headers, HeaderMap::from_pairs(&decide::resolve_call(config, &ctx)), "{what}");
     let answer = wasm.answer(call.token, found(&resolved())).unwrap();
     match (decide::on_resolved(config, ctx, resolved()), answer) {
         (Err(native), Step::Replied(wasm)) => same_reply(&native, &wasm, what),
@@ -48,7 +49,21 @@ fn compare_served(config: &Config, wasm: &mut Harness, ctx: ServeCtx, step: Step
 fn compare(config: &Config, wasm: &mut Harness, headers: &Headers) {
     let what = format!("{headers:?}");
     let (_, step) = wasm.request(&refs(headers)).unwrap();
-    match (decide::on_request(config, &cleaned(headers), NOW), step) {
+    compare_step(config, wasm, headers, step, None, &what);
+}
+
+/// One decision of both builds; a key to learn is answered "unknown" on both sides, then compared again.
+fn compare_step(config: &Config, wasm: &mut Harness, headers: &Headers, step: Step, learned: Option<&Learned>, what: &str) {
+    let what = what.to_owned();
+    match (decide::on_request(config, &cleaned(headers), NOW, learned), step) {
+        (Decision::Learn(claim), step @ Step::Waiting(_)) if learned.is_none() => {
+            let call = step.call();
+            assert_eq!(call.headers, HeaderMap::from_pairs(&ipfs_s3_filter::keys::call(config, &claim)), "{what}");
+            let unknown = Some(Answer::new(404, r#"{"code":"InvalidAccessKeyId","message":"m"}"#));
+            let next = wasm.answer(call.token, unknown).unwrap();
+            let learned = Learned { t: NOW * 1000, access_key: claim.access_key, scope: claim.scope, answer: None };
+            compare_step(config, wasm, headers, next, Some(&learned), &what);
+        }
         (Decision::Reply(native) | Decision::Denied(native), Step::Replied(wasm)) => same_reply(&native, &wasm, &what),
         (Decision::Continue | Decision::Watch(_) | Decision::WatchBucket(_), Step::Continued(up)) => {
             assert_eq!(HeaderMap::from_pairs(&cleaned(headers)), up, "{what}")
@@ -60,7 +75,7 @@ fn compare(config: &Config, wasm: &mut Harness, headers: &Headers) {
 
 #[test]
 fn native_and_wasm_builds_decide_alike() {
-    let json = config_with(r#","cache_ttl_ms":0"#);
+    let json = config_with(r#","cache_ttl_ms":0,"account_cache_ttl_ms":0"#);
     let config = Config::parse(json.as_bytes()).unwrap();
     let mut wasm = Harness::start(&json, NOW).unwrap();
     let mut cases: Vec<Headers> = vec![

@@ -6,6 +6,7 @@
 //! a difference between the two builds cannot hide.
 
 mod access;
+mod accounts;
 mod auth;
 mod cache;
 mod client;

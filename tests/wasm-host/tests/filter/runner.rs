@@ -117,7 +117,7 @@ fn host_admin(seen: &Seen) -> (u16, Vec<(&'static str, String)>, Vec<u8>) {
     }
     if seen.path.starts_with("/_internal/v1/access") {
         (204, vec![], Vec::new())
-    } else if seen.path == "/_internal/v1/resolve?bucket=b&key=k" {
+    } else if seen.path == "/_internal/v1/resolve?bucket=b&key=k&principal=AKTEST" {
         (200, vec![("content-type", "application/json".into())], RESOLVED.as_bytes().to_vec())
     } else {
         (404, vec![], br#"{"code":"NoSuchKey","message":"The specified key does not exist."}"#.to_vec())
