@@ -40,6 +40,30 @@ pub struct ObjectRecord {
     /// The object's canned ACL (`x-amz-acl`); `public-read` lets anyone read it.
     #[serde(default, skip_serializing_if = "is_private")]
     pub acl: crate::account::CannedAcl,
+    /// Set when what the CID holds is the object's ciphertext: reads go through the host, which
+    /// alone can open it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+}
+
+/// How an object's content is encrypted: its data key as wrapped (by a master key of the
+/// host's keyring, or by an SSE-C customer's key) and the nonce of its segments. The plaintext's
+/// size, ETag and checksum are the record's own fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encryption {
+    /// The id of the key that wraps the data key (`sse-c` for a customer's key).
+    pub key_id: String,
+    /// The wrapping's nonce and the sealed data key, base64.
+    pub key_nonce: String,
+    pub sealed_key: String,
+    /// The object's segment nonce, hex.
+    pub nonce: String,
+    /// SSE-C: the base64 MD5 of the customer's key, as S3 echoes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_key_md5: Option<String>,
+    /// Asked for with `X-IPFS-Encryption` (reads answer it, and `X-IPFS-Key-ID`, back).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub via_ipfs_header: bool,
 }
 
 fn is_private(acl: &crate::account::CannedAcl) -> bool {
@@ -317,6 +341,7 @@ mod tests {
             }),
             parts: vec![],
             acl: Default::default(),
+            encryption: None,
         }
     }
 
@@ -345,7 +370,7 @@ mod tests {
         let old = r#"{"cid":"bafk","size":1,"etag":"e","content_type":"t","last_modified_ms":0,"replication_factor":3}"#;
         let r: ObjectRecord = serde_json::from_str(old).unwrap();
         assert!(r.headers.is_empty() && r.checksum.is_none() && r.parts.is_empty());
-        assert_eq!(serde_json::to_string(&r).unwrap().contains("headers"), false);
+        assert!(!serde_json::to_string(&r).unwrap().contains("headers"));
     }
 
     #[test]

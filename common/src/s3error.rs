@@ -75,6 +75,7 @@ s3_codes! {
     NotModified = 304, "Not Modified";
     PreconditionFailed = 412, "At least one of the pre-conditions you specified did not hold";
     RequestTimeTooSkewed = 403, "The difference between the request time and the current time is too large.";
+    ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found";
     ServiceUnavailable = 503, "Service is unable to handle request.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
@@ -132,7 +133,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 38);
+        assert_eq!(S3Code::ALL.len(), 39);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

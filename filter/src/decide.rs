@@ -64,6 +64,9 @@ fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Headers of an SSE-C key (`…-algorithm`, `…-key`, `…-key-md5`).
+const SSE_C_PREFIX: &str = "x-amz-server-side-encryption-customer-";
+
 /// The reader a verified access key stands for: the configured key is the admin account.
 pub fn reader(access_key: &str, role: Role) -> Account {
     Account {
@@ -154,6 +157,10 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
     };
 
     let target = match route {
+        // A read with an SSE-C key is the host's to answer: it alone can open, or refuse, it.
+        Route::Serve(_) if headers.iter().any(|(n, _)| n.to_ascii_lowercase().starts_with(SSE_C_PREFIX)) => {
+            return Decision::Continue;
+        }
         Route::Serve(target) => target,
         Route::Write(target) => return Decision::Watch(target),
         Route::BucketWrite(bucket) => return Decision::WatchBucket(bucket),
@@ -266,14 +273,32 @@ pub fn is_dropped_on_rewrite(name: &str) -> bool {
 /// With the record in hand: answer the conditions, resolve the range, or rewrite the request to
 /// where the bytes are read — the host's object cache for the small objects it serves
 /// (`host_cache`: a hot object then never touches IPFS), the IPFS gateway for the rest.
-pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
-    let record = &resolved.record;
-    // Decided again here, for answers from the cache that another reader's resolve put there.
+/// Whether the reader may read the object; decided on every read, answers from the cache that
+/// another reader's resolve put there included.
+fn authorize(ctx: &ServeCtx, resolved: &Resolved) -> Result<(), Reply> {
     let who = ctx.reader.as_ref().map_or(Principal::Anonymous, Principal::Account);
-    let what = Resource { bucket_owner: &resolved.bucket.owner, bucket_acl: resolved.bucket.acl, object_acl: Some(record.acl) };
-    if !account::allowed(who, Action::ReadObject, what) {
-        return Err(response::error(S3Code::AccessDenied, "Access Denied", &ctx.resource, &ctx.request_id, ctx.head));
+    let what = Resource { bucket_owner: &resolved.bucket.owner, bucket_acl: resolved.bucket.acl, object_acl: Some(resolved.record.acl) };
+    if account::allowed(who, Action::ReadObject, what) {
+        Ok(())
+    } else {
+        Err(response::error(S3Code::AccessDenied, "Access Denied", &ctx.resource, &ctx.request_id, ctx.head))
     }
+}
+
+/// With the record in hand: `None` when the host must answer the read itself (the CID holds
+/// ciphertext, which only the host can open: the request goes on to it untouched), else
+/// [`on_resolved`]'s answer or rewrite.
+pub fn route_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result<Option<Rewrite>, Reply> {
+    authorize(&ctx, &resolved)?;
+    if resolved.record.encryption.is_some() {
+        return Ok(None);
+    }
+    on_resolved(config, ctx, resolved).map(Some)
+}
+
+pub fn on_resolved(config: &Config, ctx: ServeCtx, resolved: Resolved) -> Result<Rewrite, Reply> {
+    authorize(&ctx, &resolved)?;
+    let record = &resolved.record;
     match conditional::evaluate(&ctx.conditions, &record.etag, record.last_modified_ms / 1000) {
         Verdict::Proceed => {}
         Verdict::NotModified => return Err(response::not_modified(&resolved, &ctx.request_id)),

@@ -537,6 +537,28 @@ fn odd_input_never_panics() {
     }
 }
 
+#[test]
+fn encrypted_objects_are_left_to_the_host_after_the_read_is_authorized() {
+    let mut sealed = resolved();
+    sealed.record.encryption = Some(ipfs_s3_common::record::Encryption {
+        key_id: "k1".into(),
+        key_nonce: "n".into(),
+        sealed_key: "s".into(),
+        nonce: "00".into(),
+        customer_key_md5: None,
+        via_ipfs_header: false,
+    });
+    let ctx = serve(&signed("GET", "/b/k", &[("range", "bytes=0-1")]));
+    assert_eq!(route_resolved(&config(), ctx.clone(), sealed.clone()), Ok(None));
+    // A read that brings an SSE-C key goes to the host without a resolve.
+    let with_key = signed("GET", "/b/k", &[("x-amz-server-side-encryption-customer-algorithm", "AES256")]);
+    assert_eq!(on_request(&config(), &with_key, NOW, None), Decision::Continue);
+    assert!(matches!(route_resolved(&config(), ctx.clone(), resolved()), Ok(Some(_))), "plaintext: the gateway");
+    let mut anonymous = ctx;
+    anonymous.reader = None;
+    assert_eq!(route_resolved(&config(), anonymous, sealed).unwrap_err().status, 403);
+}
+
 // Accounts other than the configured one, anonymous reads, and who may read what.
 #[path = "decide_tests_accounts.rs"]
 mod accounts;

@@ -343,8 +343,14 @@ impl Http {
         };
         let target = ctx.target.clone();
         let from_host = resolved.host_cache;
-        let rewrite = match decide::on_resolved(&config, ctx, resolved) {
-            Ok(rewrite) => rewrite,
+        let rewrite = match decide::route_resolved(&config, ctx, resolved) {
+            Ok(Some(rewrite)) => rewrite,
+            Ok(None) => {
+                // Encrypted: the host reads, opens and answers it (and counts the GET).
+                Metrics::bump(self.metrics.reads_host);
+                self.state = State::Done;
+                return self.go_on();
+            }
             Err(reply) => return self.reply(&reply),
         };
         Metrics::bump(if from_host { self.metrics.reads_host } else { self.metrics.reads_gateway });

@@ -77,6 +77,7 @@ impl Seed {
                 }),
                 parts: self.parts.clone(),
                 acl: if self.public { CannedAcl::PublicRead } else { CannedAcl::Private },
+                encryption: None,
             },
             pin_status: [PinStatus::Pending, PinStatus::Pinned, PinStatus::Failed][usize::from(self.pin % 3)],
             replication_count: self.replication_count,

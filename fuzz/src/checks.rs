@@ -84,6 +84,7 @@ impl RecordSeed {
                 checksum: None,
                 parts: self.parts.clone(),
                 acl: Default::default(),
+                encryption: None,
             },
             pin_status: PinStatus::Pinned,
             replication_count: 1,

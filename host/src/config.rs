@@ -114,6 +114,12 @@ pub struct Config {
     pub redis_password_file: Option<PathBuf>,
     pub kubo_api_auth_file: Option<PathBuf>,
     pub cluster_api_auth_file: Option<PathBuf>,
+    /// Master keys of server-side encryption: `id=<base64 of 32 bytes>,…`, the first the
+    /// default (`IPFS_S3_ENCRYPTION_KEYS`). Empty: objects asking for encryption are refused.
+    pub encryption_keys: String,
+    /// The same as a TOML keyring file (`default = "id"`, `[keys] id = "<base64>"`) that only its
+    /// owner may read (mode 0600); it wins over `encryption_keys`.
+    pub encryption_keys_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -157,6 +163,8 @@ impl Default for Config {
             replica_max_candidates: 10_000,
             multipart_expiry_secs: 7 * 24 * 3600,
             secret_key_file: None,
+            encryption_keys: String::new(),
+            encryption_keys_file: None,
             internal_token_file: None,
             redis_password_file: None,
             kubo_api_auth_file: None,
@@ -252,6 +260,15 @@ impl Config {
         Ok(info.set_redis_settings(settings))
     }
 
+    /// The master keys of server-side encryption (empty when none are configured).
+    pub fn keyring(&self) -> Result<crate::crypto::Keyring, ConfigError> {
+        let invalid = |field, e: crate::crypto::CryptoError| ConfigError::Invalid { field, reason: e.to_string() };
+        match self.encryption_keys_file.as_deref().filter(|p| !p.as_os_str().is_empty()) {
+            Some(path) => crate::crypto::Keyring::from_file(path).map_err(|e| invalid("encryption_keys_file", e)),
+            None => crate::crypto::Keyring::from_env_value(&self.encryption_keys).map_err(|e| invalid("encryption_keys", e)),
+        }
+    }
+
     /// What the Kubo client sends in `Authorization`, if anything.
     pub fn kubo_auth(&self) -> Result<Option<HttpAuth>, ConfigError> {
         parse_auth("kubo_api_auth", &self.kubo_api_auth)
@@ -271,6 +288,7 @@ impl Config {
             &mut c.redis_password,
             &mut c.kubo_api_auth,
             &mut c.cluster_api_auth,
+            &mut c.encryption_keys,
         ] {
             *secret = credentials::mask(secret);
         }
@@ -292,6 +310,7 @@ impl Config {
 
     /// Checks the values that would otherwise fail later and far from their cause.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.keyring()?;
         let invalid = |field, reason: &str| Err(ConfigError::Invalid { field, reason: reason.into() });
         match self.metadata_store() {
             MetadataStoreKind::Redis if !self.redis_url.contains("://") => {
@@ -391,7 +410,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 42] = [
+const FIELDS: [&str; 44] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -434,6 +453,8 @@ const FIELDS: [&str; 42] = [
     "redis_password_file",
     "kubo_api_auth_file",
     "cluster_api_auth_file",
+    "encryption_keys",
+    "encryption_keys_file",
 ];
 
 fn parse_auth(field: &'static str, secret: &str) -> Result<Option<HttpAuth>, ConfigError> {

@@ -95,6 +95,13 @@ pub enum Error {
     EntityAlreadyExists(String),
     #[error("{0}")]
     NoSuchEntity(String),
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Stored encrypted content that does not authenticate: changed, cut or not this object's.
+    #[error("The object's stored content failed its integrity check: {0}")]
+    CorruptContent(String),
+    #[error("The server side encryption configuration was not found")]
+    NoEncryptionConfiguration,
     /// One failure reported to several waiters (the object cache's shared fetch): it keeps the
     /// kind, and so the S3 code, of the error underneath.
     #[error("{0}")]
@@ -142,6 +149,23 @@ impl Error {
             Self::EntityAlreadyExists(_) => S3Code::EntityAlreadyExists,
             Self::NoSuchEntity(_) => S3Code::NoSuchEntity,
             Self::Shared(e) => e.code(),
+            Self::AccessDenied(_) => S3Code::AccessDenied,
+            Self::CorruptContent(_) => S3Code::InternalError,
+            Self::NoEncryptionConfiguration => S3Code::ServerSideEncryptionConfigurationNotFoundError,
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for Error {
+    fn from(e: crate::crypto::CryptoError) -> Self {
+        use crate::crypto::CryptoError as C;
+        match e {
+            C::UnknownKey(id) => Self::InvalidArgument(format!("Unknown encryption key id `{id}` (X-IPFS-Key-ID)")),
+            C::WrongKey => Self::AccessDenied("The key you provided does not open this object".into()),
+            C::Corrupt(why) => Self::CorruptContent(why),
+            C::Keyring(why) => Self::InvalidRequest(format!("Server-side encryption is not available: {why}")),
+            C::TooLarge => Self::InvalidArgument("The object is too large for the encrypted format".into()),
+            C::Random(why) => Self::Encoding(why),
         }
     }
 }

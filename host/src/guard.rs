@@ -6,8 +6,8 @@
 //!
 //! Besides the signature, the gate refuses what the gateway cannot honour and must not pretend
 //! to: browser-form uploads (PostObject, whose signature is inside a body `s3s` would buffer),
-//! and writes asking for server-side encryption (nothing is encrypted yet: storing plaintext and
-//! answering 200 would lie to the client). It also checks the integrity header of DeleteObjects
+//! and multipart uploads or copies asking for server-side encryption (only PutObject encrypts
+//! yet: storing plaintext and answering 200 would lie to the client). It also checks the integrity header of DeleteObjects
 //! against the body, which `s3s` parses before the gateway's handler can see the bytes.
 //!
 //! And when an upload is refused before its body was read (a missing bucket, the metadata store
@@ -146,7 +146,13 @@ pub fn check_head_with(
         .with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for))
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
+    // PutObject encrypts; multipart uploads and copies cannot yet, and must not store plaintext
+    // while the client believes it encrypted.
+    let query = parse_query(parts.uri.query().unwrap_or(""));
+    let multipart = query.iter().any(|p| matches!(p.name.as_str(), "uploads" | "uploadId" | "partNumber"));
+    let copy = parts.headers.contains_key("x-amz-copy-source");
     if matches!(method, "PUT" | "POST")
+        && (multipart || copy)
         && let Some(name) = parts
             .headers
             .keys()
@@ -154,7 +160,7 @@ pub fn check_head_with(
     {
         return Err(Refusal::new(
             S3Code::NotImplemented,
-            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption is not supported yet; nothing was stored)"),
+            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of multipart uploads and copies is not supported yet; nothing was stored)"),
         ));
     }
     Ok(())

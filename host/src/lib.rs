@@ -29,8 +29,8 @@
 //! - [`config`], [`error`], [`server`]: configuration, the one error type mapped to S3 codes, and
 //!   the wiring that runs it all.
 //! - [`crypto`]: the encrypted-object format (sealed AES-256-GCM segments), the keyring of
-//!   master keys and per-object data keys, and what a request asks of encryption (not yet wired
-//!   into the write path).
+//!   master keys and per-object data keys, and what a request asks of encryption (applied to S3
+//!   operations by `s3::sse`).
 //! - [`credentials`]: what the host sends to Kubo, the cluster and Redis, and the masking that
 //!   keeps secrets out of logs.
 //!

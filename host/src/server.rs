@@ -100,6 +100,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         access: access.clone(),
         metrics: metrics.clone(),
         cfg: cfg.clone(),
+        keyring: Arc::new(cfg.keyring()?),
     };
     let s3 = s3_service(gateway, accounts.clone());
 

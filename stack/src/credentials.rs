@@ -7,6 +7,9 @@
 //!   relay, and operators)
 //! - `cluster-api-auth`: the cluster REST API's `basic_auth_credentials`
 //!
+//! - `encryption-keys.toml`: the host's keyring of server-side encryption, two master keys
+//!   ([`ENCRYPTION_KEY_IDS`], the first the default), so that a stack can encrypt and rotate
+//!
 //! The Kubo and cluster files hold Kubo's AuthSecret form (`basic:USER:PASSWORD`), which is also
 //! what the host's `*_auth` settings take. No secret is ever an argument of a command: daemons
 //! read files, and this tool's own probes send them from memory.
@@ -25,6 +28,20 @@ use crate::profile::Profile;
 /// The Kubo RPC paths the host's client uses (host/src/ipfs/kubo.rs); Kubo answers 403 to any other
 /// path with the host's credentials (`version` is always allowed).
 const KUBO_HOST_PATHS: [&str; 4] = ["/api/v0/add", "/api/v0/cat", "/api/v0/block/put", "/api/v0/files/stat"];
+
+/// The master key ids of a stack's keyring (the first is the default).
+pub const ENCRYPTION_KEY_IDS: [&str; 2] = ["k1", "k2"];
+
+/// A keyring file of fresh random master keys.
+fn new_keyring() -> String {
+    use base64::Engine;
+    let mut text = format!("default = \"{}\"\n\n[keys]\n", ENCRYPTION_KEY_IDS[0]);
+    for id in ENCRYPTION_KEY_IDS {
+        let key = base64::engine::general_purpose::STANDARD.encode(rand::random::<[u8; 32]>());
+        text.push_str(&format!("{id} = \"{key}\"\n"));
+    }
+    text
+}
 
 #[derive(Debug, Clone)]
 pub struct Credentials {
@@ -90,6 +107,7 @@ impl Credentials {
             internal_token,
             dir,
         };
+        secret_file(&creds.file("encryption-keys.toml"), new_keyring)?;
         // Redis reads its password from a config file given before the other options.
         write_private(&creds.file("redis.conf"), &format!("requirepass {}\n", creds.redis_password))?;
         // The host reads the S3 secret key and the token from files as well.

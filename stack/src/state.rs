@@ -76,6 +76,7 @@ fn settings(stack: &Stack) -> Vec<(&'static str, String)> {
         ("IPFS_S3_ACCESS_KEY", p.access_key.clone()),
         ("IPFS_S3_SECRET_KEY", p.secret_key.clone()),
         ("IPFS_S3_INTERNAL_TOKEN", c.internal_token.clone()),
+        ("IPFS_S3_ENCRYPTION_KEY_IDS", crate::credentials::ENCRYPTION_KEY_IDS.join(",")),
         ("IPFS_S3_REDIS_PASSWORD", c.redis_password.clone()),
         ("IPFS_S3_KUBO_API_AUTH", c.kubo_api_auth.clone()),
         ("IPFS_S3_KUBO_ADMIN_AUTH", c.kubo_admin_auth.clone()),

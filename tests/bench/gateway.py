@@ -5,8 +5,8 @@
 Measures small-object PUT latency (host write path: Kubo add + Redis), GET latency of one hot key
 (filter L1 hit, bytes from the host's object cache), GET latency with the filter cache defeated (a
 fresh key per request: a resolve callout to the host each time), HEAD latency, the cache hit ratios
-the host and Envoy report for that repeated-read workload, and the throughput of a 20 MiB PUT and
-GET. Unless --no-compare, it then restarts the host with the object cache off
+the host and Envoy report for that repeated-read workload, the throughput of a 20 MiB PUT and
+GET, and of a 64 MiB PUT and GET plain and with SSE-S3, with the ratio of their times. Unless --no-compare, it then restarts the host with the object cache off
 (IPFS_S3_SMALL_OBJECT_MAX_BYTES=0, so small objects stream from the Kubo gateway like large ones),
 measures the hot GET again, and restarts the host as it was.
 """
@@ -111,6 +111,18 @@ def restart_host(profile, extra_env):
                        stdout=subprocess.DEVNULL)
 
 
+def put_get(s3, bucket, key, body, **put_args):
+    """Seconds of one PUT and one GET of `body` (checked to come back the same)."""
+    t0 = time.perf_counter()
+    s3.put_object(Bucket=bucket, Key=key, Body=body, **put_args)
+    put_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    got = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    get_s = time.perf_counter() - t0
+    assert got == body, f"{key} came back different"
+    return put_s, get_s
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=os.environ.get("IPFS_S3_PROFILE", "dev"))
@@ -142,15 +154,19 @@ def main():
         report("GET 4 KiB, new key (L1 miss)", timed(lambda i: s3.get_object(Bucket=bucket, Key=f"small/{i}")["Body"].read(), n))
         report("HEAD, same key (L1 hit)", timed(lambda i: s3.head_object(Bucket=bucket, Key="small/0"), n))
         big = os.urandom(20 * 1024 * 1024)
-        t0 = time.perf_counter()
-        s3.put_object(Bucket=bucket, Key="big", Body=big)
-        put_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        got = s3.get_object(Bucket=bucket, Key="big")["Body"].read()
-        get_s = time.perf_counter() - t0
-        assert got == big, "20 MiB object came back different"
+        put_s, get_s = put_get(s3, bucket, "big", big)
         print(f"{'PUT 20 MiB':<34} {put_s:6.2f} s  {20 / put_s:7.1f} MiB/s")
         print(f"{'GET 20 MiB':<34} {get_s:6.2f} s  {20 / get_s:7.1f} MiB/s")
+        # 64 MiB plain (GET straight from the IPFS gateway) and SSE-S3 (sealed on the way in,
+        # read and opened by the host), in the same run.
+        mib = 64
+        large = os.urandom(mib * 1024 * 1024)
+        plain = put_get(s3, bucket, "large-plain", large)
+        sealed = put_get(s3, bucket, "large-sse", large, ServerSideEncryption="AES256")
+        for what, (p_s, g_s) in (("plain", plain), ("SSE-S3", sealed)):
+            print(f"{f'PUT {mib} MiB {what}':<34} {p_s:6.2f} s  {mib / p_s:7.1f} MiB/s")
+            print(f"{f'GET {mib} MiB {what}':<34} {g_s:6.2f} s  {mib / g_s:7.1f} MiB/s")
+        print(f"{'encrypted / plain time':<34} PUT {sealed[0] / plain[0]:5.2f}x  GET {sealed[1] / plain[1]:5.2f}x")
         if not args.no_compare:
             restart_host(args.profile, {"IPFS_S3_SMALL_OBJECT_MAX_BYTES": "0"})
             try:
@@ -161,7 +177,7 @@ def main():
             finally:
                 restart_host(args.profile, {})
     finally:
-        for key in [f"small/{i}" for i in range(n)] + ["big"]:
+        for key in [f"small/{i}" for i in range(n)] + ["big", "large-plain", "large-sse"]:
             s3.delete_object(Bucket=bucket, Key=key)
         s3.delete_bucket(Bucket=bucket)
 

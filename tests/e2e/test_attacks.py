@@ -265,8 +265,12 @@ def encryption_headers():
     }
 
 
-@pytest.mark.parametrize("kind", list(encryption_headers()))
-@pytest.mark.parametrize("op", ["put", "copy", "create-multipart"])
+# PutObject encrypts (test_encryption.py) except with SSE-KMS; multipart uploads and copies
+# asking for encryption cannot yet, and are refused with nothing stored.
+REFUSED_ENCRYPTION = [("put", "sse-kms")] + [(op, kind) for op in ("copy", "create-multipart") for kind in encryption_headers()]
+
+
+@pytest.mark.parametrize("op,kind", REFUSED_ENCRYPTION)
 def test_encryption_requests_are_refused_not_stored_in_plaintext(s3, stack, bucket, kind, op):
     s3.put_object(Bucket=bucket, Key="src", Body=b"plain")
     url = f"{stack.endpoint}/{bucket}/dst"
@@ -283,7 +287,7 @@ def test_encryption_requests_are_refused_not_stored_in_plaintext(s3, stack, buck
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
-def test_boto3_sse_put_is_refused(s3, bucket):
-    err = s3_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="AES256"))
+def test_boto3_sse_kms_put_is_refused(s3, bucket):
+    err = s3_error(lambda: s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms"))
     assert (err["Error"]["Code"], err["ResponseMetadata"]["HTTPStatusCode"]) == ("NotImplemented", 501), err
     assert not exists(s3, bucket, "k")

@@ -28,7 +28,8 @@ BUCKET_CALLS = {
         Bucket=b, LifecycleConfiguration=LIFECYCLE),
     "PutBucketVersioning": lambda s3, b: s3.put_bucket_versioning(
         Bucket=b, VersioningConfiguration={"Status": "Enabled"}),
-    "GetBucketEncryption": lambda s3, b: s3.get_bucket_encryption(Bucket=b),
+    "PutBucketEncryption(aws:kms)": lambda s3, b: s3.put_bucket_encryption(Bucket=b, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]}),
     "GetBucketWebsite": lambda s3, b: s3.get_bucket_website(Bucket=b),
     "GetBucketLogging": lambda s3, b: s3.get_bucket_logging(Bucket=b),
     "GetBucketNotificationConfiguration": lambda s3, b: s3.get_bucket_notification_configuration(Bucket=b),

@@ -46,6 +46,10 @@ pub struct BucketSettings {
     pub owner: Option<String>,
     #[serde(default)]
     pub acl: ipfs_s3_common::account::CannedAcl,
+    /// PutBucketEncryption's default (AES256): every new object of the bucket is encrypted,
+    /// under this master key id (empty: the keyring's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
 }
 
 /// Creating a bucket that exists: S3's answer depends on whose it is.

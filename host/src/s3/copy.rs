@@ -115,10 +115,19 @@ impl Gateway {
             true => Some(objects::pin_priority(&req.headers)?),
             false => None,
         };
-        if !self.store.bucket_exists(&input.bucket).await? {
+        let Some(target) = self.store.bucket_settings(&input.bucket).await? else {
             return Err(Error::NoSuchBucket.into());
-        }
+        };
         let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
+        // A copy shares its source's content: ciphertext under a master key stays readable; an
+        // SSE-C source needs its key, and plaintext would need encrypting for the target's default.
+        match &source.encryption {
+            Some(e) if e.customer_key_md5.is_some() => return Err(super::sse::not_yet("copies of SSE-C objects").into()),
+            None if target.encryption.is_some() => {
+                return Err(super::sse::not_yet("copies into a bucket with default encryption").into());
+            }
+            _ => {}
+        }
         // The copy keeps the source's replication unless the request names one.
         let replication_factor = match requested_factor {
             Some(_) => Some(self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?),

@@ -11,9 +11,11 @@ mod acl;
 mod buckets;
 mod copy;
 mod delete_objects;
+mod encryption;
 mod list;
 pub mod multipart;
 pub mod objects;
+mod sse;
 mod upload;
 
 use std::sync::Arc;
@@ -41,6 +43,8 @@ pub struct Gateway {
     pub access: Arc<AccessLog>,
     pub metrics: Arc<Metrics>,
     pub cfg: Arc<Config>,
+    /// The master keys of server-side encryption.
+    pub keyring: Arc<crate::crypto::Keyring>,
 }
 
 impl Gateway {
@@ -128,6 +132,27 @@ impl S3 for Gateway {
 
     async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
         counted(&self.metrics, "DeleteBucket", self.delete_bucket_op(req)).await
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        counted(&self.metrics, "PutBucketEncryption", self.put_bucket_encryption_op(req)).await
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        counted(&self.metrics, "GetBucketEncryption", self.get_bucket_encryption_op(req)).await
+    }
+
+    async fn delete_bucket_encryption(
+        &self,
+        req: S3Request<DeleteBucketEncryptionInput>,
+    ) -> S3Result<S3Response<DeleteBucketEncryptionOutput>> {
+        counted(&self.metrics, "DeleteBucketEncryption", self.delete_bucket_encryption_op(req)).await
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {

@@ -190,6 +190,9 @@ impl Gateway {
         let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
         let pin_priority = objects::pin_priority(&req.headers)?;
         check_metadata_size(input.metadata.as_ref())?;
+        if self.store.bucket_settings(&input.bucket).await?.is_some_and(|s| s.encryption.is_some()) {
+            return Err(super::sse::not_yet("multipart uploads into a bucket with default encryption").into());
+        }
         let acl = super::acl::canned(
             input.acl.as_ref().map(|a| a.as_str()),
             &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
@@ -236,7 +239,7 @@ impl Gateway {
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let algorithm = declared.as_ref().map(|d| d.algorithm);
-        let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm };
+        let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm, seal: None };
         let trailers = || req.trailing_headers.as_ref().and_then(|t| t.take());
         let added = super::upload::stream(self.ipfs.as_ref(), input.body, checks, trailers).await?;
         let computed = added.checksum.unwrap_or_default();
@@ -265,6 +268,9 @@ impl Gateway {
         let n = check_part_number(input.part_number)?;
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
+        if source.encryption.is_some() {
+            return Err(super::sse::not_yet("parts copied from an encrypted object").into());
+        }
         let content = match input.copy_source_range.as_deref() {
             // A byte range is new content: read it from IPFS and add it as the part.
             Some(r) => {

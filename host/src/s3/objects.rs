@@ -11,6 +11,7 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use crate::checksum;
+use crate::crypto::segments::SegmentRange;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::meta::WriteCondition;
@@ -261,9 +262,14 @@ impl Gateway {
             &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
         )?
         .unwrap_or_default();
-        if !self.store.bucket_exists(&input.bucket).await? {
+        let Some(settings) = self.store.bucket_settings(&input.bucket).await? else {
             return Err(Error::NoSuchBucket.into());
-        }
+        };
+        let plain_len = input.content_length.and_then(|n| u64::try_from(n).ok()).unwrap_or_default();
+        let (seal, encryption) = match super::sse::for_write(&self.keyring, &req.headers, settings.encryption.as_deref(), plain_len)? {
+            Some(s) => (Some(s.segments), Some(s.encryption)),
+            None => (None, None),
+        };
         if let Some(c) = &condition {
             // Refuse early when the condition already fails; the store checks it again,
             // atomically with the write.
@@ -279,6 +285,7 @@ impl Gateway {
                 content_md5: expected_md5,
                 declared,
                 algorithm: Some(algorithm),
+                seal,
             },
             || req.trailing_headers.as_ref().and_then(|t| t.take()),
         )
@@ -297,6 +304,7 @@ impl Gateway {
             headers,
             checksum: Some(checksum::full_object(algorithm, computed)),
             acl,
+            encryption,
             ..Default::default()
         };
         match &condition {
@@ -315,6 +323,7 @@ impl Gateway {
         }
         let mut resp = S3Response::new(out);
         resp.headers = ipfs_headers(&record, None);
+        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
 
@@ -351,8 +360,11 @@ impl Gateway {
             head.content_length = Some((p.end - p.start) as i64);
             head.parts_count = parts_count(record, i.part_number);
         }
+        // An SSE-C object answers only with its key, as on S3.
+        super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref(), record.size)?;
         let mut resp = S3Response::new(head);
         resp.headers = read_headers(&resolved);
+        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
 
@@ -382,7 +394,16 @@ impl Gateway {
             }
         };
         let len = range.end - range.start;
-        let body = self.ipfs.cat(&record.cid, range.start, Some(len)).await?;
+        let body = match super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref(), record.size)? {
+            None => self.ipfs.cat(&record.cid, range.start, Some(len)).await?,
+            // Only the segments the range touches are read and opened.
+            Some(segments) => {
+                let end = (len > 0).then(|| range.end - 1);
+                let span = SegmentRange::of(record.size, range.start, end);
+                let stored = self.ipfs.cat(&record.cid, span.offset, Some(span.length)).await?;
+                crate::crypto::stream::open(segments, span, stored)
+            }
+        };
         // The content is on its way: this GET counts (see `crate::access`).
         self.access.count(&i.bucket, &i.key, &record.cid, clock::now_ms());
         let whole = content_range.is_none();
@@ -412,6 +433,7 @@ impl Gateway {
         };
         let mut resp = S3Response::new(out);
         resp.headers = read_headers(&resolved);
+        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
 

@@ -16,11 +16,12 @@ use ipfs_s3_common::record::ChecksumAlgorithm;
 use md5::{Digest, Md5};
 
 use crate::checksum::{self, Declared, Hasher};
+use crate::crypto::segments::Segments;
 use crate::error::{Error, Result};
 use crate::ipfs::{self, IpfsClient};
 
-/// What an upload must turn out to be.
-#[derive(Debug, Default)]
+/// What an upload must turn out to be, and whether it is sealed on its way.
+#[derive(Default)]
 pub struct Checks {
     /// `Content-Length` (the decoded length of an `aws-chunked` body).
     pub content_length: Option<i64>,
@@ -31,6 +32,9 @@ pub struct Checks {
     /// The checksum to compute: the declared one, or one the caller wants regardless (PutObject
     /// always keeps one, S3's default integrity protection).
     pub algorithm: Option<ChecksumAlgorithm>,
+    /// Encrypts the body (of `content_length` bytes) before it reaches IPFS: the checks above
+    /// are of the plaintext, the CID is of the ciphertext.
+    pub seal: Option<Segments>,
 }
 
 /// What reached IPFS.
@@ -92,7 +96,20 @@ where
         }
         None => Box::pin(futures::stream::empty()),
     };
-    let added = match ipfs.add(tapped).await {
+    let to_ipfs = match checks.seal {
+        Some(segments) => {
+            let plain_len = checks.content_length.and_then(|n| u64::try_from(n).ok()).ok_or_else(|| {
+                Error::InvalidRequest("You must provide the Content-Length HTTP header.".into())
+            })?;
+            let failure = body_failure.clone();
+            // A body of another length than declared fails the seal: told as the body's failure.
+            Box::pin(crate::crypto::stream::seal(segments, plain_len, tapped).inspect_err(move |e| {
+                failure.lock().expect("lock").get_or_insert(e.to_string());
+            }))
+        }
+        None => tapped,
+    };
+    let added = match ipfs.add(to_ipfs).await {
         Ok(added) => added,
         Err(e) => return Err(body_failure.lock().expect("lock").take().map_or(e, |f| body_error(&f))),
     };

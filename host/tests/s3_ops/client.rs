@@ -41,6 +41,8 @@ pub struct Reply {
     pub status: u16,
     pub headers: http::HeaderMap,
     pub body: Bytes,
+    /// Why reading the body failed, if it did.
+    pub body_error: Option<String>,
 }
 
 impl Reply {
@@ -235,14 +237,21 @@ impl Client {
                 req = req.header(n.as_str(), v.as_str());
             }
         }
-        let resp = req.body(body).send().await.unwrap();
+        let resp = match req.body(body).send().await {
+            Ok(resp) => resp,
+            // The server broke the exchange off before an answer (status 0).
+            Err(e) => {
+                return Reply { status: 0, headers: http::HeaderMap::new(), body: Bytes::new(), body_error: Some(format!("{e:?}")) };
+            }
+        };
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        Reply {
-            status,
-            headers,
-            body: resp.bytes().await.unwrap(),
-        }
+        // A body that breaks off (the server failed it mid-stream) is told, not a panic.
+        let (body, body_error) = match resp.bytes().await {
+            Ok(b) => (b, None),
+            Err(e) => (Bytes::new(), Some(format!("{e:?}"))),
+        };
+        Reply { status, headers, body, body_error }
     }
 }
 

@@ -69,6 +69,14 @@ impl FakeIpfs {
         self.content.lock().unwrap().get(cid).cloned()
     }
 
+    /// Changes what the node serves for `cid` (a node that returns other bytes than it was given).
+    pub fn tamper(&self, cid: &str, change: impl FnOnce(&mut Vec<u8>)) {
+        let mut content = self.content.lock().unwrap();
+        let mut bytes = content.get(cid).expect("stored").to_vec();
+        change(&mut bytes);
+        content.insert(cid.to_owned(), Bytes::from(bytes));
+    }
+
     /// The CID `add` gives these bytes.
     pub fn cid_for(bytes: &[u8]) -> String {
         cid_of(RAW, bytes)

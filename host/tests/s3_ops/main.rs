@@ -14,5 +14,6 @@ mod harness;
 mod accounts;
 mod body_errors;
 mod buckets;
+mod encryption;
 mod multipart;
 mod objects;

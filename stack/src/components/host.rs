@@ -60,6 +60,7 @@ pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
     cfg.kubo_api_auth_file = Some(creds.file("kubo-api-auth"));
     cfg.cluster_api_auth = String::new();
     cfg.cluster_api_auth_file = Some(creds.file("cluster-api-auth"));
+    cfg.encryption_keys_file = Some(creds.file("encryption-keys.toml"));
     let path = config_path(p);
     std::fs::create_dir_all(path.parent().expect("in the run dir"))?;
     write_private(&path, &toml::to_string(&cfg).context("rendering the host configuration")?)?;
