@@ -2,14 +2,12 @@
 //! ([`crate::admin::accounts`]), with the internal token of the configuration (never an
 //! argument). The secret key of a new account, or of a rotated one, is printed once.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::{Args, Subcommand};
 use ipfs_s3_common::account::{Permissions, Role};
-use ipfs_s3_common::internal::TOKEN_HEADER;
 
 use crate::admin::accounts::{ACCOUNTS_PATH, AccountChange, AccountView, NewAccount};
+use crate::admin_client::AdminClient;
 use crate::config::Config;
 
 #[derive(Debug, Subcommand)]
@@ -71,33 +69,16 @@ fn parse_role(s: &str) -> Result<Role, String> {
     Role::parse(s).ok_or_else(|| format!("`{s}` is not a role (admin or user)"))
 }
 
-struct Api {
-    base: String,
-    token: String,
-    http: reqwest::Client,
-}
+/// The accounts API of the running gateway.
+struct Api(AdminClient);
 
 impl Api {
     fn new(cfg: &Config) -> anyhow::Result<Self> {
-        // A listener on every address is reached on loopback.
-        let addr: SocketAddr = cfg.admin_listen;
-        let ip = if addr.ip().is_unspecified() { IpAddr::V4(Ipv4Addr::LOCALHOST) } else { addr.ip() };
-        Ok(Self { base: format!("http://{}", SocketAddr::new(ip, addr.port())), token: cfg.internal_token.clone(), http: reqwest::Client::new() })
+        Ok(Self(AdminClient::new(cfg)))
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<serde_json::Value>) -> anyhow::Result<serde_json::Value> {
-        let url = format!("{}{ACCOUNTS_PATH}{path}", self.base);
-        let mut req = self.http.request(method, &url).header(TOKEN_HEADER, &self.token);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.with_context(|| format!("the gateway's admin API at {} does not answer", self.base))?;
-        let status = resp.status();
-        let v: serde_json::Value = resp.json().await.unwrap_or_default();
-        if !status.is_success() {
-            bail!("{} ({}): {}", v["code"].as_str().unwrap_or("error"), status.as_u16(), v["message"].as_str().unwrap_or(""));
-        }
-        Ok(v)
+        self.0.call(method, &format!("{ACCOUNTS_PATH}{path}"), body).await
     }
 }
 

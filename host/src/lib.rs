@@ -53,6 +53,7 @@
 
 pub mod access;
 pub mod account_cli;
+pub mod admin_client;
 pub mod accounts;
 pub mod admin;
 pub mod auth;
@@ -65,6 +66,7 @@ pub mod credentials;
 pub mod crypto;
 pub mod error;
 pub mod guard;
+pub mod keys_cli;
 pub mod health;
 pub mod ipfs;
 pub mod listing;

@@ -33,6 +33,11 @@ enum Command {
         #[command(subcommand)]
         command: ipfs_s3_host::account_cli::AccountCommand,
     },
+    /// Manage the master keys of server-side encryption of the running gateway (rotation).
+    Keys {
+        #[command(subcommand)]
+        command: ipfs_s3_host::keys_cli::KeysCommand,
+    },
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -58,6 +63,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Account { command } => {
             if let Err(e) = tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::account_cli::run(&cfg, command)) {
+                eprintln!("ipfs-s3: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Keys { command } => {
+            if let Err(e) = tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::keys_cli::run(&cfg, command)) {
                 eprintln!("ipfs-s3: {e:#}");
                 std::process::exit(1);
             }

@@ -92,6 +92,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         ))
     });
 
+    let keyring = Arc::new(cfg.keyring()?);
     let gateway = Gateway {
         store: store.clone(),
         ipfs: ipfs.clone(),
@@ -100,13 +101,13 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         access: access.clone(),
         metrics: metrics.clone(),
         cfg: cfg.clone(),
-        keyring: Arc::new(cfg.keyring()?),
+        keyring: keyring.clone(),
     };
     let s3 = s3_service(gateway, accounts.clone());
 
     let admin = Arc::new(Admin {
         health: Checker {
-            store,
+            store: store.clone(),
             store_kind: cfg.metadata_store(),
             ipfs,
             cluster: watch.clone(),
@@ -120,6 +121,8 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         objects,
         internal_token: cfg.internal_token.clone(),
         accounts: accounts.clone(),
+        store: store.clone(),
+        keyring,
     });
 
     let s3_listener = TcpListener::bind(cfg.listen).await?;

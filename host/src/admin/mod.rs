@@ -4,6 +4,7 @@
 //! filter authenticated and rewrote them), and internal calls must carry the shared token as well.
 
 pub mod accounts;
+pub mod keys;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -36,6 +37,8 @@ pub struct Admin {
     pub objects: Arc<ObjectCache>,
     pub internal_token: String,
     pub accounts: Arc<crate::accounts::Accounts>,
+    pub store: Arc<dyn crate::meta::MetadataStore>,
+    pub keyring: Arc<crate::crypto::Keyring>,
 }
 
 /// Largest access report accepted (the filter's batches are far smaller).
@@ -91,6 +94,7 @@ impl Admin {
             (&Method::POST, ACCESS_PATH) => self.access(req).await,
             (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
             (_, path) if path.starts_with(accounts::ACCOUNTS_PATH) => self.accounts(req).await,
+            (&Method::POST, keys::ROTATE_PATH) => self.rotate(req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
         Ok(resp)
@@ -124,6 +128,30 @@ impl Admin {
         };
         match accounts::serve(&self.accounts, call, crate::clock::now_ms()).await {
             Ok((status, v)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &v),
+            Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// One page of a master-key rotation ([`keys`]), behind the internal token.
+    async fn rotate<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Some(refused) = self.refuse_untrusted(&req) {
+            return refused;
+        }
+        let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(e) => return refused(S3Code::InvalidRequest, format!("unreadable body: {e}")),
+        };
+        let call: keys::RotateCall = match serde_json::from_slice(&body) {
+            Ok(c) => c,
+            Err(e) => return refused(S3Code::InvalidArgument, format!("not a rotation: {e}")),
+        };
+        match keys::rotate_page(&self.store, &self.keyring, &self.resolver, &call).await {
+            Ok(answer) => json(StatusCode::OK, &answer),
             Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
             Err(e) => failed(&e),
         }
