@@ -5,6 +5,7 @@
 //! with their access statistics, and decides per object from its heat, the decayed access count
 //! ([`crate::meta::AccessStats::heat_at`]):
 //! - heat ≥ `replica_hot_threshold`: the pin gets `hot_replication_factor`, capped at the
+//!   `max_replicas` of the account that owns the bucket, and at the
 //!   cluster's number of peers (a factor pins on exactly that many peers), never less than the
 //!   client's own factor;
 //! - heat < `replica_cold_threshold`: the pin goes back to the client's factor;
@@ -17,6 +18,7 @@
 //! `replication-max` = the new factor. Several hosts may run the manager against one store: the
 //! step only applies if the factor is still the one the deciding host saw.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -114,6 +116,8 @@ pub struct ReplicaManager {
     policy: Policy,
     interval: Duration,
     max_candidates: usize,
+    /// Whose `max_replicas` caps the objects of their buckets (none: no account caps).
+    accounts: Option<Arc<crate::accounts::Accounts>>,
 }
 
 /// A change that was applied, for the caller (and tests) to see.
@@ -127,7 +131,28 @@ pub struct Applied {
 
 impl ReplicaManager {
     pub fn new(store: Arc<dyn MetadataStore>, metrics: Arc<Metrics>, policy: Policy, interval: Duration, max_candidates: usize) -> Self {
-        Self { store, metrics, policy, interval, max_candidates }
+        Self { store, metrics, policy, interval, max_candidates, accounts: None }
+    }
+
+    /// Never raises an object above its bucket owner's `max_replicas`.
+    pub fn with_accounts(mut self, accounts: Arc<crate::accounts::Accounts>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// The `max_replicas` of the account that owns `bucket` (looked up once per round).
+    async fn owner_cap(&self, bucket: &str, seen: &mut HashMap<String, Option<u32>>) -> Result<Option<u32>> {
+        let Some(accounts) = &self.accounts else { return Ok(None) };
+        if let Some(cap) = seen.get(bucket) {
+            return Ok(*cap);
+        }
+        let owner = self.store.bucket_settings(bucket).await?.and_then(|s| s.owner);
+        let cap = match owner {
+            Some(owner) => accounts.lookup(&owner).await?.and_then(|a| a.permissions.max_replicas),
+            None => None,
+        };
+        seen.insert(bucket.to_owned(), cap);
+        Ok(cap)
     }
 
     /// One round at time `now_ms`, in a cluster of `peers` peers: looks at the objects read in the
@@ -137,10 +162,16 @@ impl ReplicaManager {
         let candidates = self.store.replica_candidates(now_ms.saturating_sub(window), self.max_candidates).await?;
         let mut boosted = 0i64;
         let mut applied = Vec::new();
+        let mut caps = HashMap::new();
         for c in candidates {
             let ReplicaCandidate { key, record, stats } = c;
             let heat = stats.heat_at(now_ms, self.policy.half_life_ms);
-            let Some(change) = self.policy.decide(record.replication_factor, stats.effective_factor, heat, peers) else {
+            // The owner's limit caps the hot target as the cluster's size does.
+            let ceiling = match (peers, self.owner_cap(&key.bucket, &mut caps).await?) {
+                (Some(p), Some(c)) => Some(p.min(c)),
+                (p, c) => p.or(c),
+            };
+            let Some(change) = self.policy.decide(record.replication_factor, stats.effective_factor, heat, ceiling) else {
                 boosted += i64::from(stats.effective_factor.is_some());
                 continue;
             };

@@ -89,7 +89,8 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
             Policy::from_config(&cfg),
             Duration::from_millis(cfg.replica_interval_ms),
             usize::try_from(cfg.replica_max_candidates).unwrap_or(usize::MAX),
-        ))
+        )
+        .with_accounts(accounts.clone()))
     });
 
     let keyring = Arc::new(cfg.keyring()?);

@@ -90,3 +90,27 @@ async fn two_hosts_deciding_at_once_queue_one_pin() {
     assert_eq!(a.unwrap().len() + b.unwrap().len(), 1, "only one host's change applies");
     assert_eq!(drain(&s1).await.len(), 1);
 }
+
+#[tokio::test]
+async fn an_owner_s_max_replicas_caps_what_the_manager_raises() {
+    use ipfs_s3_common::account::{Permissions, Role};
+    use ipfs_s3_host::accounts::Accounts;
+    use ipfs_s3_host::meta::BucketSettings;
+    let r = Redis::start();
+    let s = Arc::new(r.store("a").await);
+    let accounts = Arc::new(Accounts::new(s.clone(), &ipfs_s3_host::config::Config::default()));
+    let capped = accounts.add("capped", Role::User, Permissions { max_replicas: Some(3), ..Default::default() }, 0).await.unwrap();
+    let owned = BucketSettings { owner: Some(capped.access_key.clone()), ..Default::default() };
+    s.create_bucket_as("theirs", 0, &owned).await.unwrap();
+    s.create_bucket("mine", 0).await.unwrap();
+    s.store_mapping("theirs", "k", &record("c-theirs", 1)).await.unwrap();
+    s.store_mapping("mine", "k", &record("c-mine", 1)).await.unwrap();
+    drain(&s).await;
+    let t0 = 1_000_000;
+    let hit = |b: &str, cid: &str| AccessHit { key: S3Key { bucket: b.into(), key: "k".into() }, cid: cid.into(), count: 12, last_ms: t0 };
+    s.record_access_batch(&[hit("theirs", "c-theirs"), hit("mine", "c-mine")], 1000).await.unwrap();
+    let m = manager(s.clone(), Arc::new(Metrics::new())).with_accounts(accounts);
+    let mut up: Vec<_> = m.tick(t0, Some(5)).await.unwrap().into_iter().map(|a| (a.bucket, a.change.to)).collect();
+    up.sort();
+    assert_eq!(up, vec![("mine".to_string(), 4), ("theirs".to_string(), 3)], "the hot factor 4, capped at the owner's 3");
+}
