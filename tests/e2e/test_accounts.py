@@ -157,3 +157,29 @@ def test_ipfs_permissions_refuse_what_they_forbid(make_s3, stack, accounts, owne
         if want == 400:
             assert resp.error_code == "InvalidArgument" and b"at most 1 replicas" in resp.body, str(resp)
     assert s3c.get_object(Bucket=capped["bucket"], Key="k")["Body"].read() == b"r"
+
+
+def test_rclone_as_two_users(stack, accounts, owned, tmp_path, request):
+    from test_clients import Rclone
+
+    def rclone_as(account, name):
+        home = tmp_path / name
+        home.mkdir()
+        (home / "rclone.conf").write_text("")
+        r = Rclone(stack, home)
+        r.env.update(RCLONE_CONFIG_GW_ACCESS_KEY_ID=account["access_key"], RCLONE_CONFIG_GW_SECRET_ACCESS_KEY=account["secret_key"])
+        return r
+
+    alice, bob = rclone_as(accounts(), "alice"), rclone_as(accounts(), "bob")
+    name = unique_bucket_name(request.node.name)
+    alice("mkdir", f"gw:{name}")
+    owned.append(name)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes(b"alice's file")
+    alice("copy", src, f"gw:{name}")
+    assert alice("cat", f"gw:{name}/a.txt").stdout == "alice's file"
+    for args in (("lsf", f"gw:{name}"), ("cat", f"gw:{name}/a.txt"), ("copy", src, f"gw:{name}/bob")):
+        denied = bob(*args, check=False)
+        assert denied.returncode != 0 and "AccessDenied" in denied.stderr, (args, denied.stderr[-2000:])
+    assert name not in bob("lsf", "gw:").stdout.split()
