@@ -64,6 +64,10 @@ pub struct Encryption {
     /// Asked for with `X-IPFS-Encryption` (reads answer it, and `X-IPFS-Key-ID`, back).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub via_ipfs_header: bool,
+    /// A multipart object: each part (of `parts`) is sealed on its own, its nonce ending in its
+    /// part number.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub per_part: bool,
 }
 
 fn is_private(acl: &crate::account::CannedAcl) -> bool {

@@ -547,6 +547,7 @@ fn encrypted_objects_are_left_to_the_host_after_the_read_is_authorized() {
         nonce: "00".into(),
         customer_key_md5: None,
         via_ipfs_header: false,
+        per_part: false,
     });
     let ctx = serve(&signed("GET", "/b/k", &[("range", "bytes=0-1")]));
     assert_eq!(route_resolved(&config(), ctx.clone(), sealed.clone()), Ok(None));

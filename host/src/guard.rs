@@ -6,7 +6,7 @@
 //!
 //! Besides the signature, the gate refuses what the gateway cannot honour and must not pretend
 //! to: browser-form uploads (PostObject, whose signature is inside a body `s3s` would buffer),
-//! and multipart uploads or copies asking for server-side encryption (only PutObject encrypts
+//! and copies or SSE-C multipart uploads asking for server-side encryption (those cannot encrypt
 //! yet: storing plaintext and answering 200 would lie to the client). It also checks the integrity header of DeleteObjects
 //! against the body, which `s3s` parses before the gateway's handler can see the bytes.
 //!
@@ -146,21 +146,22 @@ pub fn check_head_with(
         .with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for))
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
-    // PutObject encrypts; multipart uploads and copies cannot yet, and must not store plaintext
-    // while the client believes it encrypted.
+    // Copies asking for encryption, and SSE-C multipart uploads, cannot encrypt yet: refused
+    // rather than storing plaintext while the client believes it encrypted.
+    // Multipart uploads encrypt under master keys (asked at CreateMultipartUpload), not with SSE-C.
     let query = parse_query(parts.uri.query().unwrap_or(""));
     let multipart = query.iter().any(|p| matches!(p.name.as_str(), "uploads" | "uploadId" | "partNumber"));
     let copy = parts.headers.contains_key("x-amz-copy-source");
+    let refused = |name: &str| {
+        ENCRYPTION_HEADERS.iter().any(|p| name.starts_with(p))
+            && (copy || (multipart && name.starts_with("x-amz-server-side-encryption-customer-")))
+    };
     if matches!(method, "PUT" | "POST")
-        && (multipart || copy)
-        && let Some(name) = parts
-            .headers
-            .keys()
-            .find(|name| ENCRYPTION_HEADERS.iter().any(|p| name.as_str().starts_with(p)))
+        && let Some(name) = parts.headers.keys().find(|name| refused(name.as_str()))
     {
         return Err(Refusal::new(
             S3Code::NotImplemented,
-            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of multipart uploads and copies is not supported yet; nothing was stored)"),
+            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of copies, and SSE-C multipart uploads, are not supported yet; nothing was stored)"),
         ));
     }
     Ok(())

@@ -128,19 +128,20 @@ fn v2_presigned_urls_are_bound_to_their_bucket_and_a_week() {
 }
 
 #[test]
-fn encrypted_multipart_uploads_and_copies_are_not_implemented_rather_than_stored_in_plaintext() {
+fn encrypted_copies_and_sse_c_multipart_uploads_are_not_implemented_rather_than_stored_in_plaintext() {
+    let sse_c = ("x-amz-server-side-encryption-customer-algorithm", "AES256");
     for header in [
         ("x-amz-server-side-encryption", "AES256"),
-        ("x-amz-server-side-encryption-customer-algorithm", "AES256"),
+        sse_c,
         ("x-amz-server-side-encryption-aws-kms-key-id", "k"),
         ("x-ipfs-encryption", "AES256"),
         ("x-ipfs-key-id", "k1"),
     ] {
-        for (method, path, extra) in [
-            ("POST", "/b/k?uploads", None),
-            ("PUT", "/b/k?partNumber=1&uploadId=u", None),
-            ("PUT", "/b/k", Some(("x-amz-copy-source", "/b/src"))),
-        ] {
+        let mut cases = vec![("PUT", "/b/k", Some(("x-amz-copy-source", "/b/src")))];
+        if header == sse_c {
+            cases.extend([("POST", "/b/k?uploads", None), ("PUT", "/b/k?partNumber=1&uploadId=u", None)]);
+        }
+        for (method, path, extra) in cases {
             let mut given = vec![header];
             given.extend(extra);
             let h = signed(method, path, &given);
@@ -148,9 +149,13 @@ fn encrypted_multipart_uploads_and_copies_are_not_implemented_rather_than_stored
             assert_eq!(r.code, S3Code::NotImplemented, "{method} {path} {header:?}");
             assert!(r.message.contains(header.0), "{}", r.message);
         }
-        // A plain PutObject encrypts: the gate lets it on.
+        // A plain PutObject encrypts (and multipart uploads under master keys): the gate lets them on.
         let h = signed("PUT", "/b/k", &[header]);
         check("PUT", "/b/k", &borrowed(&h)).unwrap();
+        if header != sse_c {
+            let h = signed("POST", "/b/k?uploads", &[header]);
+            check("POST", "/b/k?uploads", &borrowed(&h)).unwrap();
+        }
     }
 }
 

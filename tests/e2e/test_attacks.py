@@ -265,9 +265,10 @@ def encryption_headers():
     }
 
 
-# PutObject encrypts (test_encryption.py) except with SSE-KMS; multipart uploads and copies
-# asking for encryption cannot yet, and are refused with nothing stored.
-REFUSED_ENCRYPTION = [("put", "sse-kms")] + [(op, kind) for op in ("copy", "create-multipart") for kind in encryption_headers()]
+# PutObject and multipart uploads encrypt (test_encryption.py) except with SSE-KMS, and multipart
+# uploads with SSE-C; copies asking for encryption cannot yet. All refused with nothing stored.
+REFUSED_ENCRYPTION = ([("put", "sse-kms"), ("create-multipart", "sse-kms"), ("create-multipart", "sse-c")]
+                      + [("copy", kind) for kind in encryption_headers()])
 
 
 @pytest.mark.parametrize("op,kind", REFUSED_ENCRYPTION)

@@ -3,7 +3,8 @@
 SSE-C, and a bucket's default encryption. What lands in IPFS is ciphertext: the CID read straight
 from the Kubo gateway holds no plaintext; reads through the gateway (the filter leaves encrypted
 objects to the host) return the plaintext, whole and in ranges across segment boundaries. What
-cannot encrypt yet (multipart uploads, copies of SSE-C objects) is refused and stores nothing."""
+cannot encrypt yet (SSE-C multipart uploads, copies of SSE-C objects) is refused and stores
+nothing."""
 
 import base64
 import hashlib
@@ -126,17 +127,25 @@ def test_a_bucket_default_encrypts_every_new_object(s3, stack, bucket):
     assert h["x-amz-server-side-encryption"] == "AES256"
     assert MARKER[:16] not in stored_in_ipfs(stack, h["x-ipfs-cid"])
     assert s3.get_object(Bucket=bucket, Key="d")["Body"].read() == body
-    # Not yet: multipart uploads into it, refused before anything is stored.
-    assert_s3_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp"), "NotImplemented", 501)
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    # Multipart uploads into it are encrypted too, part by part.
+    parts = [plaintext(5 * 1024 * 1024), plaintext(1000)]
+    mp = s3.create_multipart_upload(Bucket=bucket, Key="mp")
+    assert mp["ServerSideEncryption"] == "AES256"
+    done = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key="mp", UploadId=mp["UploadId"], PartNumber=n,
+                                                      Body=p)["ETag"]} for n, p in enumerate(parts, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=mp["UploadId"], MultipartUpload={"Parts": done})
+    h = head_headers(s3, bucket, "mp")
+    assert h["x-amz-server-side-encryption"] == "AES256"
+    assert MARKER[:16] not in stored_in_ipfs(stack, h["x-ipfs-cid"])
+    assert s3.get_object(Bucket=bucket, Key="mp")["Body"].read() == b"".join(parts)
     s3.delete_bucket_encryption(Bucket=bucket)
     s3.put_object(Bucket=bucket, Key="after", Body=b"plain again")
     assert "x-amz-server-side-encryption" not in head_headers(s3, bucket, "after")
 
 
-def test_multipart_uploads_asking_for_encryption_are_refused(s3, bucket):
-    assert_s3_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", ServerSideEncryption="AES256"),
-                    "NotImplemented", 501)
+def test_sse_c_multipart_uploads_are_refused(s3, bucket):
+    assert_s3_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", SSECustomerAlgorithm="AES256",
+                                                       SSECustomerKey=os.urandom(32)), "NotImplemented", 501)
     assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
@@ -153,6 +162,16 @@ def test_the_aws_cli_sse_and_sse_c(aws, s3, stack, bucket, tmp_path):
     assert out.read_bytes() == src.read_bytes()
     refused = aws("s3", "cp", f"s3://{bucket}/cli-sse-c", tmp_path / "no.bin", check=False)
     assert refused.returncode != 0 and not (tmp_path / "no.bin").exists()
+    # A file above the CLI's multipart threshold: uploaded in encrypted parts.
+    big = tmp_path / "big.bin"
+    big.write_bytes(plaintext(12 * 1024 * 1024 + 77))
+    parts = {"multipart_threshold": "5MB", "multipart_chunksize": "5MB"}
+    aws("s3", "cp", big, f"s3://{bucket}/cli-mp", "--sse", "AES256", s3_settings=parts)
+    h = head_headers(s3, bucket, "cli-mp")
+    assert h["x-amz-server-side-encryption"] == "AES256" and h["etag"].endswith('-3"'), h
+    back = tmp_path / "big-back.bin"
+    aws("s3", "cp", f"s3://{bucket}/cli-mp", back, s3_settings=parts)
+    assert back.read_bytes() == big.read_bytes()
 
 
 def test_a_100_mib_object_round_trips_encrypted(s3, stack, bucket):

@@ -190,9 +190,13 @@ impl Gateway {
         let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
         let pin_priority = objects::pin_priority(&req.headers)?;
         check_metadata_size(input.metadata.as_ref())?;
-        if self.store.bucket_settings(&input.bucket).await?.is_some_and(|s| s.encryption.is_some()) {
-            return Err(super::sse::not_yet("multipart uploads into a bucket with default encryption").into());
-        }
+        // An encrypted upload: one data key for the upload, each part sealed on its own.
+        let default = self.store.bucket_settings(&input.bucket).await?.and_then(|s| s.encryption);
+        let encryption = match super::sse::for_write(&self.keyring, &req.headers, default.as_deref(), 0)? {
+            Some(s) if s.encryption.customer_key_md5.is_some() => return Err(super::sse::not_yet("SSE-C multipart uploads").into()),
+            Some(s) => Some(ipfs_s3_common::record::Encryption { per_part: true, ..s.encryption }),
+            None => None,
+        };
         let acl = super::acl::canned(
             input.acl.as_ref().map(|a| a.as_str()),
             &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
@@ -209,6 +213,7 @@ impl Gateway {
                 replication_factor,
                 pin_priority,
                 acl,
+                encryption,
                 headers: stored_headers(
                     [
                         input.cache_control.as_deref(),
@@ -223,12 +228,15 @@ impl Gateway {
         };
         self.store.create_upload(&input.bucket, &upload).await?;
         tracing::info!(bucket = %input.bucket, key = %input.key, upload_id = %upload.upload_id, "multipart upload started");
-        Ok(S3Response::new(CreateMultipartUploadOutput {
+        let encryption = upload.template.encryption.clone();
+        let mut resp = S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
             ..Default::default()
-        }))
+        });
+        super::sse::answer_headers(encryption.as_ref(), &mut resp.headers);
+        Ok(resp)
     }
 
     pub(super) async fn upload_part_op(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
@@ -239,7 +247,14 @@ impl Gateway {
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let algorithm = declared.as_ref().map(|d| d.algorithm);
-        let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm, seal: None };
+        let seal = match &upload.template.encryption {
+            Some(e) => {
+                let len = input.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or_default();
+                Some(super::sse::open_managed(&self.keyring, e)?.part(n, len))
+            }
+            None => None,
+        };
+        let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm, seal };
         let trailers = || req.trailing_headers.as_ref().and_then(|t| t.take());
         let added = super::upload::stream(self.ipfs.as_ref(), input.body, checks, trailers).await?;
         let computed = added.checksum.unwrap_or_default();
@@ -249,7 +264,7 @@ impl Gateway {
             .await?;
         let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
             checksum_fields(part.checksum.as_ref());
-        Ok(S3Response::new(UploadPartOutput {
+        let mut resp = S3Response::new(UploadPartOutput {
             e_tag: Some(ETag::Strong(part.etag)),
             checksum_crc32,
             checksum_crc32c,
@@ -257,7 +272,9 @@ impl Gateway {
             checksum_sha1,
             checksum_sha256,
             ..Default::default()
-        }))
+        });
+        super::sse::answer_headers(upload.template.encryption.as_ref(), &mut resp.headers);
+        Ok(resp)
     }
 
     pub(super) async fn upload_part_copy_op(
@@ -268,8 +285,8 @@ impl Gateway {
         let n = check_part_number(input.part_number)?;
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
-        if source.encryption.is_some() {
-            return Err(super::sse::not_yet("parts copied from an encrypted object").into());
+        if source.encryption.is_some() || upload.template.encryption.is_some() {
+            return Err(super::sse::not_yet("parts copied from or into encrypted objects").into());
         }
         let content = match input.copy_source_range.as_deref() {
             // A byte range is new content: read it from IPFS and add it as the part.
@@ -306,8 +323,13 @@ impl Gateway {
         let stored = self.store.list_parts(&input.bucket, &upload.upload_id).await?;
         let chosen = chosen_parts(&asked, &stored)?;
 
+        // The file's bytes are the parts' stored bytes: their sealed segments when encrypted.
+        let stored_size = |size: u64| match upload.template.encryption {
+            Some(_) => crate::crypto::segments::sealed_len(size),
+            None => size,
+        };
         let children: Vec<Child> =
-            chosen.iter().map(|p| Child { cid: p.cid.clone(), size: p.size, dag_size: p.dag_size }).collect();
+            chosen.iter().map(|p| Child { cid: p.cid.clone(), size: stored_size(p.size), dag_size: p.dag_size }).collect();
         let root = self.ipfs.put_dag_pb(unixfs::file_node(&children)?).await?;
         let etags: Vec<&str> = chosen.iter().map(|p| p.etag.as_str()).collect();
         let record = ObjectRecord {
@@ -343,6 +365,7 @@ impl Gateway {
             ..Default::default()
         });
         resp.headers = objects::ipfs_headers(&record, None);
+        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
 

@@ -11,7 +11,6 @@ use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use crate::checksum;
-use crate::crypto::segments::SegmentRange;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::meta::WriteCondition;
@@ -361,7 +360,7 @@ impl Gateway {
             head.parts_count = parts_count(record, i.part_number);
         }
         // An SSE-C object answers only with its key, as on S3.
-        super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref(), record.size)?;
+        super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref())?;
         let mut resp = S3Response::new(head);
         resp.headers = read_headers(&resolved);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
@@ -394,15 +393,9 @@ impl Gateway {
             }
         };
         let len = range.end - range.start;
-        let body = match super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref(), record.size)? {
+        let body = match super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref())? {
             None => self.ipfs.cat(&record.cid, range.start, Some(len)).await?,
-            // Only the segments the range touches are read and opened.
-            Some(segments) => {
-                let end = (len > 0).then(|| range.end - 1);
-                let span = SegmentRange::of(record.size, range.start, end);
-                let stored = self.ipfs.cat(&record.cid, span.offset, Some(span.length)).await?;
-                crate::crypto::stream::open(segments, span, stored)
-            }
+            Some(opened) => super::sse::read_range(self.ipfs.clone(), record, opened, range.clone()).await?,
         };
         // The content is on its way: this GET counts (see `crate::access`).
         self.access.count(&i.bucket, &i.key, &record.cid, clock::now_ms());

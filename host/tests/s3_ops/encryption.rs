@@ -55,3 +55,40 @@ async fn ciphertext_changed_in_ipfs_fails_the_read_instead_of_returning_other_by
     assert!(cut.body_error.is_some() || cut.status >= 500 || cut.body.is_empty(), "status {}", cut.status);
     assert_ne!(&cut.body[..], &plain[131072..131100]);
 }
+
+#[tokio::test]
+async fn an_encrypted_multipart_upload_seals_each_part_and_reads_across_them() {
+    let s = Stack::with_bucket("bkt").await;
+    let c = &s.client;
+    let created = c.post("/bkt/mp?uploads", &[("x-amz-server-side-encryption", "AES256")], b"").await;
+    created.expect_status(200);
+    let id = created.tag("UploadId").unwrap();
+    let (first, second) = (body(5 * 1024 * 1024), body(70_000));
+    let mut etags = Vec::new();
+    for (n, part) in [(1, &first), (2, &second)] {
+        let p = c.put(&format!("/bkt/mp?partNumber={n}&uploadId={id}"), &[], part).await;
+        p.expect_status(200);
+        etags.push(p.header("etag").unwrap().to_owned());
+    }
+    let doc = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>{}</ETag></Part></CompleteMultipartUpload>",
+        etags[0], etags[1]
+    );
+    c.post(&format!("/bkt/mp?uploadId={id}"), &[], doc.as_bytes()).await.expect_status(200);
+    let whole = [first.clone(), second.clone()].concat();
+    let got = c.get("/bkt/mp", &[]).await;
+    got.expect_status(200);
+    assert_eq!(got.header("x-amz-server-side-encryption"), Some("AES256"));
+    assert!(got.body[..] == whole[..], "the whole object");
+    let cid = got.header("x-ipfs-cid").unwrap().to_owned();
+    let stored = s.ipfs.get(&cid).unwrap();
+    assert_eq!(stored.len() as u64, whole.len() as u64 + (80 + 2) * TAG as u64, "each part sealed on its own");
+    assert!(!stored.windows(64).any(|w| w == &first[..64]), "no plaintext in IPFS");
+    let across = 5 * 1024 * 1024 - 100;
+    let ranged = c.get("/bkt/mp", &[("range", &format!("bytes={across}-{}", across + 299))]).await;
+    ranged.expect_status(206);
+    assert_eq!(&ranged.body[..], &whole[across..across + 300]);
+    let part2 = c.get("/bkt/mp?partNumber=2", &[]).await;
+    part2.expect_status(206);
+    assert_eq!(&part2.body[..], &second[..]);
+}
