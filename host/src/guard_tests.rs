@@ -128,7 +128,7 @@ fn v2_presigned_urls_are_bound_to_their_bucket_and_a_week() {
 }
 
 #[test]
-fn encrypted_copies_and_sse_c_multipart_uploads_are_not_implemented_rather_than_stored_in_plaintext() {
+fn encrypted_part_copies_and_sse_c_multipart_uploads_are_not_implemented_rather_than_stored_in_plaintext() {
     let sse_c = ("x-amz-server-side-encryption-customer-algorithm", "AES256");
     for header in [
         ("x-amz-server-side-encryption", "AES256"),
@@ -137,7 +137,7 @@ fn encrypted_copies_and_sse_c_multipart_uploads_are_not_implemented_rather_than_
         ("x-ipfs-encryption", "AES256"),
         ("x-ipfs-key-id", "k1"),
     ] {
-        let mut cases = vec![("PUT", "/b/k", Some(("x-amz-copy-source", "/b/src")))];
+        let mut cases = vec![("PUT", "/b/k?partNumber=1&uploadId=u", Some(("x-amz-copy-source", "/b/src")))];
         if header == sse_c {
             cases.extend([("POST", "/b/k?uploads", None), ("PUT", "/b/k?partNumber=1&uploadId=u", None)]);
         }
@@ -149,8 +149,11 @@ fn encrypted_copies_and_sse_c_multipart_uploads_are_not_implemented_rather_than_
             assert_eq!(r.code, S3Code::NotImplemented, "{method} {path} {header:?}");
             assert!(r.message.contains(header.0), "{}", r.message);
         }
-        // A plain PutObject encrypts (and multipart uploads under master keys): the gate lets them on.
+        // A plain PutObject encrypts, a CopyObject too (and multipart uploads under master keys):
+        // the gate lets them on.
         let h = signed("PUT", "/b/k", &[header]);
+        check("PUT", "/b/k", &borrowed(&h)).unwrap();
+        let h = signed("PUT", "/b/k", &[header, ("x-amz-copy-source", "/b/src")]);
         check("PUT", "/b/k", &borrowed(&h)).unwrap();
         if header != sse_c {
             let h = signed("POST", "/b/k?uploads", &[header]);

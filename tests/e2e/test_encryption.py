@@ -3,8 +3,7 @@
 SSE-C, and a bucket's default encryption. What lands in IPFS is ciphertext: the CID read straight
 from the Kubo gateway holds no plaintext; reads through the gateway (the filter leaves encrypted
 objects to the host) return the plaintext, whole and in ranges across segment boundaries. What
-cannot encrypt yet (SSE-C multipart uploads, copies of SSE-C objects) is refused and stores
-nothing."""
+cannot encrypt yet (SSE-C multipart uploads, SSE-KMS) is refused and stores nothing."""
 
 import base64
 import hashlib
@@ -65,9 +64,23 @@ def test_sse_s3_stores_ciphertext_and_reads_back_whole_and_in_ranges(s3, stack, 
     # A presigned URL reads it through the filter too (which leaves it to the host).
     url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "sse"}, ExpiresIn=300)
     assert send("GET", url).body == body
-    # A copy shares the ciphertext and stays readable.
+    # A copy shares the ciphertext and stays readable; a copy to another key id re-encrypts.
     s3.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket, "Key": "sse"})
     assert s3.get_object(Bucket=bucket, Key="copy")["Body"].read() == body
+    assert head_headers(s3, bucket, "copy")["x-ipfs-cid"] == h["x-ipfs-cid"]
+    k2 = stack.env["IPFS_S3_ENCRYPTION_KEY_IDS"].split(",")[1]
+    url = object_url(stack.endpoint, bucket, "rekeyed")
+    extra = {"x-amz-copy-source": f"/{bucket}/sse", "x-ipfs-encryption": "AES256", "x-ipfs-key-id": k2}
+    resp = send("PUT", url, sign("PUT", url, stack.access_key, stack.secret_key, stack.region, headers=extra))
+    assert resp.status == 200, str(resp)
+    rekeyed = s3.get_object(Bucket=bucket, Key="rekeyed")
+    assert rekeyed["Body"].read() == body
+    assert rekeyed["ResponseMetadata"]["HTTPHeaders"]["x-ipfs-key-id"] == k2
+    assert rekeyed["ResponseMetadata"]["HTTPHeaders"]["x-ipfs-cid"] != h["x-ipfs-cid"], "sealed again, under k2"
+    # A plaintext object copied with SSE-S3 is encrypted.
+    s3.put_object(Bucket=bucket, Key="plain", Body=body)
+    s3.copy_object(Bucket=bucket, Key="plain-sealed", CopySource={"Bucket": bucket, "Key": "plain"}, ServerSideEncryption="AES256")
+    assert MARKER[:16] not in stored_in_ipfs(stack, head_headers(s3, bucket, "plain-sealed")["x-ipfs-cid"])
 
 
 def test_x_ipfs_encryption_names_its_key_and_an_unknown_key_is_refused(s3, stack, bucket):
@@ -109,10 +122,15 @@ def test_sse_c_needs_the_customer_key_on_every_read(s3, stack, bucket):
     # A plaintext object read with a customer key: refused, as on S3.
     s3.put_object(Bucket=bucket, Key="plain", Body=b"p")
     assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="plain", **with_key), "InvalidRequest", 400)
-    # Not yet: copies of SSE-C objects, refused with nothing stored.
+    # A copy of it needs its key (and stores nothing without); with it, the copy is sealed again.
     assert_s3_error(lambda: s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "c"}),
-                    "NotImplemented", 501)
+                    "InvalidRequest", 400)
     assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="c2"), None, 404)
+    s3.copy_object(Bucket=bucket, Key="c2", CopySource={"Bucket": bucket, "Key": "c"}, CopySourceSSECustomerAlgorithm="AES256",
+                   CopySourceSSECustomerKey=key, ServerSideEncryption="AES256")
+    h2 = head_headers(s3, bucket, "c2")
+    assert h2["x-amz-server-side-encryption"] == "AES256" and h2["x-ipfs-cid"] != cid
+    assert s3.get_object(Bucket=bucket, Key="c2")["Body"].read() == body
 
 
 def test_a_bucket_default_encrypts_every_new_object(s3, stack, bucket):

@@ -9,6 +9,7 @@ use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
+use crate::crypto::request::COPY_SOURCE_PREFIX;
 use super::objects::{self, check_key, check_metadata_size, stored_headers, user_metadata};
 use crate::clock;
 use crate::error::{Error, Result};
@@ -101,7 +102,8 @@ impl Gateway {
             Some(other) => return Err(Error::InvalidArgument(format!("Unknown metadata directive `{other}`")).into()),
         };
         let (src_bucket, src_key) = source_address(&input.copy_source)?;
-        if src_bucket == input.bucket && src_key == input.key && !replace {
+        let reencrypts = !matches!(crate::crypto::request::requested(&req.headers)?, crate::crypto::request::Requested::None);
+        if src_bucket == input.bucket && src_key == input.key && !replace && !reencrypts {
             return Err(Error::InvalidRequest(
                 "This copy request is illegal because it is trying to copy an object to itself without changing the \
                  object's metadata, storage class, website redirect location or encryption attributes."
@@ -119,15 +121,16 @@ impl Gateway {
             return Err(Error::NoSuchBucket.into());
         };
         let source = self.copy_source(&input.copy_source, &copy_conditions!(input)).await?;
-        // A copy shares its source's content: ciphertext under a master key stays readable; an
-        // SSE-C source needs its key, and plaintext would need encrypting for the target's default.
-        match &source.encryption {
-            Some(e) if e.customer_key_md5.is_some() => return Err(super::sse::not_yet("copies of SSE-C objects").into()),
-            None if target.encryption.is_some() => {
-                return Err(super::sse::not_yet("copies into a bucket with default encryption").into());
-            }
-            _ => {}
-        }
+        // A copy shares its source's content, unless the copy asks for encryption (or its bucket's
+        // default does and the source is plaintext), or the source is the customer's (SSE-C):
+        // then the plaintext is read, opened if need be, and sealed again for the target.
+        let opened = super::sse::for_read_with(&self.keyring, &req.headers, COPY_SOURCE_PREFIX, source.encryption.as_ref())?;
+        let default = target.encryption.as_deref().filter(|_| source.encryption.is_none());
+        let customer_source = source.encryption.as_ref().is_some_and(|e| e.customer_key_md5.is_some());
+        let sealing = match reencrypts || default.is_some() || customer_source {
+            true => super::sse::for_write(&self.keyring, &req.headers, default.or(target.encryption.as_deref()), source.size)?,
+            false => None,
+        };
         // The copy keeps the source's replication unless the request names one.
         let replication_factor = match requested_factor {
             Some(_) => Some(self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?),
@@ -135,6 +138,19 @@ impl Gateway {
         };
 
         let mut record = source.clone();
+        if sealing.is_some() || customer_source {
+            // New content: the plaintext, sealed for the target (or plaintext, for an SSE-C
+            // source copied to a target that asks for no encryption).
+            let plain = match opened {
+                Some(o) => super::sse::read_range(self.ipfs.clone(), &source, o, 0..source.size).await?,
+                None => self.ipfs.cat(&source.cid, 0, None).await?,
+            };
+            let (seal, encryption) = sealing.map_or((None, None), |s| (Some(s.segments), Some(s.encryption)));
+            let checks = super::upload::Checks { content_length: i64::try_from(source.size).ok(), seal, ..Default::default() };
+            let stored = super::upload::stream(self.ipfs.as_ref(), Some(plain), checks, || None).await?;
+            record.cid = stored.cid;
+            record.encryption = encryption;
+        }
         record.last_modified_ms = clock::now_ms();
         // As on S3, a copy does not take the source's ACL: it is private unless it asks.
         record.acl = super::acl::canned(
@@ -177,6 +193,7 @@ impl Gateway {
         };
         let mut resp = S3Response::new(out);
         resp.headers = objects::ipfs_headers(&record, None);
+        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
 }

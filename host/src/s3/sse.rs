@@ -143,7 +143,12 @@ pub fn not_yet(what: &str) -> Error {
 /// (an SSE-C object needs its customer's key again, as on S3). A read that carries SSE-C headers
 /// for an object stored without them is refused as S3 refuses it.
 pub fn for_read(keyring: &Keyring, headers: &HeaderMap, encryption: Option<&Encryption>) -> Result<Option<Opened>> {
-    let given = request::customer_key(headers, "")?;
+    for_read_with(keyring, headers, "", encryption)
+}
+
+/// [`for_read`] with the SSE-C key under `prefix` (a copy's source: `x-amz-copy-source-…`).
+pub fn for_read_with(keyring: &Keyring, headers: &HeaderMap, prefix: &str, encryption: Option<&Encryption>) -> Result<Option<Opened>> {
+    let given = request::customer_key(headers, prefix)?;
     let Some(enc) = encryption else {
         return match given {
             Some(_) => Err(Error::InvalidRequest("The encryption parameters are not applicable to this object.".into())),
