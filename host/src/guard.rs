@@ -6,8 +6,8 @@
 //!
 //! Besides the signature, the gate refuses what the gateway cannot honour and must not pretend
 //! to: browser-form uploads (PostObject, whose signature is inside a body `s3s` would buffer),
-//! and part copies or SSE-C multipart uploads asking for server-side encryption (those cannot
-//! encrypt yet: storing plaintext and answering 200 would lie to the client). It also checks the integrity header of DeleteObjects
+//! and part copies asking for server-side encryption (those cannot encrypt yet: storing
+//! plaintext and answering 200 would lie to the client). It also checks the integrity header of DeleteObjects
 //! against the body, which `s3s` parses before the gateway's handler can see the bytes.
 //!
 //! And when an upload is refused before its body was read (a missing bucket, the metadata store
@@ -146,22 +146,18 @@ pub fn check_head_with(
         .with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for))
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
-    // Part copies asking for encryption, and SSE-C multipart uploads, cannot encrypt yet:
-    // refused rather than storing plaintext while the client believes it encrypted.
-    // Multipart uploads encrypt under master keys (asked at CreateMultipartUpload), not with SSE-C.
+    // Part copies asking for encryption cannot encrypt yet: refused rather than storing
+    // plaintext while the client believes it encrypted.
     let query = parse_query(parts.uri.query().unwrap_or(""));
     let multipart = query.iter().any(|p| matches!(p.name.as_str(), "uploads" | "uploadId" | "partNumber"));
     let copy = parts.headers.contains_key("x-amz-copy-source");
-    let refused = |name: &str| {
-        ENCRYPTION_HEADERS.iter().any(|p| name.starts_with(p))
-            && ((copy && multipart) || (multipart && name.starts_with("x-amz-server-side-encryption-customer-")))
-    };
+    let refused = |name: &str| ENCRYPTION_HEADERS.iter().any(|p| name.starts_with(p)) && copy && multipart;
     if matches!(method, "PUT" | "POST")
         && let Some(name) = parts.headers.keys().find(|name| refused(name.as_str()))
     {
         return Err(Refusal::new(
             S3Code::NotImplemented,
-            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of part copies, and SSE-C multipart uploads, are not supported yet; nothing was stored)"),
+            format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of part copies is not supported yet; nothing was stored)"),
         ));
     }
     Ok(())

@@ -266,8 +266,8 @@ def encryption_headers():
 
 
 # PutObject, CopyObject and multipart uploads encrypt (test_encryption.py) except with SSE-KMS,
-# and multipart uploads with SSE-C: those are refused with nothing stored.
-REFUSED_ENCRYPTION = [("put", "sse-kms"), ("copy", "sse-kms"), ("create-multipart", "sse-kms"), ("create-multipart", "sse-c")]
+# which is refused with nothing stored.
+REFUSED_ENCRYPTION = [("put", "sse-kms"), ("copy", "sse-kms"), ("create-multipart", "sse-kms")]
 
 
 @pytest.mark.parametrize("op,kind", REFUSED_ENCRYPTION)

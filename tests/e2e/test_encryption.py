@@ -3,7 +3,7 @@
 SSE-C, and a bucket's default encryption. What lands in IPFS is ciphertext: the CID read straight
 from the Kubo gateway holds no plaintext; reads through the gateway (the filter leaves encrypted
 objects to the host) return the plaintext, whole and in ranges across segment boundaries. What
-cannot encrypt yet (SSE-C multipart uploads, SSE-KMS) is refused and stores nothing."""
+cannot encrypt yet (UploadPartCopy of encrypted objects, SSE-KMS) is refused and stores nothing."""
 
 import base64
 import hashlib
@@ -161,10 +161,22 @@ def test_a_bucket_default_encrypts_every_new_object(s3, stack, bucket):
     assert "x-amz-server-side-encryption" not in head_headers(s3, bucket, "after")
 
 
-def test_sse_c_multipart_uploads_are_refused(s3, bucket):
-    assert_s3_error(lambda: s3.create_multipart_upload(Bucket=bucket, Key="mp", SSECustomerAlgorithm="AES256",
-                                                       SSECustomerKey=os.urandom(32)), "NotImplemented", 501)
-    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+def test_an_sse_c_multipart_upload_needs_the_key_on_every_part(s3, stack, bucket):
+    key = os.urandom(32)
+    sse_c = {"SSECustomerAlgorithm": "AES256", "SSECustomerKey": key}
+    mp = s3.create_multipart_upload(Bucket=bucket, Key="mp", **sse_c)
+    uid = mp["UploadId"]
+    parts = [plaintext(5 * 1024 * 1024), plaintext(3000)]
+    assert_s3_error(lambda: s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=parts[0]),
+                    "InvalidRequest", 400)
+    assert_s3_error(lambda: s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=1, Body=parts[0],
+                                           SSECustomerAlgorithm="AES256", SSECustomerKey=os.urandom(32)), "AccessDenied", 403)
+    done = [{"PartNumber": n, "ETag": s3.upload_part(Bucket=bucket, Key="mp", UploadId=uid, PartNumber=n, Body=p, **sse_c)["ETag"]}
+            for n, p in enumerate(parts, 1)]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=uid, MultipartUpload={"Parts": done})
+    assert s3.get_object(Bucket=bucket, Key="mp", **sse_c)["Body"].read() == b"".join(parts)
+    assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="mp"), "InvalidRequest", 400)
+    assert MARKER[:16] not in stored_in_ipfs(stack, head_headers(s3, bucket, "mp", **sse_c)["x-ipfs-cid"])
 
 
 def test_the_aws_cli_sse_and_sse_c(aws, s3, stack, bucket, tmp_path):
@@ -178,6 +190,13 @@ def test_the_aws_cli_sse_and_sse_c(aws, s3, stack, bucket, tmp_path):
     out = tmp_path / "back.bin"
     aws("s3", "cp", f"s3://{bucket}/cli-sse-c", out, "--sse-c", "AES256", "--sse-c-key", f"fileb://{key}")
     assert out.read_bytes() == src.read_bytes()
+    # SSE-C above the CLI's multipart threshold too.
+    parts = {"multipart_threshold": "5MB", "multipart_chunksize": "5MB"}
+    big = tmp_path / "big-c.bin"
+    big.write_bytes(plaintext(11 * 1024 * 1024))
+    aws("s3", "cp", big, f"s3://{bucket}/cli-mp-c", "--sse-c", "AES256", "--sse-c-key", f"fileb://{key}", s3_settings=parts)
+    aws("s3", "cp", f"s3://{bucket}/cli-mp-c", tmp_path / "big-c-back.bin", "--sse-c", "AES256", "--sse-c-key", f"fileb://{key}")
+    assert (tmp_path / "big-c-back.bin").read_bytes() == big.read_bytes()
     refused = aws("s3", "cp", f"s3://{bucket}/cli-sse-c", tmp_path / "no.bin", check=False)
     assert refused.returncode != 0 and not (tmp_path / "no.bin").exists()
     # A file above the CLI's multipart threshold: uploaded in encrypted parts.

@@ -192,11 +192,9 @@ impl Gateway {
         check_metadata_size(input.metadata.as_ref())?;
         // An encrypted upload: one data key for the upload, each part sealed on its own.
         let default = self.store.bucket_settings(&input.bucket).await?.and_then(|s| s.encryption);
-        let encryption = match super::sse::for_write(&self.keyring, &req.headers, default.as_deref(), 0)? {
-            Some(s) if s.encryption.customer_key_md5.is_some() => return Err(super::sse::not_yet("SSE-C multipart uploads").into()),
-            Some(s) => Some(ipfs_s3_common::record::Encryption { per_part: true, ..s.encryption }),
-            None => None,
-        };
+        // (SSE-C: the data key is wrapped by the customer's key, which every part brings again.)
+        let encryption = super::sse::for_write(&self.keyring, &req.headers, default.as_deref(), 0)?
+            .map(|s| ipfs_s3_common::record::Encryption { per_part: true, ..s.encryption });
         let acl = super::acl::canned(
             input.acl.as_ref().map(|a| a.as_str()),
             &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
@@ -247,13 +245,9 @@ impl Gateway {
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let algorithm = declared.as_ref().map(|d| d.algorithm);
-        let seal = match &upload.template.encryption {
-            Some(e) => {
-                let len = input.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or_default();
-                Some(super::sse::open_managed(&self.keyring, e)?.part(n, len))
-            }
-            None => None,
-        };
+        // The upload's data key (an SSE-C upload's opens only with the key the part brings).
+        let len = input.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or_default();
+        let seal = super::sse::for_read(&self.keyring, &req.headers, upload.template.encryption.as_ref())?.map(|o| o.part(n, len));
         let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm, seal };
         let trailers = || req.trailing_headers.as_ref().and_then(|t| t.take());
         let added = super::upload::stream(self.ipfs.as_ref(), input.body, checks, trailers).await?;

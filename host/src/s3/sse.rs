@@ -91,12 +91,6 @@ fn nonce_of(enc: &Encryption) -> Result<[u8; NONCE]> {
         .ok_or_else(|| Error::CorruptRecord("the encryption nonce of the record".into()))
 }
 
-/// The data key of an object (or an upload) encrypted under a master key.
-pub fn open_managed(keyring: &Keyring, enc: &Encryption) -> Result<Opened> {
-    let wrapped = WrappedKey { key_id: enc.key_id.clone(), nonce: enc.key_nonce.clone(), sealed: enc.sealed_key.clone() };
-    Ok(Opened { data: keyring.open(&wrapped)?, nonce: nonce_of(enc)? })
-}
-
 /// The plaintext bytes `range` of an encrypted object: only the segments the range touches are
 /// read from IPFS and opened, part by part for a multipart object.
 pub async fn read_range(ipfs: Arc<dyn IpfsClient>, record: &ObjectRecord, opened: Opened, range: Range<u64>) -> Result<ByteStream> {
