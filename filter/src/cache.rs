@@ -21,15 +21,20 @@ pub struct Entry {
     pub r: Option<Resolved>,
 }
 
-/// The shared-data key of the slot for `bucket/key`.
-pub fn slot_key(bucket: &str, key: &str, slots: u32) -> String {
+/// The shared-data key `<prefix>/<slot>` of the slot two names hash to, one of `slots`.
+pub fn slot_of(prefix: &str, first: &str, second: &str, slots: u32) -> String {
     // FNV-1a: tiny, stable across builds and VMs (the slot must be the same on every worker).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in bucket.bytes().chain([0u8]).chain(key.bytes()) {
+    for byte in first.bytes().chain([0u8]).chain(second.bytes()) {
         h ^= u64::from(byte);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("ipfs-s3/l1/{}", h % u64::from(slots.max(1)))
+    format!("{prefix}/{}", h % u64::from(slots.max(1)))
+}
+
+/// The shared-data key of the slot for `bucket/key`.
+pub fn slot_key(bucket: &str, key: &str, slots: u32) -> String {
+    slot_of("ipfs-s3/l1", bucket, key, slots)
 }
 
 /// Serialises a fresh answer.

@@ -158,7 +158,7 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
 
     let target = match route {
         // A read with an SSE-C key is the host's to answer: it alone can open, or refuse, it.
-        Route::Serve(_) if headers.iter().any(|(n, _)| n.to_ascii_lowercase().starts_with(SSE_C_PREFIX)) => {
+        Route::Serve(_) if headers.iter().any(|(n, _)| n.get(..SSE_C_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(SSE_C_PREFIX))) => {
             return Decision::Continue;
         }
         Route::Serve(target) => target,

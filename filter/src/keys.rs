@@ -31,13 +31,7 @@ impl Learned {
 
 /// The shared-data key of the slot for a claim.
 pub fn slot_key(claim: &Claim, slots: u32) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let scope = claim.scope.as_deref().unwrap_or("v2");
-    for byte in claim.access_key.bytes().chain([0u8]).chain(scope.bytes()) {
-        h ^= u64::from(byte);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("ipfs-s3/keys/{}", h % u64::from(slots.max(1)))
+    crate::cache::slot_of("ipfs-s3/keys", &claim.access_key, claim.scope.as_deref().unwrap_or("v2"), slots)
 }
 
 /// The entry of a slot if it is for `claim` and still fresh at `now_ms`.
