@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e test bench bench-pins bench-store clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -71,6 +71,9 @@ fuzz-smoke: ## replay the fuzz regression inputs, then fuzz each target for FUZZ
 e2e: ## end-to-end suite against a real stack (it starts and stops the `test` profile itself)
 	.venv/bin/python -m pytest -v tests/e2e $(PYTEST_ARGS)
 
+conformance: ## the core subset of ceph/s3-tests (found at S3_TESTS_DIR) against its own stack; fails on any failure not in tests/conformance/expected-failures.txt
+	.venv/bin/python tests/conformance/run.py
+
 bench: up ## latency and throughput of the running dev stack through Envoy (prints figures)
 	.venv/bin/python tests/bench/gateway.py
 
@@ -81,12 +84,13 @@ bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the 
 	cargo bench -p ipfs-s3-host --bench meta_store
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
-test: setup ## setup, then the lint, unit tests, the wasm build's tests, a short fuzz run, then the end-to-end suite
+test: setup ## setup, then the lint, unit tests, the wasm build's tests, a short fuzz run, the end-to-end suite and the s3-tests conformance run
 	time $(MAKE) --no-print-directory lint
 	time $(MAKE) --no-print-directory unit-test
 	time $(MAKE) --no-print-directory wasm-test
 	time $(MAKE) --no-print-directory fuzz-smoke
 	time $(MAKE) --no-print-directory e2e
+	time $(MAKE) --no-print-directory conformance
 
 clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.run), the cargo build output and the fuzz corpus
 	IPFS_S3_PROFILE=dev scripts/stack.sh clean

@@ -81,6 +81,9 @@ pub enum CannedAcl {
     #[default]
     Private,
     PublicRead,
+    /// Anyone may list the bucket and store or delete objects in it (as on S3, where AllUsers get
+    /// READ and WRITE on the bucket); reading an object still follows the object's ACL.
+    PublicReadWrite,
 }
 
 impl CannedAcl {
@@ -88,6 +91,7 @@ impl CannedAcl {
         match self {
             Self::Private => "private",
             Self::PublicRead => "public-read",
+            Self::PublicReadWrite => "public-read-write",
         }
     }
 
@@ -96,12 +100,17 @@ impl CannedAcl {
         match s.trim() {
             "private" => Some(Self::Private),
             "public-read" => Some(Self::PublicRead),
+            "public-read-write" => Some(Self::PublicReadWrite),
             _ => None,
         }
     }
 
     pub fn is_public_read(self) -> bool {
-        self == Self::PublicRead
+        matches!(self, Self::PublicRead | Self::PublicReadWrite)
+    }
+
+    pub fn is_public_write(self) -> bool {
+        self == Self::PublicReadWrite
     }
 }
 
@@ -145,7 +154,8 @@ pub fn allowed(who: Principal<'_>, action: Action, what: Resource<'_>) -> bool {
             Action::ReadObject => public_read,
             // A public-read bucket can be listed by anyone, as on S3.
             Action::ReadBucket => what.bucket_acl.is_public_read(),
-            Action::Store | Action::Delete | Action::ManageBucket => false,
+            Action::Store | Action::Delete => what.bucket_acl.is_public_write(),
+            Action::ManageBucket => false,
         },
     }
 }

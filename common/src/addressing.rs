@@ -13,6 +13,17 @@ pub fn is_s3_method(method: &str) -> bool {
     matches!(method, "GET" | "HEAD" | "PUT" | "POST" | "DELETE")
 }
 
+/// The answer to a CORS preflight (`OPTIONS`): buckets have no CORS configuration, so S3's
+/// answers are the two it gives then: without an `Origin` there is nothing to judge (400), with
+/// one the request is not allowed (403).
+pub fn preflight_refusal(origin: Option<&str>) -> (crate::s3error::S3Code, &'static str) {
+    use crate::s3error::S3Code;
+    match origin.filter(|o| !o.trim().is_empty()) {
+        None => (S3Code::BadRequest, "Insufficient information. Origin request header needed."),
+        Some(_) => (S3Code::AccessForbidden, "CORSResponse: CORS is not enabled for this bucket."),
+    }
+}
+
 /// The host part of an HTTP authority (`host[:port]`, IPv6 in brackets).
 fn host_part(authority: &str) -> &str {
     let a = authority.trim();

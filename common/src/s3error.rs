@@ -43,6 +43,11 @@ macro_rules! s3_codes {
 
 s3_codes! {
     AccessDenied = 403, "Access Denied";
+    /// A CORS preflight that is not allowed.
+    AccessForbidden = 403, "CORSResponse: This CORS request is not allowed.";
+    AuthorizationHeaderMalformed = 400, "The authorization header is malformed.";
+    AuthorizationQueryParametersError = 400, "Error parsing the query parameters.";
+    BadRequest = 400, "Bad Request";
     BadDigest = 400, "The Content-MD5 you specified did not match what we received.";
     BucketAlreadyExists = 409, "The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.";
     BucketAlreadyOwnedByYou = 409, "Your previous request to create the named bucket succeeded and you already own it.";
@@ -50,17 +55,20 @@ s3_codes! {
     /// IAM's code, for the admin API's accounts.
     EntityAlreadyExists = 409, "The request was rejected because it attempted to create a resource that already exists.";
     EntityTooSmall = 400, "Your proposed upload is smaller than the minimum allowed object size.";
+    IllegalLocationConstraintException = 400, "The unspecified location constraint is incompatible for the region specific endpoint this request was sent to.";
     InternalError = 500, "We encountered an internal error. Please try again.";
     InvalidAccessKeyId = 403, "The AWS Access Key Id you provided does not exist in our records.";
     InvalidArgument = 400, "Invalid Argument";
     InvalidBucketName = 400, "The specified bucket is not valid.";
     InvalidDigest = 400, "The Content-MD5 you specified is not valid.";
     InvalidEncryptionAlgorithmError = 400, "The encryption request you specified is not valid. The valid value is AES256.";
+    InvalidLocationConstraint = 400, "The specified location-constraint is not valid";
     InvalidPart = 400, "One or more of the specified parts could not be found.  The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.";
     InvalidPartNumber = 416, "The requested partnumber is not satisfiable";
     InvalidPartOrder = 400, "The list of parts was not in ascending order. The parts list must be specified in order by part number.";
     InvalidRange = 416, "The requested range is not satisfiable";
     InvalidRequest = 400, "Invalid Request";
+    InvalidToken = 400, "The provided token is malformed or otherwise invalid.";
     KeyTooLongError = 400, "Your key is too long";
     MalformedXML = 400, "The XML you provided was not well-formed or did not validate against our published schema";
     MetadataTooLarge = 400, "Your metadata headers exceed the maximum allowed metadata size.";
@@ -133,7 +141,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 39);
+        assert_eq!(S3Code::ALL.len(), 46);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 

@@ -90,12 +90,28 @@ pub enum AuthError {
         "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified"
     )]
     MultipleMechanisms,
-    /// The signature's parts cannot be read; the text says which.
+    /// A request whose signature cannot be checked for another reason than its own parts (a
+    /// SigV2 header that is not `AWS key:signature`…); the text says which.
     #[error("{0}")]
     Malformed(String),
-    /// The credential scope names another region than this endpoint's.
-    #[error("The authorization header is malformed; the region '{given}' is wrong; expecting '{expected}'")]
-    WrongRegion { given: String, expected: String },
+    /// The `Authorization` header's parts cannot be read, or its credential scope is not this
+    /// endpoint's (region, service, date, terminator): AWS's `AuthorizationHeaderMalformed`.
+    #[error("{0}")]
+    HeaderMalformed(String),
+    /// A presigned URL's parameters cannot be read or are out of range (a missing one, a bad
+    /// credential scope, `X-Amz-Expires` negative, not a number or over a week):
+    /// `AuthorizationQueryParametersError`.
+    #[error("{0}")]
+    QueryMalformed(String),
+    /// No usable `Date` or `x-amz-date`: AWS refuses with 403.
+    #[error("AWS authentication requires a valid Date or x-amz-date header")]
+    NoDate,
+    /// `x-amz-content-sha256` that is none of the values S3 knows.
+    #[error("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD, STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER or a valid sha256 value.")]
+    BadPayloadHash,
+    /// A session token with the permanent credentials the gateway has (it issues no temporary ones).
+    #[error("The provided token is malformed or otherwise invalid.")]
+    SecurityToken,
     #[error("The AWS Access Key Id you provided does not exist in our records.")]
     UnknownAccessKey(String),
     #[error(
@@ -108,8 +124,6 @@ pub enum AuthError {
     Expired,
     #[error("Request is not yet valid")]
     NotYetValid,
-    #[error("X-Amz-Expires must be less than a week (in seconds) that is 604800")]
-    ExpiresTooLarge,
     /// A SigV2 presigned URL valid for longer than a SigV4 one may be.
     #[error("Expires must be less than a week (in seconds) that is 604800 from now")]
     V2ExpiresTooLarge,
@@ -120,22 +134,16 @@ pub enum AuthError {
 }
 
 impl AuthError {
-    /// The S3 error code (and so the HTTP status) to answer with.
-    ///
-    /// AWS answers malformed signatures with `AuthorizationHeaderMalformed` or
-    /// `AuthorizationQueryParametersError`; both are 400s that clients treat like
-    /// `InvalidArgument`, which is the code used here.
+    /// The S3 error code (and so the HTTP status) to answer with: AWS's for each case.
     pub fn code(&self) -> S3Code {
         match self {
-            Self::Missing
-            | Self::Expired
-            | Self::NotYetValid
-            | Self::ExpiresTooLarge
-            | Self::V2ExpiresTooLarge
-            | Self::UnsignedHeaders(_) => S3Code::AccessDenied,
-            Self::Unsupported | Self::MultipleMechanisms | Self::Malformed(_) | Self::WrongRegion { .. } => {
-                S3Code::InvalidArgument
+            Self::Missing | Self::Expired | Self::NotYetValid | Self::V2ExpiresTooLarge | Self::UnsignedHeaders(_) | Self::NoDate => {
+                S3Code::AccessDenied
             }
+            Self::Unsupported | Self::MultipleMechanisms | Self::Malformed(_) | Self::BadPayloadHash => S3Code::InvalidArgument,
+            Self::HeaderMalformed(_) => S3Code::AuthorizationHeaderMalformed,
+            Self::QueryMalformed(_) => S3Code::AuthorizationQueryParametersError,
+            Self::SecurityToken => S3Code::InvalidToken,
             Self::UnknownAccessKey(_) => S3Code::InvalidAccessKeyId,
             Self::SignatureMismatch => S3Code::SignatureDoesNotMatch,
             Self::TooSkewed => S3Code::RequestTimeTooSkewed,

@@ -94,6 +94,10 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
     if route == Route::Forbidden {
         return Decision::Reply(response::error(S3Code::AccessDenied, S3Code::AccessDenied.message(), path, &request_id, head));
     }
+    if method == "OPTIONS" {
+        let (code, message) = addressing::preflight_refusal(first(headers, "origin"));
+        return Decision::Reply(response::error(code, message, path, &request_id, head));
+    }
     if !addressing::is_s3_method(method) {
         return Decision::Reply(response::error(
             S3Code::NotImplemented,
@@ -132,8 +136,11 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
         host_bucket,
     };
     let claim = sigv4::claimed_credential(&req);
-    let anonymous_read = claim.is_none() && sigv4::auth_kind(&req) == Ok(None) && matches!(route, Route::Serve(_));
-    let reader = if anonymous_read {
+    // An unsigned request is anonymous: a read is served if the object is public, anything else
+    // goes to the host, which allows what a public bucket allows anyone (and answers NoSuchBucket
+    // for a bucket that does not exist, as S3 does) and refuses the rest.
+    let anonymous = claim.is_none() && sigv4::auth_kind(&req) == Ok(None);
+    let reader = if anonymous {
         None
     } else {
         let verified = match &claim {

@@ -85,17 +85,19 @@ pub fn verdict(s: &Signing, wire: &Wire, now: i64) -> Option<AuthError> {
         Scheme::HeaderV4 | Scheme::HeaderV2 => ((now - t).abs() > MAX_SKEW_SECS).then_some(AuthError::TooSkewed),
         Scheme::PresignedV4 => {
             if s.expires > MAX_PRESIGNED_EXPIRES_SECS {
-                Some(AuthError::ExpiresTooLarge)
+                Some(AuthError::QueryMalformed(format!(
+                    "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES_SECS}"
+                )))
             } else if t - now > MAX_SKEW_SECS {
                 Some(AuthError::NotYetValid)
-            } else if now > t + s.expires {
+            } else if now >= t + s.expires {
                 Some(AuthError::Expired)
             } else {
                 None
             }
         }
         Scheme::PresignedV2 => {
-            if now > t + s.expires {
+            if now >= t + s.expires {
                 Some(AuthError::Expired)
             } else if t + s.expires - now > MAX_PRESIGNED_EXPIRES_SECS {
                 // No signing time in SigV2: a week at most from now.

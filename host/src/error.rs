@@ -11,58 +11,60 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("The specified bucket does not exist")]
+    #[error("{}", S3Code::NoSuchBucket.message())]
     NoSuchBucket,
-    #[error("The specified key does not exist.")]
+    #[error("{}", S3Code::NoSuchKey.message())]
     NoSuchKey,
-    #[error("Your previous request to create the named bucket succeeded and you already own it.")]
+    #[error("{}", S3Code::BucketAlreadyOwnedByYou.message())]
     BucketAlreadyOwnedByYou,
-    #[error("The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.")]
+    #[error("{}", S3Code::BucketAlreadyExists.message())]
     BucketAlreadyExists,
-    #[error("The bucket you tried to delete is not empty")]
+    #[error("{}", S3Code::BucketNotEmpty.message())]
     BucketNotEmpty,
     #[error("{0}")]
     InvalidBucketName(&'static str),
     #[error("{0}")]
     InvalidArgument(String),
-    #[error("The Content-MD5 you specified is not valid.")]
+    #[error("{}", S3Code::InvalidDigest.message())]
     InvalidDigest,
-    #[error("The encryption request you specified is not valid. The valid value is AES256.")]
+    #[error("{}", S3Code::InvalidEncryptionAlgorithmError.message())]
     InvalidEncryptionAlgorithm,
-    #[error("The Content-MD5 you specified did not match what we received.")]
+    #[error("{}", S3Code::BadDigest.message())]
     BadDigest,
     #[error("The {} you specified did not match the calculated checksum.", .0.as_str())]
     ChecksumMismatch(ChecksumAlgorithm),
     #[error("{0}")]
     InvalidRequest(String),
-    #[error("The request signature we calculated does not match the signature you provided.")]
+    #[error("{}", S3Code::InvalidLocationConstraint.message())]
+    InvalidLocationConstraint,
+    #[error("{0}")]
+    IllegalLocationConstraint(String),
+    #[error("{}", S3Code::SignatureDoesNotMatch.message())]
     SignatureDoesNotMatch,
-    #[error("The provided 'x-amz-content-sha256' header does not match what was computed.")]
+    #[error("{}", S3Code::XAmzContentSHA256Mismatch.message())]
     ContentSha256Mismatch,
     #[error("{0}")]
     NotImplemented(String),
-    #[error("At least one of the pre-conditions you specified did not hold")]
+    #[error("{}", S3Code::PreconditionFailed.message())]
     PreconditionFailed,
     /// A conditional read whose object did not change: `304` with these headers, no body.
     #[error("Not Modified")]
     NotModified(http::HeaderMap),
-    #[error("Your key is too long")]
+    #[error("{}", S3Code::KeyTooLongError.message())]
     KeyTooLong,
-    #[error("Your metadata headers exceed the maximum allowed metadata size ({0} bytes of 2048)")]
+    #[error("{} ({size} bytes of 2048)", S3Code::MetadataTooLarge.message(), size = .0)]
     MetadataTooLarge(usize),
-    #[error("The requested range is not satisfiable")]
+    #[error("{}", S3Code::InvalidRange.message())]
     InvalidRange,
-    #[error("The requested partnumber is not satisfiable")]
-    InvalidPartNumber,
-    #[error("The XML you provided was not well-formed or did not validate against our published schema: {0}")]
+    #[error("{}: {why}", S3Code::MalformedXML.message(), why = .0)]
     MalformedXml(String),
-    #[error("The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.")]
+    #[error("{}", S3Code::NoSuchUpload.message())]
     NoSuchUpload,
     #[error("{0}")]
     InvalidPart(String),
-    #[error("The list of parts was not in ascending order. The parts list must be specified in order by part number.")]
+    #[error("{}", S3Code::InvalidPartOrder.message())]
     InvalidPartOrder,
-    #[error("Your proposed upload is smaller than the minimum allowed size (part {0} has {1} bytes; 5 MiB is the minimum except for the last part)")]
+    #[error("{} (part {part} has {size} bytes; 5 MiB is the minimum except for the last part)", S3Code::EntityTooSmall.message(), part = .0, size = .1)]
     EntityTooSmall(u32, u64),
     #[error("reading the request body: {0}")]
     IncompleteBody(String),
@@ -100,7 +102,7 @@ pub enum Error {
     /// Stored encrypted content that does not authenticate: changed, cut or not this object's.
     #[error("The object's stored content failed its integrity check: {0}")]
     CorruptContent(String),
-    #[error("The server side encryption configuration was not found")]
+    #[error("{}", S3Code::ServerSideEncryptionConfigurationNotFoundError.message())]
     NoEncryptionConfiguration,
     /// One failure reported to several waiters (the object cache's shared fetch): it keeps the
     /// kind, and so the S3 code, of the error underneath.
@@ -109,6 +111,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// The message on the wire: AWS's own text from the code table, or, for the errors that
+    /// carry what went wrong (an argument, a header, an outage), their description. The
+    /// details of the others (sizes, the XML parser's complaint) go to the logs only.
+    pub fn wire_message(&self) -> String {
+        match self {
+            Self::Shared(e) => e.wire_message(),
+            Self::MetadataTooLarge(_) | Self::MalformedXml(_) | Self::EntityTooSmall(..) => {
+                tracing::debug!(error = %self, "request refused");
+                self.code().message().to_owned()
+            }
+            _ => self.to_string(),
+        }
+    }
+
     /// The S3 code this error is reported as.
     pub fn code(&self) -> S3Code {
         match self {
@@ -123,6 +139,8 @@ impl Error {
             Self::InvalidEncryptionAlgorithm => S3Code::InvalidEncryptionAlgorithmError,
             Self::BadDigest | Self::ChecksumMismatch(_) => S3Code::BadDigest,
             Self::InvalidRequest(_) => S3Code::InvalidRequest,
+            Self::InvalidLocationConstraint => S3Code::InvalidLocationConstraint,
+            Self::IllegalLocationConstraint(_) => S3Code::IllegalLocationConstraintException,
             Self::SignatureDoesNotMatch => S3Code::SignatureDoesNotMatch,
             Self::ContentSha256Mismatch => S3Code::XAmzContentSHA256Mismatch,
             Self::PreconditionFailed => S3Code::PreconditionFailed,
@@ -131,7 +149,6 @@ impl Error {
             Self::KeyTooLong => S3Code::KeyTooLongError,
             Self::MetadataTooLarge(_) => S3Code::MetadataTooLarge,
             Self::InvalidRange => S3Code::InvalidRange,
-            Self::InvalidPartNumber => S3Code::InvalidPartNumber,
             Self::MalformedXml(_) => S3Code::MalformedXML,
             Self::IncompleteBody(_) => S3Code::InvalidRequest,
             Self::NoSuchUpload => S3Code::NoSuchUpload,
@@ -198,7 +215,7 @@ impl From<Error> for S3Error {
         if code.status() >= 500 {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }
-        let mut err = s3_error(code, e.to_string());
+        let mut err = s3_error(code, e.wire_message());
         let mut headers = match e {
             Error::NotModified(headers) => headers,
             _ => http::HeaderMap::new(),

@@ -18,6 +18,7 @@
 //! <https://docs.aws.amazon.com/AmazonS3/latest/API/sig-v4-authenticating-requests.html>
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -130,6 +131,11 @@ pub fn check_head_with(
     secret_for: impl Fn(&str) -> Option<String>,
 ) -> Result<(), Refusal> {
     let method = parts.method.as_str();
+    if method == "OPTIONS" {
+        let origin = parts.headers.get("origin").and_then(|v| v.to_str().ok());
+        let (code, message) = addressing::preflight_refusal(origin);
+        return Err(Refusal::new(code, message));
+    }
     if !addressing::is_s3_method(method) {
         return Err(Refusal::new(S3Code::NotImplemented, S3Code::NotImplemented.message()));
     }
@@ -142,9 +148,12 @@ pub fn check_head_with(
             "POST Object (browser-based uploads with an HTML form) is not supported",
         ));
     }
-    Head::of(parts)
-        .with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for))
-        .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+    // An unsigned request goes on as anonymous: the access check allows what a public bucket
+    // allows anyone and refuses the rest.
+    match Head::of(parts).with_request(cfg, parts, |req| sigv4::verify(req, now, Some(&cfg.region), secret_for)) {
+        Ok(_) | Err(sigv4::AuthError::Missing) => {}
+        Err(e) => return Err(Refusal::new(e.code(), e.to_string())),
+    }
 
     // Part copies asking for encryption cannot encrypt yet: refused rather than storing
     // plaintext while the client believes it encrypted.
@@ -195,6 +204,32 @@ pub fn check_delete_body(headers: &http::HeaderMap, body: &[u8]) -> Result<(), R
     Ok(())
 }
 
+/// Whether the client asked for `100 Continue` before sending its body.
+fn expects_continue(expect: Option<&http::HeaderValue>) -> bool {
+    expect.is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// GetObjectAttributes: `GET /<bucket>/<key>?attributes`.
+fn is_get_object_attributes(parts: &http::request::Parts) -> bool {
+    parts.method == http::Method::GET
+        && parts.uri.query().is_some_and(|q| q.split('&').any(|p| p == "attributes" || p.starts_with("attributes=")))
+}
+
+/// GetObjectAttributes' answer with its ETag unquoted, as S3 writes it
+/// ([`crate::s3::attributes::unquote_etag`]); the document is small.
+async fn unquote_attributes_etag(resp: Result<http::Response<Body>, HttpError>) -> Result<http::Response<Body>, HttpError> {
+    let resp = resp?;
+    if resp.status() != http::StatusCode::OK {
+        return Ok(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = body.collect().await.map_err(HttpError::new)?.to_bytes();
+    let bytes = crate::s3::attributes::unquote_etag(&bytes).map(Bytes::from).unwrap_or(bytes);
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(bytes.len()));
+    Ok(http::Response::from_parts(parts, Body::from(bytes)))
+}
+
 /// The S3 error answer of a refusal (no body for HEAD).
 fn respond(parts: &http::request::Parts, refusal: &Refusal) -> http::Response<Body> {
     let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -209,14 +244,16 @@ fn respond(parts: &http::request::Parts, refusal: &Refusal) -> http::Response<Bo
     resp
 }
 
-/// A request body lent to `s3s`: the guard can take back whatever `s3s` left unread.
-struct Lent<B>(Arc<Mutex<Option<B>>>);
+/// A request body lent to `s3s`: the guard can take back whatever `s3s` left unread, and knows
+/// whether `s3s` read any of it (`polled`).
+struct Lent<B>(Arc<Mutex<Option<B>>>, Arc<AtomicBool>);
 
 impl<B: HttpBody + Unpin> HttpBody for Lent<B> {
     type Data = B::Data;
     type Error = B::Error;
 
     fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        self.1.store(true, Ordering::Relaxed);
         match self.0.lock().expect("body lock").as_mut() {
             Some(body) => Pin::new(body).poll_frame(cx),
             None => Poll::Ready(None),
@@ -285,8 +322,15 @@ impl Guard {
             Body::from(bytes)
         } else {
             let lent = Arc::new(Mutex::new(Some(body)));
-            let resp = self.s3.call(http::Request::from_parts(parts, Body::http_body(Lent(lent.clone())))).await;
-            let discarded = drain(&lent).await;
+            let polled = Arc::new(AtomicBool::new(false));
+            let waits = expects_continue(parts.headers.get(http::header::EXPECT));
+            let attributes = is_get_object_attributes(&parts);
+            let resp = self.s3.call(http::Request::from_parts(parts, Body::http_body(Lent(lent.clone(), polled.clone())))).await;
+            let resp = if attributes { unquote_attributes_etag(resp).await } else { resp };
+            // A client waiting for `100 Continue` has sent nothing of a body no one read (reading
+            // it now would send the 100); otherwise the rest is read and discarded.
+            let unread_and_unsent = waits && !polled.load(Ordering::Relaxed);
+            let discarded = if unread_and_unsent { 0 } else { drain(&lent).await };
             if discarded > 0 {
                 tracing::debug!(discarded, "read the rest of a refused upload before answering");
             }

@@ -75,9 +75,12 @@ fn borrowed(v: &[(String, String)]) -> Vec<(&str, &str)> {
 }
 
 #[test]
-fn anonymous_requests_are_refused() {
-    assert_eq!(code(check("GET", "/", &[("host", HOST)])), Some(S3Code::AccessDenied));
-    assert_eq!(code(check("PUT", "/b/k", &[("host", HOST)])), Some(S3Code::AccessDenied));
+fn anonymous_requests_pass_the_gate_to_the_access_check() {
+    // The access check (authorize.rs) allows what a public bucket allows anyone.
+    check("GET", "/", &[("host", HOST)]).unwrap();
+    check("PUT", "/b/k", &[("host", HOST)]).unwrap();
+    // A signature that is there but wrong is still refused here.
+    assert_eq!(code(check("GET", "/b/k", &[("host", HOST), ("authorization", "AWS4-HMAC-SHA256 junk")])), Some(S3Code::AuthorizationHeaderMalformed));
 }
 
 #[test]
@@ -94,10 +97,13 @@ fn presigned_urls_follow_the_filters_rules() {
     let with_copy = presign("PUT", "/pub/slot", 3600, &[("x-amz-copy-source", "/private/secret.txt")]);
     check("PUT", &with_copy, &[("host", HOST), ("x-amz-copy-source", "/private/secret.txt")]).unwrap();
     // More than a week: refused on the host as in the filter.
-    assert_eq!(code(check("GET", &presign("GET", "/b/k", 604_801, &[]), &[("host", HOST)])), Some(S3Code::AccessDenied));
+    assert_eq!(
+        code(check("GET", &presign("GET", "/b/k", 604_801, &[]), &[("host", HOST)])),
+        Some(S3Code::AuthorizationQueryParametersError)
+    );
     // `host` must be signed.
     let no_host = presign("GET", "/b/k", 60, &[]).replace("X-Amz-SignedHeaders=host", "X-Amz-SignedHeaders=x-amz-date");
-    assert_eq!(code(check("GET", &no_host, &[("host", HOST)])), Some(S3Code::InvalidArgument));
+    assert_eq!(code(check("GET", &no_host, &[("host", HOST)])), Some(S3Code::AuthorizationQueryParametersError));
 }
 
 fn v2_presigned(method: &str, host: &str, path: &str, bucket: Option<&str>, expires: i64) -> String {
@@ -158,8 +164,10 @@ fn encrypted_part_copies_are_not_implemented_rather_than_stored_in_plaintext() {
 
 #[test]
 fn methods_without_an_operation_are_not_implemented() {
-    assert_eq!(code(check("OPTIONS", "/b/k", &[("host", HOST)])), Some(S3Code::NotImplemented));
     assert_eq!(code(check("PATCH", "/", &[("host", HOST)])), Some(S3Code::NotImplemented));
+    // A CORS preflight: no CORS configuration, so S3's two refusals.
+    assert_eq!(code(check("OPTIONS", "/b/k", &[("host", HOST)])), Some(S3Code::BadRequest));
+    assert_eq!(code(check("OPTIONS", "/b/k", &[("host", HOST), ("origin", "https://example.com")])), Some(S3Code::AccessForbidden));
 }
 
 #[test]
@@ -192,11 +200,14 @@ async fn what_s3s_left_unread_is_read_before_the_answer() {
     let body = http_body_util::StreamBody::new(futures::stream::iter(chunks));
     let lent = Arc::new(Mutex::new(Some(body)));
     // The handler reads two chunks, then gives up (IPFS went away, say).
-    let mut borrowed = Lent(lent.clone());
+    let polled = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut borrowed = Lent(lent.clone(), polled.clone());
+    assert!(!polled.load(std::sync::atomic::Ordering::Relaxed));
     for _ in 0..2 {
         borrowed.frame().await.unwrap().unwrap();
     }
     drop(borrowed);
+    assert!(polled.load(std::sync::atomic::Ordering::Relaxed), "the guard knows the body was read");
     assert_eq!(drain(&lent).await, 15);
     assert_eq!(drain(&lent).await, 0, "taken back once");
 }

@@ -106,12 +106,14 @@ impl Profile {
         }
         let run = root.join(".run").join(&name);
         // `test` is shifted by 10000 so that a dev stack and the suite's stack do not collide, and
-        // `embedded` (the suite's stack without Redis) by 3000: every port of these stacks stays
+        // `embedded` (the suite's stack without Redis) by 3000, `conformance` (the s3-tests run) by
+        // 7000: every port of these stacks stays
         // below Linux's ephemeral range (32768 and up), where an outgoing connection can take a
         // port just before a daemon binds it.
         let default_offset = match name.as_str() {
             "test" => 10000,
             "embedded" => 3000,
+            "conformance" => 7000,
             _ => 0,
         };
         let offset: u32 = number("IPFS_S3_PORT_OFFSET", default_offset)?;

@@ -1,7 +1,8 @@
 """Operations the gateway does not implement answer 501 with an S3 XML error `NotImplemented`,
 through boto3 and as raw signed requests through Envoy (never a hang, a 404 or an HTML page), and
-change nothing. Methods S3 has no operation for (OPTIONS, PATCH) answer the same way; CORS is not
-implemented, so there is no preflight to answer."""
+change nothing. A method S3 has no operation for (PATCH) answers the same way. CORS is not
+implemented: a preflight (OPTIONS) gets S3's answers for a bucket without a CORS configuration,
+400 BadRequest without an Origin, 403 AccessForbidden with one."""
 
 import pytest
 
@@ -16,8 +17,9 @@ LIFECYCLE = {"Rules": [{"ID": "r", "Status": "Enabled", "Filter": {"Prefix": "tm
 BUCKET_CALLS = {
     "GetBucketTagging": lambda s3, b: s3.get_bucket_tagging(Bucket=b),
     "PutBucketTagging": lambda s3, b: s3.put_bucket_tagging(Bucket=b, Tagging=TAGS),
-    # Of the ACLs, only the canned private and public-read are implemented (test_acl.py).
-    "PutBucketAcl(public-read-write)": lambda s3, b: s3.put_bucket_acl(Bucket=b, ACL="public-read-write"),
+    # Of the ACLs, only the canned private, public-read and public-read-write are implemented
+    # (test_acl.py).
+    "PutBucketAcl(authenticated-read)": lambda s3, b: s3.put_bucket_acl(Bucket=b, ACL="authenticated-read"),
     "GetBucketPolicy": lambda s3, b: s3.get_bucket_policy(Bucket=b),
     "PutBucketPolicy": lambda s3, b: s3.put_bucket_policy(Bucket=b, Policy='{"Version":"2012-10-17","Statement":[]}'),
     "GetBucketCors": lambda s3, b: s3.get_bucket_cors(Bucket=b),
@@ -96,15 +98,20 @@ def test_raw_signed_requests_through_envoy(s3, stack, bucket, method, key, query
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"unchanged"
 
 
-@pytest.mark.parametrize("method", ["OPTIONS", "PATCH"])
 @pytest.mark.parametrize("where", ["root", "bucket", "object"])
-def test_methods_without_an_operation(s3, stack, bucket, method, where):
+def test_methods_without_an_operation(s3, stack, bucket, where):
     s3.put_object(Bucket=bucket, Key="k", Body=b"unchanged")
     url = {"root": f"{stack.endpoint}/", "bucket": object_url(stack.endpoint, bucket),
            "object": object_url(stack.endpoint, bucket, "k")}[where]
-    headers = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
-    assert_not_implemented(send(method, url, headers))
-    assert_not_implemented(send(method, url, sign(method, url, stack.access_key, stack.secret_key, stack.region)))
+    assert_not_implemented(send("PATCH", url, {}))
+    assert_not_implemented(send("PATCH", url, sign("PATCH", url, stack.access_key, stack.secret_key, stack.region)))
+    preflight = {"Origin": "https://example.com", "Access-Control-Request-Method": "GET"}
+    for headers, expected in [({}, (400, "BadRequest")), (preflight, (403, "AccessForbidden"))]:
+        resp = send("OPTIONS", url, headers)
+        assert (resp.status, resp.error_code) == expected, str(resp)
+        signed = sign("OPTIONS", url, stack.access_key, stack.secret_key, stack.region)
+        resp = send("OPTIONS", url, {**signed, **headers})
+        assert (resp.status, resp.error_code) == expected, str(resp)
     assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"unchanged"
 
 

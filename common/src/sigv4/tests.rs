@@ -137,9 +137,10 @@ fn s3_example_presigned_url() {
     let v = run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013 + 3600).unwrap();
     assert_eq!(v.kind, AuthKind::PresignedV4);
     assert_eq!(v.payload_hash, None);
-    // Valid through the last second of X-Amz-Expires, refused after.
-    run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013 + 86_400).unwrap();
-    let late = run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013 + 86_401).unwrap_err();
+    // Valid for X-Amz-Expires seconds from X-Amz-Date: refused from the second it ends (AWS
+    // counts in milliseconds, so a request in that second is already late).
+    run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013 + 86_399).unwrap();
+    let late = run("GET", "/test.txt", PRESIGNED_QUERY, &headers, T2013 + 86_400).unwrap_err();
     assert_eq!(
         (late.clone(), late.code(), late.to_string().as_str()),
         (AuthError::Expired, S3Code::AccessDenied, "Request has expired")
@@ -176,20 +177,24 @@ fn s3_example_presigned_url() {
 fn presigned_expiry_over_a_week_is_refused() {
     let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=604801");
     let e = run("GET", "/test.txt", &q, &[("host", HOST)], T2013).unwrap_err();
-    assert_eq!(
-        (e.clone(), e.code()),
-        (AuthError::ExpiresTooLarge, S3Code::AccessDenied)
-    );
-    let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=-1");
-    assert!(matches!(
-        run("GET", "/test.txt", &q, &[("host", HOST)], T2013),
-        Err(AuthError::Malformed(_))
-    ));
+    assert_eq!(e.code(), S3Code::AuthorizationQueryParametersError);
+    assert_eq!(e.to_string(), "X-Amz-Expires must be less than a week (in seconds) that is 604800");
+    // Exactly a week is the longest allowed.
+    let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=604800");
+    assert_eq!(run("GET", "/test.txt", &q, &[("host", HOST)], T2013).unwrap_err(), AuthError::SignatureMismatch);
+    for (expires, message) in [("-1", "X-Amz-Expires must be non-negative"), ("ten", "X-Amz-Expires should be a number")] {
+        let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", &format!("X-Amz-Expires={expires}"));
+        let e = run("GET", "/test.txt", &q, &[("host", HOST)], T2013).unwrap_err();
+        assert_eq!((e.code(), e.to_string()), (S3Code::AuthorizationQueryParametersError, message.to_owned()));
+    }
     let q = PRESIGNED_QUERY.replace("&X-Amz-SignedHeaders=host", "");
     assert!(matches!(
         run("GET", "/test.txt", &q, &[("host", HOST)], T2013),
-        Err(AuthError::Malformed(_))
+        Err(AuthError::QueryMalformed(_))
     ));
+    // Zero seconds of validity: expired at once.
+    let q = PRESIGNED_QUERY.replace("X-Amz-Expires=86400", "X-Amz-Expires=0");
+    assert_eq!(run("GET", "/test.txt", &q, &[("host", HOST)], T2013).unwrap_err(), AuthError::Expired);
 }
 
 #[test]
@@ -418,7 +423,7 @@ fn outcomes_map_to_s3_codes() {
     );
     // Region.
     let e = run_owned(&ok_get_headers(GET_SIG), T2013, Some("eu-west-1")).unwrap_err();
-    assert_eq!(e.code(), S3Code::InvalidArgument);
+    assert_eq!(e.code(), S3Code::AuthorizationHeaderMalformed);
     assert!(e.to_string().contains("expecting 'eu-west-1'"));
 }
 
@@ -447,7 +452,7 @@ fn header_quirks() {
 }
 
 #[test]
-fn malformed_signatures_are_400s() {
+fn malformed_authorization_headers_are_authorization_header_malformed() {
     for bad in [
         "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3/aws4_request, SignedHeaders=host",
         "AWS4-HMAC-SHA256 Credential=AK/20130524/us-east-1/s3, SignedHeaders=host, Signature=00",
@@ -463,7 +468,7 @@ fn malformed_signatures_are_400s() {
             ("authorization", bad),
         ];
         let e = run("GET", "/k", "", &h, T2013).unwrap_err();
-        assert_eq!(e.code(), S3Code::InvalidArgument, "{bad}: {e:?}");
+        assert_eq!(e.code(), S3Code::AuthorizationHeaderMalformed, "{bad}: {e:?}");
     }
     // Scope date differs from X-Amz-Date.
     let auth = auth_header("host", "00");
@@ -472,10 +477,8 @@ fn malformed_signatures_are_400s() {
         ("x-amz-date", "20130525T000000Z"),
         ("authorization", auth.as_str()),
     ];
-    assert!(matches!(
-        run("GET", "/k", "", &h, T2013 + 86_400),
-        Err(AuthError::Malformed(_))
-    ));
+    let e = run("GET", "/k", "", &h, T2013 + 86_400).unwrap_err();
+    assert_eq!(e.code(), S3Code::AuthorizationHeaderMalformed, "{e:?}");
     // Other schemes.
     let h = [("host", HOST), ("authorization", "Bearer abc")];
     assert_eq!(run("GET", "/k", "", &h, T2013), Err(AuthError::Unsupported));

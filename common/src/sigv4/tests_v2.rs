@@ -82,9 +82,10 @@ fn v2_presigned_example() {
         host_bucket: None,
     };
     assert_eq!(auth_kind(&req), Ok(Some(AuthKind::PresignedV2)));
-    let v = verify(&req, 1_175_139_620, None, secrets).unwrap();
+    let v = verify(&req, 1_175_139_619, None, secrets).unwrap();
     assert_eq!(v.kind, AuthKind::PresignedV2);
-    assert_eq!(verify(&req, 1_175_139_621, None, secrets), Err(AuthError::Expired));
+    // `Expires` is the first second it no longer works.
+    assert_eq!(verify(&req, 1_175_139_620, None, secrets), Err(AuthError::Expired));
     // An unescaped `+` in the signature still works.
     let loose = q.replace("%2B", "+");
     verify(&Request { query: &loose, ..req }, 1_175_139_000, None, secrets).unwrap();

@@ -178,9 +178,7 @@ where
     // among the x-amz-* ones instead).
     let amz_date = canonical::header(req.headers, "x-amz-date");
     let date_header = canonical::header(req.headers, "date");
-    let when = amz_date.or(date_header).and_then(parse_v2_date).ok_or_else(|| {
-        AuthError::Malformed("AWS authentication requires a valid Date or x-amz-date header".to_owned())
-    })?;
+    let when = amz_date.or(date_header).and_then(parse_v2_date).ok_or(AuthError::NoDate)?;
     if (now - when).abs() > MAX_SKEW_SECS {
         return Err(AuthError::TooSkewed);
     }
@@ -218,7 +216,8 @@ where
         .ok_or_else(|| AuthError::Malformed("Expires should be a number of seconds since the epoch".to_owned()))?;
     refuse_unsigned(req, covered_by_v2)?;
     let secret = secret_for(access_key).ok_or_else(|| AuthError::UnknownAccessKey(access_key.to_owned()))?;
-    if now > expires_at {
+    // `Expires` is the first second the URL no longer works.
+    if now >= expires_at {
         return Err(AuthError::Expired);
     }
     // The same bound as SigV4's X-Amz-Expires, counted from now: SigV2 URLs carry no signing time.
@@ -263,6 +262,6 @@ mod tests {
         // Sent without escaping: the `+` arrives as a space.
         let query = format!("{query}&Signature={sig}");
         let req = Request { method: "GET", path: "/b/k", query: &query, headers: &headers, host_bucket: None };
-        assert_eq!(verify_presigned(&req, expires, &secret).map(|v| v.kind), Ok(AuthKind::PresignedV2), "{sig}");
+        assert_eq!(verify_presigned(&req, expires - 1, &secret).map(|v| v.kind), Ok(AuthKind::PresignedV2), "{sig}");
     }
 }

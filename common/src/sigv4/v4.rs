@@ -117,11 +117,28 @@ struct Credential<'a> {
     service: &'a str,
 }
 
-fn parse_credential(s: &str) -> Result<Credential<'_>, AuthError> {
+/// Where a signature's parts came from: AWS words and codes their faults differently.
+#[derive(Clone, Copy)]
+enum Form {
+    Header,
+    Query,
+}
+
+impl Form {
+    /// The error for a fault of the credential scope, with AWS's lead-in for this form.
+    fn scope_error(self, what: &str) -> AuthError {
+        match self {
+            Form::Header => AuthError::HeaderMalformed(format!("The authorization header is malformed; {what}")),
+            Form::Query => AuthError::QueryMalformed(format!("Error parsing the X-Amz-Credential parameter; {what}")),
+        }
+    }
+}
+
+fn parse_credential(s: &str, form: Form) -> Result<Credential<'_>, AuthError> {
     let malformed = || {
-        AuthError::Malformed(format!(
-            "Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\". ({s})"
-        ))
+        form.scope_error(
+            "the Credential is mal-formed; expecting \"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request\".",
+        )
     };
     // Scope parts never contain `/`; splitting from the right keeps any odd access key whole.
     let mut parts = s.trim().rsplitn(5, '/');
@@ -134,13 +151,13 @@ fn parse_credential(s: &str) -> Result<Credential<'_>, AuthError> {
         return Err(malformed());
     }
     if terminator != TERMINATOR {
-        return Err(AuthError::Malformed(format!(
-            "The credential scope must end with '{TERMINATOR}', not '{terminator}'"
+        return Err(form.scope_error(&format!(
+            "incorrect terminal \"{terminator}\". This endpoint uses \"{TERMINATOR}\"."
         )));
     }
     if service != SERVICE {
-        return Err(AuthError::Malformed(format!(
-            "The credential scope names service '{service}'; expecting '{SERVICE}'"
+        return Err(form.scope_error(&format!(
+            "incorrect service \"{service}\". This endpoint belongs to \"{SERVICE}\"."
         )));
     }
     Ok(Credential {
@@ -167,8 +184,8 @@ fn parse_authorization(value: &str) -> Result<HeaderAuth<'_>, AuthError> {
             continue;
         }
         let (name, val) = part.split_once('=').ok_or_else(|| {
-            AuthError::Malformed(format!(
-                "The authorization header is malformed; '{part}' is not a name=value pair"
+            AuthError::HeaderMalformed(format!(
+                "The authorization header is malformed; the authorization component \"{part}\" is malformed."
             ))
         })?;
         let slot = match name.trim() {
@@ -176,31 +193,34 @@ fn parse_authorization(value: &str) -> Result<HeaderAuth<'_>, AuthError> {
             "SignedHeaders" => &mut signed_headers,
             "Signature" => &mut signature,
             other => {
-                return Err(AuthError::Malformed(format!(
-                    "The authorization header is malformed; unknown part '{other}'"
+                return Err(AuthError::HeaderMalformed(format!(
+                    "The authorization header is malformed; the authorization component \"{other}\" is unknown."
                 )));
             }
         };
         if slot.replace(val.trim()).is_some() {
-            return Err(AuthError::Malformed(format!(
-                "The authorization header is malformed; '{name}' appears twice"
+            return Err(AuthError::HeaderMalformed(format!(
+                "The authorization header is malformed; the authorization component \"{name}\" appears twice."
             )));
         }
     }
-    let missing = |what: &str| AuthError::Malformed(format!("The authorization header is malformed; it has no {what}"));
+    let missing = || {
+        AuthError::HeaderMalformed(
+            "The authorization header is malformed; the authorization header requires three components: Credential, SignedHeaders, and Signature.".to_owned(),
+        )
+    };
     Ok(HeaderAuth {
-        credential: parse_credential(credential.ok_or_else(|| missing("Credential"))?)?,
-        signed_headers: signed_headers.ok_or_else(|| missing("SignedHeaders"))?,
-        signature: signature.ok_or_else(|| missing("Signature"))?,
+        credential: parse_credential(credential.ok_or_else(missing)?, Form::Header)?,
+        signed_headers: signed_headers.ok_or_else(missing)?,
+        signature: signature.ok_or_else(missing)?,
     })
 }
 
-fn check_region(credential: &Credential<'_>, region: Option<&str>) -> Result<(), AuthError> {
+fn check_region(credential: &Credential<'_>, region: Option<&str>, form: Form) -> Result<(), AuthError> {
     match region {
-        Some(expected) if expected != credential.region => Err(AuthError::WrongRegion {
-            given: credential.region.to_owned(),
-            expected: expected.to_owned(),
-        }),
+        Some(expected) if expected != credential.region => {
+            Err(form.scope_error(&format!("the region '{}' is wrong; expecting '{expected}'", credential.region)))
+        }
         _ => Ok(()),
     }
 }
@@ -211,12 +231,15 @@ fn signed_names(signed_headers: &str) -> impl Iterator<Item = &str> {
 
 /// The signed-header list must name `host`: what ties a signature to this endpoint (every SigV4
 /// client signs it).
-fn check_signed_headers(signed_headers: &str) -> Result<(), AuthError> {
+fn check_signed_headers(signed_headers: &str, form: Form) -> Result<(), AuthError> {
     if signed_names(signed_headers).any(|h| h.eq_ignore_ascii_case("host")) {
-        Ok(())
-    } else {
-        Err(AuthError::Malformed("The list of signed headers must include 'host'".to_owned()))
+        return Ok(());
     }
+    let why = "The list of signed headers must include 'host'".to_owned();
+    Err(match form {
+        Form::Header => AuthError::HeaderMalformed(why),
+        Form::Query => AuthError::QueryMalformed(why),
+    })
 }
 
 /// Every header of the request that [`super::must_be_signed`] selects must be in the list.
@@ -260,16 +283,43 @@ fn check_signature(
     })
 }
 
-fn scope_date_matches(credential: &Credential<'_>, amz_date: &str) -> Result<(), AuthError> {
+fn scope_date_matches(credential: &Credential<'_>, amz_date: &str, form: Form) -> Result<(), AuthError> {
     if amz_date.starts_with(credential.date) {
-        Ok(())
-    } else {
-        Err(AuthError::Malformed(format!(
-            "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'",
+        return Ok(());
+    }
+    Err(match form {
+        Form::Header => AuthError::HeaderMalformed(
+            "The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date.".to_owned(),
+        ),
+        Form::Query => AuthError::QueryMalformed(format!(
+            "Invalid credential date \"{}\". This date is not the same as X-Amz-Date: \"{}\".",
             credential.date,
             amz_date.get(..8).unwrap_or(amz_date)
-        )))
+        )),
+    })
+}
+
+/// A session token: the gateway's credentials are all permanent, so AWS's answer to a token
+/// sent with them (`InvalidToken`) is the only one.
+fn refuse_security_token(req: &Request<'_>, params: &[QueryParam]) -> Result<(), AuthError> {
+    if canonical::header(req.headers, "x-amz-security-token").is_some() || param(params, "X-Amz-Security-Token").is_some() {
+        return Err(AuthError::SecurityToken);
     }
+    Ok(())
+}
+
+/// `x-amz-content-sha256` must be a hex SHA-256 or one of S3's markers.
+fn check_payload_hash(hash: &str) -> Result<(), AuthError> {
+    const MARKERS: [&str; 6] = [
+        UNSIGNED_PAYLOAD,
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER",
+    ];
+    let sha256 = hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    if sha256 || MARKERS.contains(&hash) { Ok(()) } else { Err(AuthError::BadPayloadHash) }
 }
 
 pub(super) fn verify_header<F>(
@@ -283,8 +333,8 @@ where
 {
     let value = canonical::header(req.headers, "authorization").ok_or(AuthError::Missing)?;
     let auth = parse_authorization(value)?;
-    check_region(&auth.credential, region)?;
-    check_signed_headers(auth.signed_headers)?;
+    check_region(&auth.credential, region, Form::Header)?;
+    check_signed_headers(auth.signed_headers, Form::Header)?;
     let secret = secret_for(auth.credential.access_key)
         .ok_or_else(|| AuthError::UnknownAccessKey(auth.credential.access_key.to_owned()))?;
 
@@ -292,26 +342,25 @@ where
     let (amz_date, when) = match canonical::header(req.headers, "x-amz-date") {
         Some(v) => {
             let v = v.trim();
-            let t = parse_amz_date(v)
-                .ok_or_else(|| AuthError::Malformed(format!("X-Amz-Date '{v}' is not an ISO 8601 basic timestamp")))?;
+            let t = parse_amz_date(v).ok_or(AuthError::NoDate)?;
             (v.to_owned(), t)
         }
         None => {
-            let t = canonical::header(req.headers, "date")
-                .and_then(parse_http_date)
-                .ok_or_else(|| {
-                    AuthError::Malformed("AWS authentication requires a valid Date or x-amz-date header".to_owned())
-                })?;
+            let t = canonical::header(req.headers, "date").and_then(parse_http_date).ok_or(AuthError::NoDate)?;
             (format_amz_date(t), t)
         }
     };
-    scope_date_matches(&auth.credential, &amz_date)?;
+    scope_date_matches(&auth.credential, &amz_date, Form::Header)?;
     if (now - when).abs() > MAX_SKEW_SECS {
         return Err(AuthError::TooSkewed);
     }
 
     let payload_hash = canonical::header(req.headers, "x-amz-content-sha256").map(|v| v.trim().to_owned());
+    if let Some(hash) = &payload_hash {
+        check_payload_hash(hash)?;
+    }
     let params = canonical::parse_query(req.query);
+    refuse_security_token(req, &params)?;
     let creq = canonical::canonical_request(
         req.method,
         req.path,
@@ -330,6 +379,20 @@ where
     })
 }
 
+/// `X-Amz-Expires`: whole seconds, from 0 to a week, each fault with AWS's words.
+fn parse_expires(v: &str) -> Result<i64, AuthError> {
+    let n: i64 = v.parse().map_err(|_| AuthError::QueryMalformed("X-Amz-Expires should be a number".to_owned()))?;
+    if n < 0 {
+        return Err(AuthError::QueryMalformed("X-Amz-Expires must be non-negative".to_owned()));
+    }
+    if n > MAX_PRESIGNED_EXPIRES_SECS {
+        return Err(AuthError::QueryMalformed(format!(
+            "X-Amz-Expires must be less than a week (in seconds) that is {MAX_PRESIGNED_EXPIRES_SECS}"
+        )));
+    }
+    Ok(n)
+}
+
 fn param<'p>(params: &'p [QueryParam], name: &str) -> Option<&'p str> {
     params.iter().find(|p| p.name == name).map(|p| p.value.as_str())
 }
@@ -346,44 +409,33 @@ where
     let params = canonical::parse_query(req.query);
     let required = |name: &str| {
         param(&params, name).ok_or_else(|| {
-            AuthError::Malformed("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.".to_owned())
+            AuthError::QueryMalformed("Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.".to_owned())
         })
     };
     let algorithm = required("X-Amz-Algorithm")?;
-    let credential = parse_credential(required("X-Amz-Credential")?)?;
+    if algorithm != ALGORITHM {
+        return Err(AuthError::QueryMalformed(format!("X-Amz-Algorithm only supports \"{ALGORITHM}\"")));
+    }
+    let credential = parse_credential(required("X-Amz-Credential")?, Form::Query)?;
     let amz_date = required("X-Amz-Date")?;
     let expires = required("X-Amz-Expires")?;
     let signed_headers = required("X-Amz-SignedHeaders")?;
     let signature = required("X-Amz-Signature")?;
-    if algorithm != ALGORITHM {
-        return Err(AuthError::Malformed(format!(
-            "X-Amz-Algorithm only supports \"{ALGORITHM}\""
-        )));
-    }
-    let expires: i64 = expires
-        .bytes()
-        .all(|b| b.is_ascii_digit())
-        .then(|| expires.parse().ok())
-        .flatten()
-        .ok_or_else(|| AuthError::Malformed("X-Amz-Expires should be a number".to_owned()))?;
-    if expires > MAX_PRESIGNED_EXPIRES_SECS {
-        return Err(AuthError::ExpiresTooLarge);
-    }
-    check_region(&credential, region)?;
-    check_signed_headers(signed_headers)?;
+    let expires = parse_expires(expires)?;
+    check_region(&credential, region, Form::Query)?;
+    check_signed_headers(signed_headers, Form::Query)?;
+    let when = parse_amz_date(amz_date).ok_or_else(|| {
+        AuthError::QueryMalformed("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"".to_owned())
+    })?;
+    scope_date_matches(&credential, amz_date, Form::Query)?;
+    refuse_security_token(req, &params)?;
     let secret = secret_for(credential.access_key)
         .ok_or_else(|| AuthError::UnknownAccessKey(credential.access_key.to_owned()))?;
-
-    let when = parse_amz_date(amz_date).ok_or_else(|| {
-        AuthError::Malformed(format!(
-            "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\" ({amz_date})"
-        ))
-    })?;
-    scope_date_matches(&credential, amz_date)?;
     if when - now > MAX_SKEW_SECS {
         return Err(AuthError::NotYetValid);
     }
-    if now > when + expires {
+    // Valid for `expires` seconds from the signing time: 0 is never valid.
+    if now >= when + expires {
         return Err(AuthError::Expired);
     }
 

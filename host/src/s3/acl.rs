@@ -1,4 +1,4 @@
-//! Canned ACLs: `private` and `public-read` on buckets and objects (`x-amz-acl` on create and
+//! Canned ACLs: `private`, `public-read` and `public-read-write` on buckets and objects (`x-amz-acl` on create and
 //! put, PutBucketAcl/PutObjectAcl), and the grants Get*Acl shows for them. Any other canned ACL,
 //! explicit grant (`x-amz-grant-*`) or ACL document is `NotImplemented`.
 
@@ -16,12 +16,12 @@ const ALL_USERS: &str = "http://acs.amazonaws.com/groups/global/AllUsers";
 /// The canned ACL a request asks for (`None`: none asked).
 pub fn canned(acl: Option<&str>, grants: &[Option<&String>]) -> crate::error::Result<Option<CannedAcl>> {
     if grants.iter().any(Option::is_some) {
-        return Err(Error::NotImplemented("explicit grants (x-amz-grant-*) are not implemented; use x-amz-acl: private or public-read".into()));
+        return Err(Error::NotImplemented("explicit grants (x-amz-grant-*) are not implemented; use x-amz-acl: private, public-read or public-read-write".into()));
     }
     match acl {
         None => Ok(None),
         Some(a) => CannedAcl::parse(a).map(Some).ok_or_else(|| {
-            Error::NotImplemented(format!("the canned ACL `{a}` is not implemented; private and public-read are"))
+            Error::NotImplemented(format!("the canned ACL `{a}` is not implemented; private, public-read and public-read-write are"))
         }),
     }
 }
@@ -37,30 +37,34 @@ fn grants_for(owner: &Owner, acl: CannedAcl) -> Grants {
         }),
         permission: Some(Permission::from_static(Permission::FULL_CONTROL)),
     }];
+    let everyone = |permission: &'static str| Grant {
+        grantee: Some(Grantee {
+            display_name: None,
+            email_address: None,
+            id: None,
+            type_: Type::from_static(Type::GROUP),
+            uri: Some(ALL_USERS.into()),
+        }),
+        permission: Some(Permission::from_static(permission)),
+    };
     if acl.is_public_read() {
-        grants.push(Grant {
-            grantee: Some(Grantee {
-                display_name: None,
-                email_address: None,
-                id: None,
-                type_: Type::from_static(Type::GROUP),
-                uri: Some(ALL_USERS.into()),
-            }),
-            permission: Some(Permission::from_static(Permission::READ)),
-        });
+        grants.push(everyone(Permission::READ));
+    }
+    if acl.is_public_write() {
+        grants.push(everyone(Permission::WRITE));
     }
     grants
 }
 
 fn no_document(policy: &Option<AccessControlPolicy>) -> crate::error::Result<()> {
     if policy.is_some() {
-        return Err(Error::NotImplemented("ACL documents are not implemented; use x-amz-acl: private or public-read".into()));
+        return Err(Error::NotImplemented("ACL documents are not implemented; use x-amz-acl: private, public-read or public-read-write".into()));
     }
     Ok(())
 }
 
 impl Gateway {
-    fn owner_of(&self, owner: Option<&str>) -> Owner {
+    pub(super) fn owner_of(&self, owner: Option<&str>) -> Owner {
         match owner {
             Some(key) => Owner { display_name: Some(key.to_owned()), id: Some(key.to_owned()) },
             None => self.owner(),
@@ -113,10 +117,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_two_canned_acls() {
+    fn only_the_three_canned_acls() {
         assert_eq!(canned(None, &[]).unwrap(), None);
         assert_eq!(canned(Some("public-read"), &[]).unwrap(), Some(CannedAcl::PublicRead));
-        assert!(matches!(canned(Some("public-read-write"), &[]), Err(Error::NotImplemented(_))));
+        assert_eq!(canned(Some("public-read-write"), &[]).unwrap(), Some(CannedAcl::PublicReadWrite));
+        assert!(matches!(canned(Some("authenticated-read"), &[]), Err(Error::NotImplemented(_))));
         let grant = "id=abc".to_string();
         assert!(matches!(canned(None, &[Some(&grant)]), Err(Error::NotImplemented(_))));
     }

@@ -1,6 +1,8 @@
 //! Bucket operations: ListBuckets, CreateBucket, HeadBucket, DeleteBucket, GetBucketLocation,
 //! GetBucketVersioning.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ipfs_s3_common::names;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
@@ -14,11 +16,61 @@ use crate::error::Error;
 
 const US_EAST_1: &str = "us-east-1";
 
+/// CreateBucket's `LocationConstraint`, as S3 judges it at an endpoint of `region`: none (or
+/// empty) means us-east-1; us-east-1 itself is never named; another region's name is
+/// `IllegalLocationConstraintException`, a name that is no region `InvalidLocationConstraint`.
+fn check_location_constraint(constraint: Option<&str>, region: &str) -> Result<(), Error> {
+    let incompatible = |which: &str| {
+        Error::IllegalLocationConstraint(format!(
+            "The {which} location constraint is incompatible for the region specific endpoint this request was sent to."
+        ))
+    };
+    match constraint.filter(|c| !c.is_empty()) {
+        None if region == US_EAST_1 => Ok(()),
+        None => Err(incompatible("unspecified")),
+        Some(c) if c == region && c != US_EAST_1 => Ok(()),
+        Some(c) if c == US_EAST_1 || !region_shaped(c) => Err(Error::InvalidLocationConstraint),
+        Some(c) => Err(incompatible(c)),
+    }
+}
+
+/// `xx-name-N` (`eu-west-1`, `ap-southeast-2`…): what a region name looks like.
+fn region_shaped(c: &str) -> bool {
+    let parts: Vec<&str> = c.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()))
+}
+
 impl Gateway {
+    /// ListBuckets: the caller's buckets (an admin's: all), by name, filtered by `prefix` and paged
+    /// by `max-buckets` (1 to 10000) with a continuation token (the last name of the page, in
+    /// base64url, as opaque to clients as S3's).
     pub(super) async fn list_buckets_op(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        let input = &req.input;
+        let max = match input.max_buckets {
+            None => usize::MAX,
+            Some(n @ 1..=10_000) => n as usize,
+            Some(_) => return Err(Error::InvalidArgument("Argument max-buckets must be an integer between 1 and 10000.".into()).into()),
+        };
+        let after = match input.continuation_token.as_deref().filter(|t| !t.is_empty()) {
+            None => None,
+            Some(token) => Some(
+                URL_SAFE_NO_PAD
+                    .decode(token)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| Error::InvalidArgument("The continuation token provided is incorrect".into()))?,
+            ),
+        };
+        let prefix = input.prefix.as_deref().unwrap_or("");
         let mut buckets = self.store.list_buckets().await?;
+        buckets.sort_by(|a, b| a.name.cmp(&b.name));
+        buckets.retain(|b| b.name.starts_with(prefix) && after.as_deref().is_none_or(|a| b.name.as_str() > a));
         // An admin lists every bucket; a user its own.
-        if let Some(account) = req.extensions.get::<Account>().filter(|a| a.role != Role::Admin) {
+        let account = req.extensions.get::<Account>();
+        if let Some(account) = account.filter(|a| a.role != Role::Admin) {
             let mut own = Vec::with_capacity(buckets.len());
             for b in buckets {
                 if self.store.bucket_settings(&b.name).await?.and_then(|s| s.owner).as_deref() == Some(account.access_key.as_str()) {
@@ -27,6 +79,13 @@ impl Gateway {
             }
             buckets = own;
         }
+        let more = buckets.len() > max;
+        buckets.truncate(max);
+        let continuation_token = more.then(|| buckets.last().map(|b| URL_SAFE_NO_PAD.encode(&b.name))).flatten();
+        let owner = match account.filter(|a| a.access_key != self.cfg.access_key) {
+            Some(a) => self.owner_of(Some(&a.access_key)),
+            None => self.owner(),
+        };
         let out = ListBucketsOutput {
             buckets: Some(
                 buckets
@@ -38,8 +97,9 @@ impl Gateway {
                     })
                     .collect(),
             ),
-            owner: Some(self.owner()),
-            ..Default::default()
+            owner: Some(owner),
+            continuation_token,
+            prefix: input.prefix.clone(),
         };
         Ok(S3Response::new(out))
     }
@@ -49,6 +109,8 @@ impl Gateway {
         if let Some(why) = names::bucket_name_error(bucket) {
             return Err(Error::InvalidBucketName(why).into());
         }
+        let constraint = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref());
+        check_location_constraint(constraint.map(|c| c.as_str()), &self.cfg.region)?;
         // The configured admin's buckets have no recorded owner (as buckets made before accounts).
         let owner = req.extensions.get::<Account>().filter(|a| a.access_key != self.cfg.access_key);
         let i = &req.input;
@@ -95,5 +157,22 @@ impl Gateway {
         self.store.delete_bucket(&req.input.bucket).await?;
         tracing::info!(bucket = %req.input.bucket, "bucket deleted");
         Ok(S3Response::new(DeleteBucketOutput {}))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn location_constraints_as_s3_judges_them() {
+        assert!(check_location_constraint(None, US_EAST_1).is_ok());
+        assert!(check_location_constraint(Some(""), US_EAST_1).is_ok());
+        assert!(matches!(check_location_constraint(Some(US_EAST_1), US_EAST_1), Err(Error::InvalidLocationConstraint)));
+        assert!(matches!(check_location_constraint(Some("moon"), US_EAST_1), Err(Error::InvalidLocationConstraint)));
+        assert!(matches!(check_location_constraint(Some("eu-west-1"), US_EAST_1), Err(Error::IllegalLocationConstraint(_))));
+        assert!(check_location_constraint(Some("eu-west-1"), "eu-west-1").is_ok());
+        let e = check_location_constraint(None, "eu-west-1").unwrap_err();
+        assert!(e.to_string().starts_with("The unspecified location constraint"), "{e}");
     }
 }

@@ -86,6 +86,8 @@ struct Listed {
     common_prefixes: Vec<String>,
     truncated: bool,
     next: Option<Resume>,
+    /// The bucket's owner, who is the owner S3 lists for its objects.
+    owner: Owner,
 }
 
 impl Listed {
@@ -116,7 +118,7 @@ impl Gateway {
         start: Option<Resume>,
         max_keys: usize,
     ) -> Result<Listed> {
-        self.existing_bucket(bucket).await?;
+        let settings = self.store.bucket_settings(bucket).await?.ok_or(Error::NoSuchBucket)?;
         let src = BucketKeys { store: self.store.as_ref(), bucket };
         let page = listing::list(&src, prefix, delimiter, start, max_keys).await?;
         let addresses: Vec<S3Key> =
@@ -124,7 +126,8 @@ impl Gateway {
         let records = self.store.get_mapping_batch(&addresses).await?;
         // A key deleted between the scan and the read simply drops out of the page.
         let objects = page.keys.into_iter().zip(records).filter_map(|(k, r)| r.map(|r| (k, r))).collect();
-        Ok(Listed { objects, common_prefixes: page.common_prefixes, truncated: page.truncated, next: page.next })
+        let owner = self.owner_of(settings.owner.as_deref());
+        Ok(Listed { objects, common_prefixes: page.common_prefixes, truncated: page.truncated, next: page.next, owner })
     }
 
     pub(super) async fn list_objects_op(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
@@ -139,13 +142,15 @@ impl Gateway {
         // S3 answers NextMarker only with a delimiter; without one, clients resume after the
         // last key of the page.
         let next_marker = page.next.as_ref().filter(|_| page.truncated && delimiter.is_some()).map(marker_of);
-        let owner = Some(self.owner());
+        let owner = Some(page.owner.clone());
         let out = ListObjectsOutput {
             name: Some(input.bucket),
-            prefix: Some(encode(prefix, url)),
+            // v1 answers its prefix as sent, even under `encoding-type=url` (as S3; clients
+            // decode only the other fields).
+            prefix: Some(prefix),
             marker: Some(encode(input.marker.unwrap_or_default(), url)),
             next_marker: encode_opt(next_marker, url),
-            delimiter: encode_opt(input.delimiter, url),
+            delimiter: encode_opt(delimiter.map(str::to_owned), url),
             max_keys: Some(max_keys as i32),
             is_truncated: Some(page.truncated),
             encoding_type: input.encoding_type,
@@ -161,19 +166,21 @@ impl Gateway {
         let max_keys = max_keys(input.max_keys)?;
         let url = url_encoded(input.encoding_type.as_ref())?;
         let prefix = input.prefix.clone().unwrap_or_default();
-        let start = match (&input.continuation_token, &input.start_after) {
+        // An empty continuation token is no token (S3 echoes it and lists from the start).
+        let start = match (input.continuation_token.as_deref().filter(|t| !t.is_empty()), &input.start_after) {
             (Some(t), _) => Some(Resume::from_token(t)?),
             (None, Some(sa)) if !sa.is_empty() => Some(Resume::AfterKey(sa.clone())),
             _ => None,
         };
-        let page = self.list_page(&input.bucket, &prefix, input.delimiter.as_deref(), start, max_keys).await?;
-        let owner = input.fetch_owner.unwrap_or(false).then(|| self.owner());
+        let delimiter = input.delimiter.filter(|d| !d.is_empty());
+        let page = self.list_page(&input.bucket, &prefix, delimiter.as_deref(), start, max_keys).await?;
+        let owner = input.fetch_owner.unwrap_or(false).then(|| page.owner.clone());
         let common_prefixes = page.common_prefixes(url);
         let contents: Vec<Object> = page.objects.into_iter().map(|(k, r)| object(k, &r, url, owner.clone())).collect();
         let out = ListObjectsV2Output {
             name: Some(input.bucket),
             prefix: Some(encode(prefix, url)),
-            delimiter: encode_opt(input.delimiter, url),
+            delimiter: encode_opt(delimiter, url),
             max_keys: Some(max_keys as i32),
             key_count: Some((contents.len() + common_prefixes.len()) as i32),
             is_truncated: Some(page.truncated),
@@ -211,7 +218,7 @@ impl Gateway {
         // names it, the listing resumes after the key.
         let start = resume_after_marker(key_marker, &prefix, delimiter);
         let page = self.list_page(&input.bucket, &prefix, delimiter, start, max_keys).await?;
-        let owner = Some(self.owner());
+        let owner = Some(page.owner.clone());
         let common_prefixes = page.common_prefixes(url);
         let next = page.next.as_ref().filter(|_| page.truncated);
         let next_version_id_marker = next.and_then(|r| match r {
@@ -236,7 +243,7 @@ impl Gateway {
         let out = ListObjectVersionsOutput {
             name: Some(input.bucket),
             prefix: Some(encode(prefix, url)),
-            delimiter: encode_opt(input.delimiter, url),
+            delimiter: encode_opt(delimiter.map(str::to_owned), url),
             key_marker: Some(encode(input.key_marker.unwrap_or_default(), url)),
             version_id_marker: Some(input.version_id_marker.unwrap_or_default()),
             next_key_marker: encode_opt(next.map(marker_of), url),

@@ -8,6 +8,7 @@
 //! gets a correct answer.
 
 mod acl;
+pub mod attributes;
 mod buckets;
 mod copy;
 mod delete_objects;
@@ -120,6 +121,13 @@ impl S3 for Gateway {
 
     async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
         counted(&self.metrics, "GetObjectAcl", self.get_object_acl_op(req)).await
+    }
+
+    async fn get_object_attributes(
+        &self,
+        req: S3Request<GetObjectAttributesInput>,
+    ) -> S3Result<S3Response<GetObjectAttributesOutput>> {
+        counted(&self.metrics, "GetObjectAttributes", self.get_object_attributes_op(req)).await
     }
 
     async fn put_object_acl(&self, req: S3Request<PutObjectAclInput>) -> S3Result<S3Response<PutObjectAclOutput>> {

@@ -22,6 +22,7 @@ use super::Gateway;
 use super::copy::copy_conditions;
 use super::objects::{self, check_key, check_metadata_size, check_part_number, content_md5, stored_headers, user_metadata};
 use crate::checksum::{self, Hasher};
+use ipfs_s3_common::s3error::S3Code;
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::ipfs;
@@ -49,13 +50,50 @@ fn multipart_etag(part_etags: &[&str]) -> Result<String> {
     Ok(format!("{}-{}", hex::encode(h.finalize()), part_etags.len()))
 }
 
+/// The answer to CompleteMultipartUpload for the object it made.
+fn complete_answer(bucket: &str, key: &str, record: &ObjectRecord, location: String) -> S3Response<CompleteMultipartUploadOutput> {
+    let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+        checksum_fields(record.checksum.as_ref());
+    let mut resp = S3Response::new(CompleteMultipartUploadOutput {
+        checksum_crc32,
+        checksum_crc32c,
+        checksum_crc64nvme,
+        checksum_sha1,
+        checksum_sha256,
+        checksum_type: record.checksum.as_ref().map(|c| s3s::dto::ChecksumType::from(c.kind.as_str().to_owned())),
+        bucket: Some(bucket.to_owned()),
+        key: Some(key.to_owned()),
+        e_tag: Some(ETag::Strong(record.etag.clone())),
+        location: Some(location),
+        ..Default::default()
+    });
+    resp.headers = objects::ipfs_headers(record, None);
+    super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
+    resp
+}
+
+/// The object's absolute URL, as S3's `Location`: the scheme the client used (Envoy's
+/// `x-forwarded-proto`), the host it asked, the path-style address with the key escaped.
+fn location_url(headers: &http::HeaderMap, bucket: &str, key: &str) -> String {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).filter(|v| !v.is_empty());
+    let scheme = value("x-forwarded-proto").filter(|p| *p == "https").unwrap_or("http");
+    let host = value("host").unwrap_or("localhost");
+    let key = percent_encoding::utf8_percent_encode(key, LOCATION_ESCAPES);
+    format!("{scheme}://{host}/{bucket}/{key}")
+}
+
+/// What `Location` escapes of a key: everything but unreserved characters and `/`.
+const LOCATION_ESCAPES: &percent_encoding::AsciiSet =
+    &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~').remove(b'/');
+
 /// A plain MD5 ETag (a single PUT's), as opposed to a multipart one (`…-N`).
 fn is_md5_etag(etag: &str) -> bool {
     etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// `x-amz-copy-source-range`: S3 accepts only `bytes=first-last`, both given, within the source
-/// (the general Range grammar's suffix and open forms are not allowed here, hence no shared parser).
+/// `x-amz-copy-source-range`: S3 accepts only `bytes=first-last`, both given (the general Range
+/// grammar's suffix and open forms are not allowed here, hence no shared parser); one that reaches
+/// past the source is `InvalidRange`.
 pub fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>> {
     let bad = || Error::InvalidArgument(format!("Range specified is not valid for source object of size: {size}"));
     let (first, last) = value.trim().strip_prefix("bytes=").and_then(|r| r.split_once('-')).ok_or_else(bad)?;
@@ -64,8 +102,12 @@ pub fn copy_source_range(value: &str, size: u64) -> Result<std::ops::Range<u64>>
         return Err(bad());
     }
     let (first, last): (u64, u64) = (first.parse().map_err(|_| bad())?, last.parse().map_err(|_| bad())?);
-    if first > last || last >= size {
+    if first > last {
         return Err(bad());
+    }
+    // A well-formed range past the source's end is not satisfiable.
+    if last >= size {
+        return Err(Error::InvalidRange);
     }
     Ok(first..last + 1)
 }
@@ -76,14 +118,19 @@ pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Re
     if asked.is_empty() {
         return Err(Error::MalformedXml("a CompleteMultipartUpload must name at least one part".into()));
     }
-    let mut chosen = Vec::with_capacity(asked.len());
-    let mut previous = 0u32;
+    // Part numbers ascend; a number listed again right after itself names the same part, and the
+    // later entry is the one that counts (as S3 takes it).
+    let mut listed: Vec<(u32, &CompletedPart)> = Vec::with_capacity(asked.len());
     for p in asked {
         let n = check_part_number(p.part_number.ok_or_else(|| Error::MalformedXml("a part without a PartNumber".into()))?)?;
-        if n <= previous {
-            return Err(Error::InvalidPartOrder);
+        match listed.last_mut() {
+            Some((previous, entry)) if *previous == n => *entry = p,
+            Some((previous, _)) if *previous > n => return Err(Error::InvalidPartOrder),
+            _ => listed.push((n, p)),
         }
-        previous = n;
+    }
+    let mut chosen = Vec::with_capacity(listed.len());
+    for (n, p) in listed {
         let found = stored.iter().find(|s| s.part_number == n);
         let etag_ok = |s: &UploadPart| p.e_tag.as_ref().is_some_and(|e| e.value().eq_ignore_ascii_case(&s.etag));
         // A part checksum named in the list must be the one the part arrived with.
@@ -94,10 +141,8 @@ pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Re
         match found {
             Some(s) if etag_ok(s) && checksum_ok(s) => chosen.push(s),
             _ => {
-                return Err(Error::InvalidPart(format!(
-                    "One or more of the specified parts could not be found. The part may not have been uploaded, \
-                     or the specified entity tag may not match the part's entity tag (part {n})."
-                )));
+                tracing::debug!(part = n, "CompleteMultipartUpload names a part that was not uploaded as listed");
+                return Err(Error::InvalidPart(S3Code::InvalidPart.message().to_owned()));
             }
         }
     }
@@ -111,7 +156,7 @@ pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Re
 
 /// The five `x-amz-checksum-*` fields of an S3 answer (CRC32, CRC32C, CRC64NVME, SHA1, SHA256),
 /// the one of `c`'s algorithm set.
-fn checksum_fields(c: Option<&ObjectChecksum>) -> [Option<String>; 5] {
+pub(super) fn checksum_fields(c: Option<&ObjectChecksum>) -> [Option<String>; 5] {
     let mut out: [Option<String>; 5] = Default::default();
     if let Some(c) = c {
         let i = match c.algorithm {
@@ -310,10 +355,20 @@ impl Gateway {
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let location = location_url(&req.headers, &req.input.bucket, &req.input.key);
         let input = req.input;
         let started = std::time::Instant::now();
-        let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
         let asked = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+        let upload = match self.live_upload(&input.bucket, &input.key, &input.upload_id).await {
+            Ok(upload) => upload,
+            // The same Complete again (a client retrying one whose answer it lost): S3 answers
+            // it as the first time while the object is the one that upload made.
+            Err(Error::NoSuchUpload) => match self.completed_by(&input.bucket, &input.key, &asked).await? {
+                Some(record) => return Ok(complete_answer(&input.bucket, &input.key, &record, location)),
+                None => return Err(Error::NoSuchUpload.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
         let stored = self.store.list_parts(&input.bucket, &upload.upload_id).await?;
         let chosen = chosen_parts(&asked, &stored)?;
 
@@ -343,24 +398,18 @@ impl Gateway {
             size = record.size, parts = record.parts.len(), elapsed_ms = started.elapsed().as_millis() as u64,
             "multipart upload completed"
         );
-        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
-            checksum_fields(record.checksum.as_ref());
-        let mut resp = S3Response::new(CompleteMultipartUploadOutput {
-            checksum_crc32,
-            checksum_crc32c,
-            checksum_crc64nvme,
-            checksum_sha1,
-            checksum_sha256,
-            checksum_type: record.checksum.as_ref().map(|c| s3s::dto::ChecksumType::from(c.kind.as_str().to_owned())),
-            bucket: Some(input.bucket.clone()),
-            key: Some(input.key.clone()),
-            e_tag: Some(ETag::Strong(record.etag.clone())),
-            location: Some(format!("/{}/{}", input.bucket, input.key)),
-            ..Default::default()
-        });
-        resp.headers = objects::ipfs_headers(&record, None);
-        super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
-        Ok(resp)
+        Ok(complete_answer(&input.bucket, &input.key, &record, location))
+    }
+
+    /// The object at `key` when it is what completing `asked` made: a multipart object whose
+    /// ETag is the one those parts' ETags give.
+    async fn completed_by(&self, bucket: &str, key: &str, asked: &[CompletedPart]) -> Result<Option<ObjectRecord>> {
+        let Some(record) = self.store.get_mapping(bucket, key).await? else { return Ok(None) };
+        let etags: Vec<&str> = asked.iter().filter_map(|p| p.e_tag.as_ref()).map(|e| e.value()).collect();
+        if record.parts.is_empty() || etags.len() != asked.len() || record.parts.len() != asked.len() {
+            return Ok(None);
+        }
+        Ok(multipart_etag(&etags).ok().filter(|etag| *etag == record.etag).map(|_| record))
     }
 
     pub(super) async fn abort_multipart_upload_op(
@@ -588,7 +637,9 @@ mod tests {
         let ok = chosen_parts(&[asked(1, E1), asked(3, E1)], &stored).unwrap();
         assert_eq!(ok.iter().map(|p| p.part_number).collect::<Vec<_>>(), [1, 3]);
         assert!(matches!(chosen_parts(&[asked(3, E1), asked(1, E1)], &stored), Err(Error::InvalidPartOrder)));
-        assert!(matches!(chosen_parts(&[asked(1, E1), asked(1, E1)], &stored), Err(Error::InvalidPartOrder)));
+        // A number listed again right after itself: the later entry counts.
+        let again = chosen_parts(&[asked(1, E2), asked(1, E1), asked(3, E1)], &stored).unwrap();
+        assert_eq!(again.iter().map(|p| p.part_number).collect::<Vec<_>>(), [1, 3]);
         assert!(matches!(chosen_parts(&[asked(1, E2)], &stored), Err(Error::InvalidPart(_))));
         assert!(matches!(chosen_parts(&[asked(4, E1)], &stored), Err(Error::InvalidPart(_))));
         assert!(matches!(chosen_parts(&[asked(2, E2), asked(3, E1)], &stored), Err(Error::EntityTooSmall(2, _))));
@@ -601,9 +652,10 @@ mod tests {
     fn copy_source_range_is_first_dash_last_within_the_source() {
         assert_eq!(copy_source_range("bytes=0-9", 10).unwrap(), 0..10);
         assert_eq!(copy_source_range("bytes=5-5", 10).unwrap(), 5..6);
-        for bad in ["bytes=0-10", "bytes=-5", "bytes=5-", "bytes=6-5", "0-1", "bytes=a-b", "bytes=+1-2"] {
+        for bad in ["bytes=-5", "bytes=5-", "bytes=6-5", "0-1", "bytes=a-b", "bytes=+1-2"] {
             assert!(matches!(copy_source_range(bad, 10), Err(Error::InvalidArgument(_))), "{bad}");
         }
+        assert!(matches!(copy_source_range("bytes=0-10", 10), Err(Error::InvalidRange)));
     }
 
     #[test]

@@ -174,13 +174,18 @@ fn check_version(version_id: Option<&str>) -> Result<()> {
     Ok(())
 }
 
+/// A `partNumber` past the object's last part: S3 answers 400 InvalidPart.
+fn no_such_part() -> Error {
+    Error::InvalidPart("The requested partnumber is not satisfiable".into())
+}
+
 /// The bytes of part `n`: a multipart object has its parts, any other object is one part.
 fn part_range(record: &ObjectRecord, n: i32) -> Result<std::ops::Range<u64>> {
     let n = check_part_number(n)? as usize;
     if record.parts.is_empty() {
-        return if n == 1 { Ok(0..record.size) } else { Err(Error::InvalidPartNumber) };
+        return if n == 1 { Ok(0..record.size) } else { Err(no_such_part()) };
     }
-    let size = *record.parts.get(n - 1).ok_or(Error::InvalidPartNumber)?;
+    let size = *record.parts.get(n - 1).ok_or_else(no_such_part)?;
     let start: u64 = record.parts[..n - 1].iter().sum();
     Ok(start..start + size)
 }
@@ -496,13 +501,13 @@ mod tests {
         assert!(matches!(check_version(Some("zzz")), Err(Error::InvalidArgument(_))));
         let single = ObjectRecord { size: 10, ..Default::default() };
         assert_eq!(part_range(&single, 1).unwrap(), 0..10);
-        assert!(matches!(part_range(&single, 2), Err(Error::InvalidPartNumber)));
+        assert!(matches!(part_range(&single, 2), Err(Error::InvalidPart(_))));
         assert!(matches!(part_range(&single, 0), Err(Error::InvalidArgument(_))));
         assert!(matches!(part_range(&single, 10_001), Err(Error::InvalidArgument(_))));
         let multi = ObjectRecord { size: 11, parts: vec![5, 5, 1], ..Default::default() };
         assert_eq!(part_range(&multi, 2).unwrap(), 5..10);
         assert_eq!(part_range(&multi, 3).unwrap(), 10..11);
-        assert!(matches!(part_range(&multi, 4), Err(Error::InvalidPartNumber)));
+        assert!(matches!(part_range(&multi, 4), Err(Error::InvalidPart(_))));
         assert_eq!(parts_count(&multi, Some(1)), Some(3));
         assert_eq!(parts_count(&multi, None), None);
         assert_eq!(parts_count(&single, Some(1)), None);

@@ -112,7 +112,33 @@ async fn public_read_opens_reads_to_other_accounts() {
     alice.put("/pics?acl", &[("x-amz-acl", "private")], b"").await.expect_status(200);
     alice.put("/pics/open?acl", &[("x-amz-acl", "private")], b"").await.expect_status(200);
     bob.get("/pics/open", &[]).await.expect_error(403, "AccessDenied");
-    alice.put("/pics/rw", &[("x-amz-acl", "public-read-write")], b"x").await.expect_error(501, "NotImplemented");
+    alice.put("/pics/rw", &[("x-amz-acl", "authenticated-read")], b"x").await.expect_error(501, "NotImplemented");
     alice.put("/pics/g", &[("x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers")], b"x").await.expect_error(501, "NotImplemented");
     assert!(s.store.get_mapping("pics", "rw").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn anonymous_requests_get_what_a_public_bucket_allows_anyone() {
+    let s = Stack::with_bucket("private").await;
+    s.client.put("/open", &[("x-amz-acl", "public-read-write")], b"").await.expect_status(200);
+    let anon = |method: &'static str, path: &'static str, headers: &'static [(&'static str, &'static str)]| {
+        let c = &s.client;
+        async move { c.anonymous(method, path, headers, b"data").await }
+    };
+    anon("PUT", "/private/k", &[]).await.expect_error(403, "AccessDenied");
+    anon("GET", "/", &[]).await.expect_error(403, "AccessDenied");
+    anon("PUT", "/nowhere/k", &[]).await.expect_error(404, "NoSuchBucket");
+    anon("DELETE", "/nowhere/k", &[]).await.expect_error(404, "NoSuchBucket");
+    anon("PUT", "/open/k", &[]).await.expect_status(200);
+    assert_eq!(&s.client.get("/open/k", &[]).await.expect_status(200).body[..], b"data");
+    // The gateway's own headers and copies are for accounts.
+    anon("PUT", "/open/k2", &[("x-ipfs-replication-factor", "1")]).await.expect_error(403, "AccessDenied");
+    anon("PUT", "/open/k3", &[("x-amz-copy-source", "/private/k")]).await.expect_error(403, "AccessDenied");
+    anon("GET", "/open?list-type=2", &[]).await.expect_status(200);
+    anon("DELETE", "/open/k", &[]).await.expect_status(204);
+    anon("DELETE", "/open", &[]).await.expect_error(403, "AccessDenied");
+    // A bucket owned by someone else than the request expects is refused, signed or not.
+    anon("PUT", "/open/k", &[("x-amz-expected-bucket-owner", "someone")]).await.expect_error(403, "AccessDenied");
+    s.client.get("/open?list-type=2", &[("x-amz-expected-bucket-owner", "someone")]).await.expect_error(403, "AccessDenied");
+    s.client.get("/open?list-type=2", &[("x-amz-expected-bucket-owner", crate::harness::ACCESS_KEY)]).await.expect_status(200);
 }

@@ -142,6 +142,17 @@ impl Client {
         self.send("DELETE", path, &[], Payload::Signed(b"")).await
     }
 
+    /// An unsigned (anonymous) request with `headers` and `body`.
+    pub async fn anonymous(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+        let mut req = self.http.request(method.parse().unwrap(), format!("{}{path}", self.base));
+        for (n, v) in headers {
+            req = req.header(*n, *v);
+        }
+        let resp = req.body(body.to_vec()).send().await.expect("an answer");
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        Reply { status, headers, body: resp.bytes().await.unwrap_or_default(), body_error: None }
+    }
+
     /// Signs and sends one request; `path` may carry a query.
     pub async fn send(
         &self,
