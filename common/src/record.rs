@@ -144,9 +144,29 @@ pub enum ChecksumAlgorithm {
     Crc64nvme,
     Sha1,
     Sha256,
+    // The newer ones S3 and the SDKs added.
+    Sha512,
+    Md5,
+    Xxhash64,
+    Xxhash3,
+    Xxhash128,
 }
 
 impl ChecksumAlgorithm {
+    /// Every algorithm, in S3's order.
+    pub const ALL: [ChecksumAlgorithm; 10] = [
+        Self::Crc32,
+        Self::Crc32c,
+        Self::Crc64nvme,
+        Self::Sha1,
+        Self::Sha256,
+        Self::Sha512,
+        Self::Md5,
+        Self::Xxhash64,
+        Self::Xxhash3,
+        Self::Xxhash128,
+    ];
+
     /// The header carrying this checksum, e.g. `x-amz-checksum-crc32c`.
     pub fn header(self) -> &'static str {
         match self {
@@ -155,6 +175,11 @@ impl ChecksumAlgorithm {
             Self::Crc64nvme => "x-amz-checksum-crc64nvme",
             Self::Sha1 => "x-amz-checksum-sha1",
             Self::Sha256 => "x-amz-checksum-sha256",
+            Self::Sha512 => "x-amz-checksum-sha512",
+            Self::Md5 => "x-amz-checksum-md5",
+            Self::Xxhash64 => "x-amz-checksum-xxhash64",
+            Self::Xxhash3 => "x-amz-checksum-xxhash3",
+            Self::Xxhash128 => "x-amz-checksum-xxhash128",
         }
     }
 
@@ -166,6 +191,11 @@ impl ChecksumAlgorithm {
             Self::Crc64nvme => "CRC64NVME",
             Self::Sha1 => "SHA1",
             Self::Sha256 => "SHA256",
+            Self::Sha512 => "SHA512",
+            Self::Md5 => "MD5",
+            Self::Xxhash64 => "XXHASH64",
+            Self::Xxhash3 => "XXHASH3",
+            Self::Xxhash128 => "XXHASH128",
         }
     }
 
@@ -176,6 +206,11 @@ impl ChecksumAlgorithm {
             "CRC64NVME" => Some(Self::Crc64nvme),
             "SHA1" => Some(Self::Sha1),
             "SHA256" => Some(Self::Sha256),
+            "SHA512" => Some(Self::Sha512),
+            "MD5" => Some(Self::Md5),
+            "XXHASH64" => Some(Self::Xxhash64),
+            "XXHASH3" => Some(Self::Xxhash3),
+            "XXHASH128" => Some(Self::Xxhash128),
             _ => None,
         }
     }

@@ -1,11 +1,13 @@
-//! S3's flexible checksums (`x-amz-checksum-crc32|crc32c|crc64nvme|sha1|sha256`) of an upload:
+//! S3's flexible checksums (`x-amz-checksum-crc32|crc32c|crc64nvme|sha1|sha256`, and the newer
+//! `sha512|md5|xxhash64|xxhash3|xxhash128`) of an upload:
 //! which checksum a request declares ([`declared`]: a header, or a trailer of an `aws-chunked`
 //! body announced by `x-amz-trailer`), computing it while the body streams ([`Hasher`]), and
 //! comparing what the client sent with what arrived ([`verify`]).
 //!
-//! Used by PutObject and, for each part, by the multipart upload. The digests themselves come from
+//! Used by PutObject and, for each part, by the multipart upload. The first five digests come from
 //! `s3s::crypto` (the S3 library's own CRC32/CRC32C/CRC64NVME/SHA implementations), so the values
-//! are exactly those s3s and the AWS SDKs compute.
+//! are exactly those s3s and the AWS SDKs compute; SHA-512 and MD5 from RustCrypto, the xxHashes
+//! (seed 0, big-endian as S3 encodes them) from `xxhash-rust`.
 //!
 //! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html>
 
@@ -15,13 +17,7 @@ use s3s::crypto::{Checksum as _, Crc32, Crc32c, Crc64Nvme, Sha1, Sha256};
 
 use crate::error::{Error, Result};
 
-const ALL: [ChecksumAlgorithm; 5] = [
-    ChecksumAlgorithm::Crc32,
-    ChecksumAlgorithm::Crc32c,
-    ChecksumAlgorithm::Crc64nvme,
-    ChecksumAlgorithm::Sha1,
-    ChecksumAlgorithm::Sha256,
-];
+const ALL: [ChecksumAlgorithm; 10] = ChecksumAlgorithm::ALL;
 
 /// The algorithm S3 computes for an upload that declares none (S3's default integrity
 /// protection: every new object gets a CRC64NVME).
@@ -34,6 +30,11 @@ pub enum Hasher {
     Crc64nvme(Crc64Nvme),
     Sha1(Sha1),
     Sha256(Sha256),
+    Sha512(sha2::Sha512),
+    Md5(md5::Md5),
+    Xxhash64(Box<xxhash_rust::xxh64::Xxh64>),
+    Xxhash3(Box<xxhash_rust::xxh3::Xxh3>),
+    Xxhash128(Box<xxhash_rust::xxh3::Xxh3>),
 }
 
 impl Hasher {
@@ -44,6 +45,11 @@ impl Hasher {
             ChecksumAlgorithm::Crc64nvme => Self::Crc64nvme(Crc64Nvme::new()),
             ChecksumAlgorithm::Sha1 => Self::Sha1(Sha1::new()),
             ChecksumAlgorithm::Sha256 => Self::Sha256(Sha256::new()),
+            ChecksumAlgorithm::Sha512 => Self::Sha512(sha2::Digest::new()),
+            ChecksumAlgorithm::Md5 => Self::Md5(md5::Digest::new()),
+            ChecksumAlgorithm::Xxhash64 => Self::Xxhash64(Box::new(xxhash_rust::xxh64::Xxh64::new(0))),
+            ChecksumAlgorithm::Xxhash3 => Self::Xxhash3(Box::default()),
+            ChecksumAlgorithm::Xxhash128 => Self::Xxhash128(Box::default()),
         }
     }
 
@@ -54,6 +60,10 @@ impl Hasher {
             Self::Crc64nvme(h) => h.update(data),
             Self::Sha1(h) => h.update(data),
             Self::Sha256(h) => h.update(data),
+            Self::Sha512(h) => sha2::Digest::update(h, data),
+            Self::Md5(h) => md5::Digest::update(h, data),
+            Self::Xxhash64(h) => h.update(data),
+            Self::Xxhash3(h) | Self::Xxhash128(h) => h.update(data),
         }
     }
 
@@ -65,12 +75,35 @@ impl Hasher {
             Self::Crc64nvme(h) => h.finalize().to_vec(),
             Self::Sha1(h) => h.finalize().to_vec(),
             Self::Sha256(h) => h.finalize().to_vec(),
+            Self::Sha512(h) => sha2::Digest::finalize(h).to_vec(),
+            Self::Md5(h) => md5::Digest::finalize(h).to_vec(),
+            Self::Xxhash64(h) => h.digest().to_be_bytes().to_vec(),
+            Self::Xxhash3(h) => h.digest().to_be_bytes().to_vec(),
+            Self::Xxhash128(h) => h.digest128().to_be_bytes().to_vec(),
         }
     }
 
     /// The digest in base64, as it travels in `x-amz-checksum-*`.
     pub fn finish(self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.finish_raw())
+    }
+}
+
+/// Whether `s3s`'s answers have a field for `algorithm` (the first five S3 had).
+fn has_field(algorithm: ChecksumAlgorithm) -> bool {
+    matches!(
+        algorithm,
+        ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64nvme | ChecksumAlgorithm::Sha1 | ChecksumAlgorithm::Sha256
+    )
+}
+
+/// Adds the stored checksum to an answer's headers when `s3s` has no field for its algorithm
+/// (SHA512, MD5, the xxHashes), with its `x-amz-checksum-type`.
+pub fn add_header_only(c: Option<&ObjectChecksum>, headers: &mut http::HeaderMap) {
+    let Some(c) = c.filter(|c| !has_field(c.algorithm)) else { return };
+    if let Ok(value) = http::HeaderValue::from_str(&c.value) {
+        headers.insert(c.algorithm.header(), value);
+        headers.insert("x-amz-checksum-type", http::HeaderValue::from_static(c.kind.as_str()));
     }
 }
 
@@ -88,6 +121,9 @@ pub fn digest_len(algorithm: ChecksumAlgorithm) -> usize {
         ChecksumAlgorithm::Crc64nvme => 8,
         ChecksumAlgorithm::Sha1 => 20,
         ChecksumAlgorithm::Sha256 => 32,
+        ChecksumAlgorithm::Sha512 => 64,
+        ChecksumAlgorithm::Md5 | ChecksumAlgorithm::Xxhash128 => 16,
+        ChecksumAlgorithm::Xxhash64 | ChecksumAlgorithm::Xxhash3 => 8,
     }
 }
 
@@ -206,6 +242,19 @@ mod tests {
         assert_eq!(compute(ChecksumAlgorithm::Crc32c, b"hello"), "mnG7TA==");
         assert_eq!(compute(ChecksumAlgorithm::Sha1, b"hello"), "qvTGHdzF6KLavt4PO0gs2a6pQ00=");
         assert_eq!(compute(ChecksumAlgorithm::Sha256, b"hello"), "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=");
+        // The newer algorithms, against Python's hashlib and the xxhash package.
+        assert_eq!(
+            compute(ChecksumAlgorithm::Sha512, b"hello"),
+            "m3HSJL1i83hdltRq0+o9czGb+8KJDKra4t/3JRlnPKcjI8PZm6XBHXx6zG4UuMXaDEZjR1wuXDre9G9zvN7AQw=="
+        );
+        assert_eq!(compute(ChecksumAlgorithm::Md5, b"hello"), "XUFAKrxLKna5cZ2REBfFkg==");
+        assert_eq!(compute(ChecksumAlgorithm::Xxhash64, b"hello"), "JseCfYifbaM=");
+        assert_eq!(compute(ChecksumAlgorithm::Xxhash3, b"hello"), "lVXoVVxi3P0=");
+        assert_eq!(compute(ChecksumAlgorithm::Xxhash128, b"hello"), "tenBrQcbPn/Hec+qXlI4GA==");
+        for a in ChecksumAlgorithm::ALL {
+            assert_eq!(ChecksumAlgorithm::parse(a.as_str()), Some(a));
+            assert_eq!(base64::engine::general_purpose::STANDARD.decode(compute(a, b"x")).unwrap().len(), digest_len(a), "{a:?}");
+        }
         assert_eq!(compute(ChecksumAlgorithm::Crc64nvme, b"hello").len(), 12);
         // Streaming in pieces gives the same digest.
         let mut h = Hasher::new(ChecksumAlgorithm::Crc32c);
@@ -237,6 +286,10 @@ mod tests {
     fn an_algorithm_alone_asks_the_server_to_compute() {
         let d = declared(&headers(&[("x-amz-sdk-checksum-algorithm", "sha256")])).unwrap().unwrap();
         assert_eq!(d, Declared { algorithm: ChecksumAlgorithm::Sha256, value: None, in_trailer: false });
+        let d = declared(&headers(&[("x-amz-sdk-checksum-algorithm", "XXHASH128")])).unwrap().unwrap();
+        assert_eq!(d.algorithm, ChecksumAlgorithm::Xxhash128);
+        let d = declared(&headers(&[("x-amz-checksum-md5", "XUFAKrxLKna5cZ2REBfFkg==")])).unwrap().unwrap();
+        assert_eq!((d.algorithm, d.value.as_deref()), (ChecksumAlgorithm::Md5, Some("XUFAKrxLKna5cZ2REBfFkg==")));
     }
 
     #[test]
@@ -246,8 +299,9 @@ mod tests {
             vec![("x-amz-checksum-crc32", "not base64!")],
             vec![("x-amz-checksum-crc32", "qvTGHdzF6KLavt4PO0gs2a6pQ00=")],
             vec![("x-amz-checksum-crc32", "NhCmhg=="), ("x-amz-sdk-checksum-algorithm", "SHA1")],
-            vec![("x-amz-sdk-checksum-algorithm", "MD5")],
-            vec![("x-amz-trailer", "x-amz-checksum-md5")],
+            vec![("x-amz-sdk-checksum-algorithm", "MD4")],
+            vec![("x-amz-trailer", "x-amz-checksum-md4")],
+            vec![("x-amz-checksum-sha512", "XUFAKrxLKna5cZ2REBfFkg==")],
         ] {
             assert!(matches!(declared(&headers(&bad)), Err(Error::InvalidRequest(_))), "{bad:?}");
         }

@@ -9,6 +9,8 @@ import hashlib
 import os
 import zlib
 
+import xxhash
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -194,3 +196,35 @@ def test_a_tampered_chunk_of_a_part_is_refused_like_one_of_a_put(s3, stack, buck
     assert resp.status == 200, str(resp)
     assert [p["Size"] for p in s3.list_parts(Bucket=bucket, Key="mp", UploadId=upload)["Parts"]] == [len(data)]
     s3.abort_multipart_upload(Bucket=bucket, Key="mp", UploadId=upload)
+
+
+# The newer algorithms, with reference values from hashlib and the xxhash package.
+NEWER = {
+    "sha512": lambda d: hashlib.sha512(d).digest(),
+    "md5": lambda d: hashlib.md5(d).digest(),
+    "xxhash64": lambda d: xxhash.xxh64(d).digest(),
+    "xxhash3": lambda d: xxhash.xxh3_64(d).digest(),
+    "xxhash128": lambda d: xxhash.xxh3_128(d).digest(),
+}
+
+
+@pytest.mark.parametrize("name", list(NEWER))
+def test_the_newer_algorithms_are_verified_stored_and_returned(s3, stack, bucket, name):
+    body = os.urandom(70_000)
+    value = base64.b64encode(NEWER[name](body)).decode()
+    url = object_url(stack.endpoint, bucket, name)
+    headers = {f"x-amz-checksum-{name}": value, "x-amz-sdk-checksum-algorithm": name.upper()}
+    resp = send("PUT", url, sign("PUT", url, stack.access_key, stack.secret_key, stack.region, headers=headers, body=body), body)
+    assert resp.status == 200 and resp.header(f"x-amz-checksum-{name}") == value, str(resp)
+    for method in ("HEAD", "GET"):
+        asked = {"x-amz-checksum-mode": "ENABLED"}
+        resp = send(method, url, sign(method, url, stack.access_key, stack.secret_key, stack.region, headers=asked))
+        assert resp.header(f"x-amz-checksum-{name}") == value, (method, str(resp))
+        assert resp.header("x-amz-checksum-type") == "FULL_OBJECT", (method, str(resp))
+    # A wrong value is BadDigest, and nothing is stored.
+    wrong = base64.b64encode(NEWER[name](body + b"!")).decode()
+    headers = {f"x-amz-checksum-{name}": wrong}
+    other = object_url(stack.endpoint, bucket, f"{name}-wrong")
+    resp = send("PUT", other, sign("PUT", other, stack.access_key, stack.secret_key, stack.region, headers=headers, body=body), body)
+    assert (resp.status, resp.error_code) == (400, "BadDigest"), str(resp)
+    assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key=f"{name}-wrong"), None, 404)

@@ -327,6 +327,7 @@ impl Gateway {
         }
         let mut resp = S3Response::new(out);
         resp.headers = ipfs_headers(&record, None);
+        checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
@@ -368,6 +369,9 @@ impl Gateway {
         super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref())?;
         let mut resp = S3Response::new(head);
         resp.headers = read_headers(&resolved);
+        if checksum {
+            checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
+        }
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
@@ -405,7 +409,8 @@ impl Gateway {
         // The content is on its way: this GET counts (see `crate::access`).
         self.access.count(&i.bucket, &i.key, &record.cid, clock::now_ms());
         let whole = content_range.is_none();
-        let head = describe(record, whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())));
+        let with_checksum = whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str()));
+        let head = describe(record, with_checksum);
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
             content_length: Some(len as i64),
@@ -431,6 +436,9 @@ impl Gateway {
         };
         let mut resp = S3Response::new(out);
         resp.headers = read_headers(&resolved);
+        if with_checksum {
+            checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
+        }
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }

@@ -86,7 +86,10 @@ func TestPutWithEveryChecksumTheSDKSends(t *testing.T) {
 	c := client(t)
 	ctx := context.Background()
 	algorithms := []types.ChecksumAlgorithm{"", types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c,
-		types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256}
+		types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256,
+		// The SDK computes SHA512 itself; MD5 and the xxHashes it only names (test_checksums.py
+		// sends those with their values).
+		types.ChecksumAlgorithmSha512}
 	for _, alg := range algorithms {
 		name := string(alg)
 		if name == "" {
@@ -117,7 +120,10 @@ func TestPutWithEveryChecksumTheSDKSends(t *testing.T) {
 			}
 			stored := map[types.ChecksumAlgorithm]*string{types.ChecksumAlgorithmCrc32: head.ChecksumCRC32,
 				types.ChecksumAlgorithmCrc32c: head.ChecksumCRC32C, types.ChecksumAlgorithmCrc64nvme: head.ChecksumCRC64NVME,
-				types.ChecksumAlgorithmSha1: head.ChecksumSHA1, types.ChecksumAlgorithmSha256: head.ChecksumSHA256}
+				types.ChecksumAlgorithmSha1: head.ChecksumSHA1, types.ChecksumAlgorithmSha256: head.ChecksumSHA256,
+				types.ChecksumAlgorithmSha512: head.ChecksumSHA512, types.ChecksumAlgorithmMd5: head.ChecksumMD5,
+				types.ChecksumAlgorithmXxhash64: head.ChecksumXXHASH64, types.ChecksumAlgorithmXxhash3: head.ChecksumXXHASH3,
+				types.ChecksumAlgorithmXxhash128: head.ChecksumXXHASH128}
 			if alg != "" && aws.ToString(stored[alg]) == "" {
 				t.Fatalf("HeadObject with ChecksumMode ENABLED has no %s checksum", alg)
 			}
