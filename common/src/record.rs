@@ -114,6 +114,9 @@ pub struct ObjectHeaders {
     /// As the client sent it (an HTTP date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// `x-amz-website-redirect-location`: kept and returned (the gateway serves no websites).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website_redirect_location: Option<String>,
 }
 
 impl ObjectHeaders {
@@ -129,6 +132,7 @@ impl ObjectHeaders {
             ("content-encoding", &self.content_encoding),
             ("content-language", &self.content_language),
             ("expires", &self.expires),
+            ("x-amz-website-redirect-location", &self.website_redirect_location),
         ]
         .into_iter()
         .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))

@@ -35,7 +35,7 @@ struct Seed {
     user_metadata: BTreeMap<String, String>,
     replication_factor: u32,
     priority: u8,
-    headers: [Option<String>; 5],
+    headers: [Option<String>; 6],
     checksum: Option<(u8, String, bool)>,
     parts: Vec<u64>,
     pin: u8,
@@ -47,17 +47,12 @@ struct Seed {
     public: bool,
 }
 
-const ALGORITHMS: [ChecksumAlgorithm; 5] = [
-    ChecksumAlgorithm::Crc32,
-    ChecksumAlgorithm::Crc32c,
-    ChecksumAlgorithm::Crc64nvme,
-    ChecksumAlgorithm::Sha1,
-    ChecksumAlgorithm::Sha256,
-];
+const ALGORITHMS: [ChecksumAlgorithm; 10] = ChecksumAlgorithm::ALL;
 
 impl Seed {
     fn resolved(&self) -> Resolved {
-        let [cache_control, content_disposition, content_encoding, content_language, expires] = self.headers.clone();
+        let [cache_control, content_disposition, content_encoding, content_language, expires, website_redirect_location] =
+            self.headers.clone();
         Resolved {
             bucket: Default::default(),
             record: ObjectRecord {
@@ -69,9 +64,16 @@ impl Seed {
                 user_metadata: self.user_metadata.clone(),
                 replication_factor: self.replication_factor,
                 pin_priority: [PinPriority::High, PinPriority::Normal, PinPriority::Low][usize::from(self.priority % 3)],
-                headers: ObjectHeaders { cache_control, content_disposition, content_encoding, content_language, expires },
+                headers: ObjectHeaders {
+                    cache_control,
+                    content_disposition,
+                    content_encoding,
+                    content_language,
+                    expires,
+                    website_redirect_location,
+                },
                 checksum: self.checksum.as_ref().map(|(a, value, composite)| ObjectChecksum {
-                    algorithm: ALGORITHMS[usize::from(*a) % 5],
+                    algorithm: ALGORITHMS[usize::from(*a) % ALGORITHMS.len()],
                     value: value.clone(),
                     kind: if *composite { ChecksumType::Composite } else { ChecksumType::FullObject },
                 }),

@@ -167,3 +167,16 @@ def test_bucket_arguments(s3, stack, request):
     finally:
         for n in names:
             s3.delete_bucket(Bucket=n)
+
+
+def test_website_redirect_location_is_kept_and_checked(s3, bucket):
+    s3.put_object(Bucket=bucket, Key="page", Body=b"<html/>", WebsiteRedirectLocation="/elsewhere.html")
+    assert s3.head_object(Bucket=bucket, Key="page")["WebsiteRedirectLocation"] == "/elsewhere.html"
+    assert s3.get_object(Bucket=bucket, Key="page")["WebsiteRedirectLocation"] == "/elsewhere.html"
+    up = s3.create_multipart_upload(Bucket=bucket, Key="mp", WebsiteRedirectLocation="https://example.com/x")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="mp", UploadId=up, PartNumber=1, Body=b"x")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp", UploadId=up, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+    assert s3.head_object(Bucket=bucket, Key="mp")["WebsiteRedirectLocation"] == "https://example.com/x"
+    assert_s3_error(lambda: s3.put_object(Bucket=bucket, Key="bad", Body=b"x", WebsiteRedirectLocation="example.com"),
+                    "InvalidArgument", 400)
+    assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="bad"), None, 404)

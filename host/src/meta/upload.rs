@@ -21,6 +21,10 @@ pub struct Upload {
     /// What CreateMultipartUpload said about the object (content type, metadata, headers,
     /// replication, priority); Complete fills in content, size and ETag.
     pub template: ObjectRecord,
+    /// The access key of the account that started it (ListMultipartUploads' Initiator and
+    /// Owner); `None` for the configured admin, and for uploads recorded before accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initiator: Option<String>,
 }
 
 /// One uploaded part.

@@ -169,7 +169,7 @@ impl Gateway {
                     input.content_language.as_deref(),
                 ],
                 &req.headers,
-            );
+            )?;
         }
         if let Some(n) = replication_factor {
             record.replication_factor = n;

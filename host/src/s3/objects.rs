@@ -84,6 +84,7 @@ fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
                 out.expires = Timestamp::parse(TimestampFormat::HttpDate, &value).ok();
                 continue;
             }
+            WEBSITE_REDIRECT => &mut out.website_redirect_location,
             "x-amz-checksum-crc32" => &mut out.checksum_crc32,
             "x-amz-checksum-crc32c" => &mut out.checksum_crc32c,
             "x-amz-checksum-crc64nvme" => &mut out.checksum_crc64nvme,
@@ -104,21 +105,33 @@ fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
 /// Cache-Control, Content-Disposition, Content-Encoding, Content-Language as given, Expires from
 /// the request. `aws-chunked` is how the body travelled, not how the object is encoded: S3 drops it
 /// from Content-Encoding (and keeps any other coding).
-pub(super) fn stored_headers(given: [Option<&str>; 4], headers: &http::HeaderMap) -> ObjectHeaders {
+pub(super) fn stored_headers(given: [Option<&str>; 4], headers: &http::HeaderMap) -> Result<ObjectHeaders> {
     let non_empty = |s: Option<&str>| s.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
     let [cache_control, content_disposition, content_encoding, content_language] = given;
     let encoding = content_encoding.map(|e| {
         e.split(',').map(str::trim).filter(|c| !c.eq_ignore_ascii_case("aws-chunked")).collect::<Vec<_>>().join(", ")
     });
-    ObjectHeaders {
+    let redirect = non_empty(headers.get(WEBSITE_REDIRECT).and_then(|v| v.to_str().ok()));
+    if let Some(r) = &redirect
+        && (!(r.starts_with('/') || r.starts_with("http://") || r.starts_with("https://")) || r.len() > 2048)
+    {
+        return Err(Error::InvalidArgument(
+            "The website redirect location must have a prefix of 'http://' or 'https://' or '/'.".into(),
+        ));
+    }
+    Ok(ObjectHeaders {
         cache_control: non_empty(cache_control),
         content_disposition: non_empty(content_disposition),
         content_encoding: non_empty(encoding.as_deref()),
         content_language: non_empty(content_language),
         // As sent (s3s has already refused a value that is not a date).
         expires: non_empty(headers.get(http::header::EXPIRES).and_then(|v| v.to_str().ok())),
-    }
+        website_redirect_location: redirect,
+    })
 }
+
+/// The header naming where a website request for the object redirects to.
+const WEBSITE_REDIRECT: &str = "x-amz-website-redirect-location";
 
 /// A PutObject's condition: `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only
 /// that version). S3 accepts no other form.
@@ -259,7 +272,7 @@ impl Gateway {
                 input.content_language.as_deref(),
             ],
             &req.headers,
-        );
+        )?;
         let condition = write_condition(&input)?;
         let acl = super::acl::canned(
             input.acl.as_ref().map(|a| a.as_str()),
@@ -425,6 +438,7 @@ impl Gateway {
             content_encoding: head.content_encoding,
             content_language: head.content_language,
             expires: head.expires,
+            website_redirect_location: head.website_redirect_location,
             checksum_crc32: head.checksum_crc32,
             checksum_crc32c: head.checksum_crc32c,
             checksum_crc64nvme: head.checksum_crc64nvme,
@@ -534,11 +548,20 @@ mod tests {
     fn aws_chunked_is_not_a_stored_content_encoding() {
         let put = |enc: &'static str| [None, None, Some(enc), None];
         let h = headers(&[("expires", "Thu, 01 Dec 2050 16:00:00 GMT")]);
-        assert_eq!(stored_headers(put("aws-chunked,gzip"), &h).content_encoding.as_deref(), Some("gzip"));
-        assert_eq!(stored_headers(put("gzip, br"), &h).content_encoding.as_deref(), Some("gzip, br"));
-        let only = stored_headers(put("aws-chunked"), &h);
+        assert_eq!(stored_headers(put("aws-chunked,gzip"), &h).unwrap().content_encoding.as_deref(), Some("gzip"));
+        assert_eq!(stored_headers(put("gzip, br"), &h).unwrap().content_encoding.as_deref(), Some("gzip, br"));
+        let only = stored_headers(put("aws-chunked"), &h).unwrap();
         assert_eq!(only.content_encoding, None);
         assert_eq!(only.expires.as_deref(), Some("Thu, 01 Dec 2050 16:00:00 GMT"));
+    }
+
+    #[test]
+    fn website_redirects_are_a_path_or_a_url() {
+        let none = [None, None, None, None];
+        let with = |v: &str| stored_headers(none, &headers(&[(WEBSITE_REDIRECT, v)]));
+        assert_eq!(with("/other").unwrap().website_redirect_location.as_deref(), Some("/other"));
+        assert!(with("https://example.com/x").is_ok());
+        assert!(matches!(with("example.com"), Err(Error::InvalidArgument(_))));
     }
 
     #[test]

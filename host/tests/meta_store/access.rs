@@ -57,7 +57,7 @@ pub(super) async fn a_completed_upload_is_a_new_object_too(h: &impl Harness) {
     s.store_mapping("b", "k", &record("old", 1)).await.unwrap();
     s.record_access_batch(&[hit("b", "k", "old", 3, 10_000)], 1000).await.unwrap();
     assert_eq!(s.access_stats("b", "k").await.unwrap().count, 3);
-    let u = ipfs_s3_host::meta::Upload { upload_id: "u1".into(), key: "k".into(), initiated_ms: 1, template: record("", 0) };
+    let u = ipfs_s3_host::meta::Upload { upload_id: "u1".into(), key: "k".into(), initiated_ms: 1, template: record("", 0), initiator: None };
     s.create_upload("b", &u).await.unwrap();
     s.complete_upload("b", &u, &record("new", 1), &[]).await.unwrap();
     assert_eq!(s.access_stats("b", "k").await.unwrap(), AccessStats::default(), "the replaced object's counts went with it");

@@ -36,6 +36,7 @@ pub(super) async fn mapping_round_trip_and_missing_bucket(h: &impl Harness) {
             content_encoding: Some("gzip".into()),
             content_language: Some("de".into()),
             expires: Some("Wed, 21 Oct 2037 07:28:00 GMT".into()),
+            website_redirect_location: Some("/elsewhere".into()),
         },
         checksum: Some(ObjectChecksum { algorithm: ChecksumAlgorithm::Crc32c, value: "yZRlqg==".into(), kind: ChecksumType::Composite }),
         parts: vec![5 << 20, 5 << 20, 17],

@@ -9,7 +9,7 @@ use ipfs_s3_host::meta::{PinOp, Upload, UploadPart};
 use super::{Harness, drain, record};
 
 fn upload(id: &str, key: &str, initiated_ms: i64) -> Upload {
-    Upload { upload_id: id.into(), key: key.into(), initiated_ms, template: record("", 0) }
+    Upload { upload_id: id.into(), key: key.into(), initiated_ms, template: record("", 0), initiator: None }
 }
 
 fn part(n: u32, cid: &str) -> UploadPart {
