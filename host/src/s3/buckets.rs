@@ -82,10 +82,7 @@ impl Gateway {
         let more = buckets.len() > max;
         buckets.truncate(max);
         let continuation_token = more.then(|| buckets.last().map(|b| URL_SAFE_NO_PAD.encode(&b.name))).flatten();
-        let owner = match account.filter(|a| a.access_key != self.cfg.access_key) {
-            Some(a) => self.owner_of(Some(&a.access_key)),
-            None => self.owner(),
-        };
+        let owner = self.owner_of(self.recorded_owner(&req.extensions).as_deref());
         let out = ListBucketsOutput {
             buckets: Some(
                 buckets
@@ -112,11 +109,11 @@ impl Gateway {
         let constraint = req.input.create_bucket_configuration.as_ref().and_then(|c| c.location_constraint.as_ref());
         check_location_constraint(constraint.map(|c| c.as_str()), &self.cfg.region)?;
         // The configured admin's buckets have no recorded owner (as buckets made before accounts).
-        let owner = req.extensions.get::<Account>().filter(|a| a.access_key != self.cfg.access_key);
+        let owner = self.recorded_owner(&req.extensions);
         let i = &req.input;
         let grants = [i.grant_full_control.as_ref(), i.grant_read.as_ref(), i.grant_read_acp.as_ref(), i.grant_write.as_ref(), i.grant_write_acp.as_ref()];
         let acl = super::acl::canned(i.acl.as_ref().map(|a| a.as_str()), &grants)?.unwrap_or_default();
-        let settings = BucketSettings { owner: owner.map(|a| a.access_key.clone()), acl, encryption: None };
+        let settings = BucketSettings { owner, acl, encryption: None };
         match self.store.create_bucket_as(bucket, clock::now_ms(), &settings).await {
             Ok(()) => tracing::info!(bucket, "bucket created"),
             // us-east-1 answers 200 to the owner creating its bucket again (and changes nothing);

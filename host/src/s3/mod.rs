@@ -54,6 +54,16 @@ impl Gateway {
         Owner { display_name: Some(self.cfg.access_key.clone()), id: Some(self.cfg.access_key.clone()) }
     }
 
+    /// Whom a request records as the owner of what it makes (a bucket, an upload): its account's
+    /// access key, or `None` for the configured admin (as for what was made before accounts),
+    /// which [`acl`]'s `owner_of` reads back as the configured credentials.
+    fn recorded_owner(&self, extensions: &http::Extensions) -> Option<String> {
+        extensions
+            .get::<ipfs_s3_common::account::Account>()
+            .filter(|a| a.access_key != self.cfg.access_key)
+            .map(|a| a.access_key.clone())
+    }
+
     /// `NoSuchBucket` unless the bucket exists.
     async fn existing_bucket(&self, bucket: &str) -> crate::error::Result<()> {
         if self.store.bucket_exists(bucket).await? { Ok(()) } else { Err(crate::error::Error::NoSuchBucket) }

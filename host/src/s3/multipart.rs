@@ -238,11 +238,7 @@ impl Gateway {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        let initiator = req
-            .extensions
-            .get::<ipfs_s3_common::account::Account>()
-            .filter(|a| a.access_key != self.cfg.access_key)
-            .map(|a| a.access_key.clone());
+        let initiator = self.recorded_owner(&req.extensions);
         let input = req.input;
         check_key(&input.key)?;
         let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
