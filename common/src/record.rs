@@ -37,6 +37,10 @@ pub struct ObjectRecord {
     /// count is `x-amz-mp-parts-count`; `?partNumber=N` reads the N-th byte range.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The checksum of each part, base64, of `checksum`'s algorithm, when a multipart object
+    /// has one: a read of `?partNumber=N` in checksum mode returns the N-th.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
     /// The object's canned ACL (`x-amz-acl`); `public-read` lets anyone read it.
     #[serde(default, skip_serializing_if = "is_private")]
     pub acl: crate::account::CannedAcl,
@@ -80,13 +84,28 @@ impl ObjectRecord {
         format!("\"{}\"", self.etag)
     }
 
+    /// The checksum a read of part `part` (`?partNumber=N`) returns in checksum mode, `None`
+    /// meaning the whole object: the part's own, with the object's checksum type; the object's
+    /// for part 1 of an object that is not multipart.
+    pub fn checksum_of_part(&self, part: Option<i32>) -> Option<ObjectChecksum> {
+        let whole = self.checksum.as_ref()?;
+        match part {
+            None => Some(whole.clone()),
+            Some(1) if self.parts.is_empty() => Some(whole.clone()),
+            Some(n) => {
+                let value = self.part_checksums.get(usize::try_from(n).ok()?.checked_sub(1)?)?;
+                Some(ObjectChecksum { value: value.clone(), ..whole.clone() })
+            }
+        }
+    }
+
     /// The stored headers a GET or HEAD returns besides ETag, Content-Type, Last-Modified and
     /// metadata: Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires,
-    /// and — when the client asked with `x-amz-checksum-mode: ENABLED` and reads the whole
-    /// object — the checksum with its type (a part of an object has no checksum of its own here).
-    pub fn stored_headers(&self, with_checksum: bool) -> Vec<(&'static str, String)> {
+    /// and `checksum` with its type — the one the read returns when the client asked with
+    /// `x-amz-checksum-mode: ENABLED` (none for a range: see [`Self::checksum_of_part`]).
+    pub fn stored_headers(&self, checksum: Option<&ObjectChecksum>) -> Vec<(&'static str, String)> {
         let mut out: Vec<(&'static str, String)> = self.headers.pairs().map(|(n, v)| (n, v.to_owned())).collect();
-        if with_checksum && let Some(c) = &self.checksum {
+        if let Some(c) = checksum {
             out.push((c.algorithm.header(), c.value.clone()));
             out.push(("x-amz-checksum-type", c.kind.as_str().to_owned()));
         }
@@ -383,6 +402,7 @@ mod tests {
                 kind: ChecksumType::FullObject,
             }),
             parts: vec![],
+            part_checksums: vec![],
             acl: Default::default(),
             encryption: None,
         }
@@ -432,15 +452,30 @@ mod tests {
     #[test]
     fn stored_headers_carry_the_checksum_only_when_asked() {
         let r = sample();
-        assert_eq!(r.stored_headers(false), [("cache-control", "max-age=60".to_owned())]);
+        assert_eq!(r.stored_headers(None), [("cache-control", "max-age=60".to_owned())]);
         assert_eq!(
-            r.stored_headers(true),
+            r.stored_headers(r.checksum_of_part(None).as_ref()),
             [
                 ("cache-control", "max-age=60".to_owned()),
                 ("x-amz-checksum-crc32c", "yZRlqg==".to_owned()),
                 ("x-amz-checksum-type", "FULL_OBJECT".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn a_part_read_returns_the_part_checksum_with_the_object_type() {
+        let mut r = sample();
+        assert_eq!(r.checksum_of_part(Some(1)), r.checksum, "a single PUT is its own part 1");
+        assert_eq!(r.checksum_of_part(Some(2)), None);
+        r.parts = vec![5, 3];
+        r.part_checksums = vec!["AAAAAA==".into(), "AAAAAQ==".into()];
+        let second = r.checksum_of_part(Some(2)).unwrap();
+        assert_eq!((second.value.as_str(), second.kind, second.algorithm), ("AAAAAQ==", ChecksumType::FullObject, ChecksumAlgorithm::Crc32c));
+        assert_eq!(r.checksum_of_part(Some(3)), None);
+        assert_eq!(r.checksum_of_part(Some(0)), None);
+        r.checksum = None;
+        assert_eq!(r.checksum_of_part(Some(1)), None, "no object checksum, no part checksum");
     }
 
     #[test]

@@ -136,7 +136,8 @@ pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
     put("last-modified", r.record.http_last_modified());
     put("accept-ranges", "bytes".to_owned());
     let whole = obj.outcome == RangeOutcome::Full;
-    for (name, value) in r.record.stored_headers(obj.checksum_mode && whole) {
+    let checksum = r.record.checksum.as_ref().filter(|_| obj.checksum_mode && whole);
+    for (name, value) in r.record.stored_headers(checksum) {
         if usable_header_value(&value) {
             put(name, value);
         }

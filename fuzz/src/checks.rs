@@ -83,6 +83,7 @@ impl RecordSeed {
                 },
                 checksum: None,
                 parts: self.parts.clone(),
+                part_checksums: vec![],
                 acl: Default::default(),
                 encryption: None,
             },

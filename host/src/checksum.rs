@@ -167,7 +167,7 @@ fn check_value(algorithm: ChecksumAlgorithm, value: &str) -> Result<()> {
     }
 }
 
-fn parse_algorithm(header: &str, value: &str) -> Result<ChecksumAlgorithm> {
+pub fn parse_algorithm(header: &str, value: &str) -> Result<ChecksumAlgorithm> {
     ChecksumAlgorithm::parse(value)
         .ok_or_else(|| Error::InvalidRequest(format!("Value for {header} header is invalid: `{value}`")))
 }
@@ -217,6 +217,68 @@ pub fn declared(headers: &http::HeaderMap) -> Result<Option<Declared>> {
 /// `BadDigest` unless the value the client sent equals the one computed from what arrived.
 pub fn verify(algorithm: ChecksumAlgorithm, expected: &str, computed: &str) -> Result<()> {
     if expected == computed { Ok(()) } else { Err(Error::ChecksumMismatch(algorithm)) }
+}
+
+/// The multipart checksum CreateMultipartUpload asks for (`x-amz-checksum-algorithm`,
+/// `x-amz-checksum-type`), as S3 allows them: a type needs an algorithm; FULL_OBJECT only for
+/// the CRCs (they combine without the data), COMPOSITE for every algorithm but CRC64NVME; without
+/// a type, CRC64NVME is FULL_OBJECT and the others COMPOSITE.
+pub fn for_multipart(algorithm: Option<&str>, kind: Option<&str>) -> Result<Option<(ChecksumAlgorithm, ChecksumType)>> {
+    let Some(algorithm) = algorithm else {
+        return match kind {
+            Some(_) => Err(Error::InvalidRequest(
+                "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.".into(),
+            )),
+            None => Ok(None),
+        };
+    };
+    let algorithm = parse_algorithm("x-amz-checksum-algorithm", algorithm)?;
+    let kind = match kind.map(str::to_ascii_uppercase).as_deref() {
+        None if algorithm == ChecksumAlgorithm::Crc64nvme => ChecksumType::FullObject,
+        None | Some("COMPOSITE") => ChecksumType::Composite,
+        Some("FULL_OBJECT") => ChecksumType::FullObject,
+        Some(other) => return Err(Error::InvalidRequest(format!("Value for x-amz-checksum-type header is invalid: `{other}`"))),
+    };
+    let allowed = match kind {
+        ChecksumType::FullObject => combinable(algorithm),
+        ChecksumType::Composite => algorithm != ChecksumAlgorithm::Crc64nvme,
+    };
+    if !allowed {
+        return Err(Error::InvalidRequest(format!(
+            "The {} checksum type cannot be used with the {} checksum algorithm.",
+            kind.as_str(),
+            algorithm.as_str().to_ascii_lowercase()
+        )));
+    }
+    Ok(Some((algorithm, kind)))
+}
+
+/// Whether checksums of `algorithm` over consecutive pieces combine into the whole's (the CRCs).
+pub fn combinable(algorithm: ChecksumAlgorithm) -> bool {
+    matches!(algorithm, ChecksumAlgorithm::Crc32 | ChecksumAlgorithm::Crc32c | ChecksumAlgorithm::Crc64nvme)
+}
+
+/// The CRC of consecutive pieces from each piece's CRC (base64) and length, without their bytes
+/// (`crc-fast`'s combination, the library whose CRCs `s3s` computes). `None` for an algorithm
+/// that does not combine, a malformed value or no pieces.
+pub fn combine(algorithm: ChecksumAlgorithm, pieces: &[(&str, u64)]) -> Option<String> {
+    let crc = match algorithm {
+        ChecksumAlgorithm::Crc32 => crc_fast::CrcAlgorithm::Crc32IsoHdlc,
+        ChecksumAlgorithm::Crc32c => crc_fast::CrcAlgorithm::Crc32Iscsi,
+        ChecksumAlgorithm::Crc64nvme => crc_fast::CrcAlgorithm::Crc64Nvme,
+        _ => return None,
+    };
+    let width = digest_len(algorithm);
+    let value = |b64: &str| -> Option<u64> {
+        let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok().filter(|r| r.len() == width)?;
+        Some(raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+    };
+    let ((first, _), rest) = pieces.split_first()?;
+    let mut whole = value(first)?;
+    for (piece, len) in rest {
+        whole = crc_fast::checksum_combine(crc, whole, value(piece)?, *len);
+    }
+    Some(base64::engine::general_purpose::STANDARD.encode(&whole.to_be_bytes()[8 - width..]))
 }
 
 /// The record's checksum of a whole object.
@@ -304,6 +366,38 @@ mod tests {
             vec![("x-amz-checksum-sha512", "XUFAKrxLKna5cZ2REBfFkg==")],
         ] {
             assert!(matches!(declared(&headers(&bad)), Err(Error::InvalidRequest(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn crcs_of_pieces_combine_into_the_whole() {
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let (a, b, c) = (&data[..40_000], &data[40_000..40_001], &data[40_001..]);
+        for algorithm in [ChecksumAlgorithm::Crc32, ChecksumAlgorithm::Crc32c, ChecksumAlgorithm::Crc64nvme] {
+            let pieces = [compute(algorithm, a), compute(algorithm, b), compute(algorithm, c)];
+            let lens = [a.len(), b.len(), c.len()].map(|l| l as u64);
+            let listed: Vec<(&str, u64)> = pieces.iter().map(String::as_str).zip(lens).collect();
+            assert_eq!(combine(algorithm, &listed), Some(compute(algorithm, &data)), "{algorithm:?}");
+            assert_eq!(combine(algorithm, &listed[..1]), Some(pieces[0].clone()));
+        }
+        assert_eq!(combine(ChecksumAlgorithm::Sha256, &[("qvTGHdzF6KLavt4PO0gs2a6pQ00=", 1)]), None);
+        assert_eq!(combine(ChecksumAlgorithm::Crc32, &[("NhCmhg==", 5), ("bad", 1)]), None);
+        assert_eq!(combine(ChecksumAlgorithm::Crc32, &[]), None);
+    }
+
+    #[test]
+    fn multipart_checksum_types_follow_s3() {
+        use ChecksumAlgorithm::*;
+        use ChecksumType::*;
+        assert_eq!(for_multipart(None, None).unwrap(), None);
+        assert_eq!(for_multipart(Some("CRC64NVME"), None).unwrap(), Some((Crc64nvme, FullObject)));
+        assert_eq!(for_multipart(Some("CRC32"), None).unwrap(), Some((Crc32, Composite)));
+        assert_eq!(for_multipart(Some("crc32c"), Some("FULL_OBJECT")).unwrap(), Some((Crc32c, FullObject)));
+        assert_eq!(for_multipart(Some("SHA256"), Some("COMPOSITE")).unwrap(), Some((Sha256, Composite)));
+        for (a, k) in [(None, Some("COMPOSITE")), (Some("SHA1"), Some("FULL_OBJECT")), (Some("CRC64NVME"), Some("COMPOSITE")),
+            (Some("CRC32"), Some("PARTIAL")), (Some("MD4"), None)]
+        {
+            assert!(matches!(for_multipart(a, k), Err(Error::InvalidRequest(_))), "{a:?} {k:?}");
         }
     }
 

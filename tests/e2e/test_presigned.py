@@ -17,7 +17,10 @@ def presign(s3, op, bucket, key, expires=300, at=None, **params):
     kwargs = {"Params": {"Bucket": bucket, "Key": key, **params}, "ExpiresIn": expires}
     if at is None:
         return s3.generate_presigned_url(op, **kwargs)
-    with mock.patch("botocore.auth.get_current_datetime", return_value=at):
+    # Both of botocore's signers read the clock: its own, and AWS's CRT when awscrt is installed.
+    at = at if at.tzinfo else at.replace(tzinfo=datetime.timezone.utc)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at), \
+            mock.patch("botocore.crt.auth.get_current_datetime", return_value=at):
         return s3.generate_presigned_url(op, **kwargs)
 
 

@@ -1,11 +1,12 @@
 //! GetObjectAttributes: what a HEAD tells, as one XML document (ETag, the checksum, the parts with
 //! paging, the storage class, the size), read from the record alone.
 
+use ipfs_s3_common::record::ObjectRecord;
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
-use super::multipart::checksum_fields;
+use super::multipart_checksum::{checksum_fields, checksum_type};
 use crate::clock;
 use crate::error::{Error, Result};
 
@@ -40,16 +41,29 @@ fn asked(list: &[ObjectAttributes]) -> Result<Asked> {
     Ok(a)
 }
 
-/// One page of a multipart object's parts, after `marker`, at most `max`. The parts' own
-/// checksums are not kept, only their sizes (and the object's checksum).
-fn parts_page(sizes: &[u64], marker: i32, max: i32) -> GetObjectAttributesParts {
+/// One page of a multipart object's parts, after `marker`, at most `max`: each part's number,
+/// size and (when the object has one) checksum.
+fn parts_page(record: &ObjectRecord, marker: i32, max: i32) -> GetObjectAttributesParts {
+    let sizes = &record.parts;
     let after = usize::try_from(marker).unwrap_or(0).min(sizes.len());
     let take = usize::try_from(max).unwrap_or(0);
     let page: Vec<ObjectPart> = sizes[after..]
         .iter()
         .take(take)
         .zip(after + 1..)
-        .map(|(size, n)| ObjectPart { part_number: Some(n as i32), size: Some(*size as i64), ..Default::default() })
+        .map(|(size, n)| {
+            let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+                checksum_fields(record.checksum_of_part(Some(n as i32)).as_ref());
+            ObjectPart {
+                part_number: Some(n as i32),
+                size: Some(*size as i64),
+                checksum_crc32,
+                checksum_crc32c,
+                checksum_crc64nvme,
+                checksum_sha1,
+                checksum_sha256,
+            }
+        })
         .collect();
     let last = after + page.len();
     let truncated = last < sizes.len();
@@ -91,14 +105,14 @@ impl Gateway {
                 checksum_crc64nvme,
                 checksum_sha1,
                 checksum_sha256,
-                checksum_type: Some(ChecksumType::from(c.kind.as_str().to_owned())),
+                checksum_type: checksum_type(Some(c)),
             }
         });
         let out = GetObjectAttributesOutput {
             e_tag: want.etag.then(|| ETag::Strong(record.etag.clone())),
             checksum,
             // Only a multipart object has parts to tell of.
-            object_parts: (want.parts && !record.parts.is_empty()).then(|| parts_page(&record.parts, marker, max)),
+            object_parts: (want.parts && !record.parts.is_empty()).then(|| parts_page(record, marker, max)),
             storage_class: want.storage_class.then(|| StorageClass::from_static(StorageClass::STANDARD)),
             object_size: want.size.then_some(record.size as i64),
             last_modified: Some(clock::timestamp(record.last_modified_ms)),
@@ -125,14 +139,14 @@ mod tests {
 
     #[test]
     fn parts_are_paged_after_the_marker() {
-        let sizes = [5, 5, 5, 5, 5, 3];
-        let p = parts_page(&sizes, 3, 1);
+        let record = ObjectRecord { parts: vec![5, 5, 5, 5, 5, 3], ..Default::default() };
+        let p = parts_page(&record, 3, 1);
         assert_eq!((p.is_truncated, p.next_part_number_marker, p.total_parts_count), (Some(true), Some(4), Some(6)));
         assert_eq!(p.parts.unwrap().iter().map(|p| p.part_number.unwrap()).collect::<Vec<_>>(), vec![4]);
-        let p = parts_page(&sizes, 4, 10);
+        let p = parts_page(&record, 4, 10);
         assert_eq!((p.is_truncated, p.next_part_number_marker), (Some(false), None));
         assert_eq!(p.parts.unwrap().iter().map(|p| (p.part_number.unwrap(), p.size.unwrap())).collect::<Vec<_>>(), vec![(5, 5), (6, 3)]);
-        assert!(parts_page(&sizes, 9, 10).parts.unwrap().is_empty());
+        assert!(parts_page(&record, 9, 10).parts.unwrap().is_empty());
     }
 
     #[test]

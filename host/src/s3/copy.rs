@@ -2,17 +2,22 @@
 //! UploadPartCopy shares with it: reading `x-amz-copy-source` and its conditions.
 //!
 //! A copy is a new mapping to the source's CID: no bytes move. The store's reference counts keep
-//! the CID pinned until the last mapping that references it is gone.
+//! the CID pinned until the last mapping that references it is gone. The copy keeps the source's
+//! checksum; one that names another algorithm reads the bytes once to compute it.
 
-use ipfs_s3_common::record::ObjectRecord;
+use futures::TryStreamExt;
+use ipfs_s3_common::record::{ChecksumAlgorithm, ChecksumType, ObjectRecord};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
 use super::Gateway;
 use crate::crypto::request::COPY_SOURCE_PREFIX;
 use super::objects::{self, check_key, check_metadata_size, stored_headers, user_metadata};
+use super::multipart_checksum::{checksum_fields, checksum_type};
+use crate::checksum::{self, Hasher};
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::ipfs::ByteStream;
 
 /// The `x-amz-copy-source-if-*` conditions of a copy.
 pub(super) struct CopyConditions<'a> {
@@ -82,6 +87,25 @@ pub(super) fn source_address(src: &CopySource) -> Result<(&str, &str)> {
     }
 }
 
+/// The checksum (base64) of the bytes `body` gives.
+async fn checksum_of(mut body: ByteStream, algorithm: ChecksumAlgorithm) -> Result<String> {
+    let mut h = Hasher::new(algorithm);
+    while let Some(chunk) = body.try_next().await.map_err(|e| Error::IpfsUnavailable(e.to_string()))? {
+        h.update(&chunk);
+    }
+    Ok(h.finish())
+}
+
+/// The algorithm a copy must compute its checksum with: the one it names
+/// (`x-amz-checksum-algorithm`) unless the source already has a full-object checksum of it. A
+/// copy that names none keeps the source's checksum, as S3 does.
+fn checksum_to_compute(named: Option<&s3s::dto::ChecksumAlgorithm>, source: &ObjectRecord) -> Result<Option<ChecksumAlgorithm>> {
+    let Some(named) = named else { return Ok(None) };
+    let algorithm = checksum::parse_algorithm("x-amz-checksum-algorithm", named.as_str())?;
+    let kept = source.checksum.as_ref().is_some_and(|c| c.algorithm == algorithm && c.kind == ChecksumType::FullObject);
+    Ok((!kept).then_some(algorithm))
+}
+
 impl Gateway {
     /// The record a copy reads, with its conditions checked.
     pub(super) async fn copy_source(&self, src: &CopySource, cond: &CopyConditions<'_>) -> Result<ObjectRecord> {
@@ -137,6 +161,7 @@ impl Gateway {
             None => None,
         };
 
+        let recompute = checksum_to_compute(input.checksum_algorithm.as_ref(), &source)?;
         let mut record = source.clone();
         if sealing.is_some() || customer_source {
             // New content: the plaintext, sealed for the target (or plaintext, for an SSE-C
@@ -146,10 +171,21 @@ impl Gateway {
                 None => self.ipfs.cat(&source.cid, 0, None).await?,
             };
             let (seal, encryption) = sealing.map_or((None, None), |s| (Some(s.segments), Some(s.encryption)));
-            let checks = super::upload::Checks { content_length: i64::try_from(source.size).ok(), seal, ..Default::default() };
+            let checks =
+                super::upload::Checks { content_length: i64::try_from(source.size).ok(), seal, algorithm: recompute, ..Default::default() };
             let stored = super::upload::stream(self.ipfs.as_ref(), Some(plain), checks, || None).await?;
             record.cid = stored.cid;
             record.encryption = encryption;
+            if let Some((a, value)) = recompute.zip(stored.checksum) {
+                record.checksum = Some(checksum::full_object(a, value));
+            }
+        } else if let Some(a) = recompute {
+            // The same content with another checksum: its plaintext is read once, to hash.
+            let plain = match opened {
+                Some(o) => super::sse::read_range(self.ipfs.clone(), &source, o, 0..source.size).await?,
+                None => self.ipfs.cat(&source.cid, 0, None).await?,
+            };
+            record.checksum = Some(checksum::full_object(a, checksum_of(plain, a).await?));
         }
         record.last_modified_ms = clock::now_ms();
         // As on S3, a copy does not take the source's ACL: it is private unless it asks.
@@ -183,16 +219,24 @@ impl Gateway {
             from = %format!("{src_bucket}/{src_key}"), bucket = %input.bucket, key = %input.key, cid = %record.cid,
             "object copied"
         );
+        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+            checksum_fields(record.checksum.as_ref());
         let out = CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(ETag::Strong(record.etag.clone())),
                 last_modified: Some(clock::timestamp(record.last_modified_ms)),
-                ..Default::default()
+                checksum_crc32,
+                checksum_crc32c,
+                checksum_crc64nvme,
+                checksum_sha1,
+                checksum_sha256,
+                checksum_type: checksum_type(record.checksum.as_ref()),
             }),
             ..Default::default()
         };
         let mut resp = S3Response::new(out);
         resp.headers = objects::ipfs_headers(&record, None);
+        checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }

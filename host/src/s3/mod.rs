@@ -15,6 +15,7 @@ mod delete_objects;
 mod encryption;
 mod list;
 pub mod multipart;
+mod multipart_checksum;
 pub mod objects;
 mod sse;
 mod upload;

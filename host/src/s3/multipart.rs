@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
 use ipfs_s3_common::record::{ChecksumAlgorithm, ChecksumType, ObjectChecksum, ObjectRecord};
 use md5::{Digest, Md5};
 use s3s::dto::*;
@@ -20,6 +19,7 @@ use tokio::sync::watch;
 
 use super::Gateway;
 use super::copy::copy_conditions;
+use super::multipart_checksum::{self as sums, checksum_fields};
 use super::objects::{self, check_key, check_metadata_size, check_part_number, content_md5, stored_headers, user_metadata};
 use crate::checksum::{self, Hasher};
 use ipfs_s3_common::s3error::S3Code;
@@ -65,7 +65,7 @@ fn complete_answer(bucket: &str, key: &str, record: &ObjectRecord, location: Str
         checksum_crc64nvme,
         checksum_sha1,
         checksum_sha256,
-        checksum_type: record.checksum.as_ref().map(|c| s3s::dto::ChecksumType::from(c.kind.as_str().to_owned())),
+        checksum_type: sums::checksum_type(record.checksum.as_ref()),
         bucket: Some(bucket.to_owned()),
         key: Some(key.to_owned()),
         e_tag: Some(ETag::Strong(record.etag.clone())),
@@ -141,8 +141,7 @@ pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Re
         let etag_ok = |s: &UploadPart| p.e_tag.as_ref().is_some_and(|e| e.value().eq_ignore_ascii_case(&s.etag));
         // A part checksum named in the list must be the one the part arrived with.
         let checksum_ok = |s: &UploadPart| {
-            let asked = [&p.checksum_crc32, &p.checksum_crc32c, &p.checksum_crc64nvme, &p.checksum_sha1, &p.checksum_sha256];
-            asked.iter().zip(checksum_fields(s.checksum.as_ref())).all(|(a, stored)| a.is_none() || **a == stored)
+            sums::listed_fields(p).iter().zip(checksum_fields(s.checksum.as_ref())).all(|(a, stored)| a.is_none() || **a == stored)
         };
         match found {
             Some(s) if etag_ok(s) && checksum_ok(s) => chosen.push(s),
@@ -160,50 +159,16 @@ pub fn chosen_parts<'a>(asked: &[CompletedPart], stored: &'a [UploadPart]) -> Re
     Ok(chosen)
 }
 
-/// The five `x-amz-checksum-*` fields of an S3 answer (CRC32, CRC32C, CRC64NVME, SHA1, SHA256),
-/// the one of `c`'s algorithm set.
-pub(super) fn checksum_fields(c: Option<&ObjectChecksum>) -> [Option<String>; 5] {
-    let mut out: [Option<String>; 5] = Default::default();
-    if let Some(c) = c {
-        let i = match c.algorithm {
-            ChecksumAlgorithm::Crc32 => 0,
-            ChecksumAlgorithm::Crc32c => 1,
-            ChecksumAlgorithm::Crc64nvme => 2,
-            ChecksumAlgorithm::Sha1 => 3,
-            ChecksumAlgorithm::Sha256 => 4,
-            // No field in s3s's answers: `checksum::header_only` puts it in a header.
-            _ => return out,
-        };
-        out[i] = Some(c.value.clone());
-    }
-    out
-}
-
-/// S3's checksum of a multipart object whose parts all carry one (composite) algorithm: the digest
-/// of the parts' binary digests, `-N`. CRC64NVME is full-object only in S3, and a part without a
-/// checksum leaves the object without one.
-fn composite_checksum(parts: &[&UploadPart]) -> Option<ObjectChecksum> {
-    let algorithm = parts.first()?.checksum.as_ref()?.algorithm;
-    if algorithm == ChecksumAlgorithm::Crc64nvme {
-        return None;
-    }
-    let mut h = Hasher::new(algorithm);
-    for p in parts {
-        let c = p.checksum.as_ref().filter(|c| c.algorithm == algorithm)?;
-        h.update(&base64::engine::general_purpose::STANDARD.decode(&c.value).ok()?);
-    }
-    Some(ObjectChecksum { algorithm, value: format!("{}-{}", h.finish(), parts.len()), kind: ChecksumType::Composite })
-}
-
-/// MD5 of the bytes of `cid` (read, not re-added).
-async fn md5_of(ipfs: &dyn ipfs::IpfsClient, cid: &str) -> Result<[u8; 16]> {
+/// MD5 and the `algorithm` checksum (base64) of the bytes of `cid`, in one read (not re-added).
+async fn digests_of(ipfs: &dyn ipfs::IpfsClient, cid: &str, algorithm: ChecksumAlgorithm) -> Result<([u8; 16], String)> {
     use futures::TryStreamExt;
     let mut body = ipfs.cat(cid, 0, None).await?;
-    let mut h = Md5::new();
+    let (mut md5, mut sum) = (Md5::new(), Hasher::new(algorithm));
     while let Some(chunk) = body.try_next().await.map_err(|e| Error::IpfsUnavailable(e.to_string()))? {
-        h.update(&chunk);
+        md5.update(&chunk);
+        sum.update(&chunk);
     }
-    Ok(h.finalize().into())
+    Ok((md5.finalize().into(), sum.finish()))
 }
 
 impl Gateway {
@@ -244,6 +209,10 @@ impl Gateway {
         let requested_factor = objects::replication_factor(&req.headers, self.cfg.max_replication_factor)?;
         let pin_priority = objects::pin_priority(&req.headers)?;
         check_metadata_size(input.metadata.as_ref())?;
+        let asked_checksum = checksum::for_multipart(
+            input.checksum_algorithm.as_ref().map(|a| a.as_str()),
+            input.checksum_type.as_ref().map(|t| t.as_str()),
+        )?;
         // An encrypted upload: one data key for the upload, each part sealed on its own.
         let default = self.store.bucket_settings(&input.bucket).await?.and_then(|s| s.encryption);
         // (SSE-C: the data key is wrapped by the customer's key, which every part brings again.)
@@ -267,6 +236,7 @@ impl Gateway {
                 pin_priority,
                 acl,
                 encryption,
+                checksum: sums::template(asked_checksum),
                 headers: stored_headers(
                     [
                         input.cache_control.as_deref(),
@@ -286,6 +256,8 @@ impl Gateway {
             bucket: Some(input.bucket),
             key: Some(input.key),
             upload_id: Some(upload.upload_id),
+            checksum_algorithm: asked_checksum.map(|(a, _)| s3s::dto::ChecksumAlgorithm::from(a.as_str().to_owned())),
+            checksum_type: asked_checksum.map(|(_, k)| s3s::dto::ChecksumType::from(k.as_str().to_owned())),
             ..Default::default()
         });
         super::sse::answer_headers(encryption.as_ref(), &mut resp.headers);
@@ -299,18 +271,20 @@ impl Gateway {
         let declared = checksum::declared(&req.headers)?;
         // Refuse before a byte goes to IPFS.
         let upload = self.live_upload(&input.bucket, &input.key, &input.upload_id).await?;
-        let algorithm = declared.as_ref().map(|d| d.algorithm);
+        let algorithm = Some(sums::part_algorithm(&upload, declared.as_ref().map(|d| d.algorithm))?);
         // The upload's data key (an SSE-C upload's opens only with the key the part brings).
         let len = input.content_length.and_then(|l| u64::try_from(l).ok()).unwrap_or_default();
         let seal = super::sse::for_read(&self.keyring, &req.headers, upload.template.encryption.as_ref())?.map(|o| o.part(n, len));
         let checks = super::upload::Checks { content_length: input.content_length, content_md5: expected_md5, declared, algorithm, seal };
         let trailers = || req.trailing_headers.as_ref().and_then(|t| t.take());
         let added = super::upload::stream(self.ipfs.as_ref(), input.body, checks, trailers).await?;
-        let computed = added.checksum.unwrap_or_default();
-        let part_checksum = algorithm.map(|a| checksum::full_object(a, computed));
+        let part_checksum = algorithm.zip(added.checksum).map(|(a, computed)| checksum::full_object(a, computed));
         let part = self
             .record_part(&input.bucket, &upload, n, (added.cid, hex::encode(added.md5), added.size), part_checksum)
             .await?;
+        let mut headers = http::HeaderMap::new();
+        checksum::add_header_only(part.checksum.as_ref(), &mut headers);
+        headers.remove("x-amz-checksum-type");
         let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
             checksum_fields(part.checksum.as_ref());
         let mut resp = S3Response::new(UploadPartOutput {
@@ -322,6 +296,7 @@ impl Gateway {
             checksum_sha256,
             ..Default::default()
         });
+        resp.headers = headers;
         super::sse::answer_headers(upload.template.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
@@ -337,28 +312,49 @@ impl Gateway {
         if source.encryption.is_some() || upload.template.encryption.is_some() {
             return Err(super::sse::not_yet("parts copied from or into encrypted objects").into());
         }
-        let content = match input.copy_source_range.as_deref() {
+        // The part's checksum, by the upload's algorithm, as UploadPart would have computed it.
+        let algorithm = sums::part_algorithm(&upload, None)?;
+        let (content, computed) = match input.copy_source_range.as_deref() {
             // A byte range is new content: read it from IPFS and add it as the part.
             Some(r) => {
                 let range = copy_source_range(r, source.size)?;
                 let body = self.ipfs.cat(&source.cid, range.start, Some(range.end - range.start)).await?;
-                let added = super::upload::stream(self.ipfs.as_ref(), Some(body), Default::default(), || None).await?;
-                (added.cid, hex::encode(added.md5), added.size)
+                let checks = super::upload::Checks { algorithm: Some(algorithm), ..Default::default() };
+                let added = super::upload::stream(self.ipfs.as_ref(), Some(body), checks, || None).await?;
+                ((added.cid, hex::encode(added.md5), added.size), added.checksum.unwrap_or_default())
             }
-            // The whole source: the part is the source's CID; no bytes move. Its ETag is the MD5 of
-            // its bytes, which a multipart source's ETag is not: read them to hash in that case.
-            None if is_md5_etag(&source.etag) => (source.cid.clone(), source.etag.clone(), source.size),
-            None => (source.cid.clone(), hex::encode(md5_of(self.ipfs.as_ref(), &source.cid).await?), source.size),
+            // The whole source: the part is the source's CID; no bytes move when its ETag is the
+            // MD5 of its bytes (a multipart source's is not) and it has a full-object checksum of
+            // the algorithm. Otherwise its bytes are read once, to hash.
+            None => {
+                let kept = source.checksum.as_ref().filter(|c| c.algorithm == algorithm && c.kind == ChecksumType::FullObject);
+                match kept {
+                    Some(c) if is_md5_etag(&source.etag) => ((source.cid.clone(), source.etag.clone(), source.size), c.value.clone()),
+                    _ => {
+                        let (md5, sum) = digests_of(self.ipfs.as_ref(), &source.cid, algorithm).await?;
+                        ((source.cid.clone(), hex::encode(md5), source.size), sum)
+                    }
+                }
+            }
         };
-        let part = self.record_part(&input.bucket, &upload, n, content, None).await?;
-        Ok(S3Response::new(UploadPartCopyOutput {
+        let part = self.record_part(&input.bucket, &upload, n, content, Some(checksum::full_object(algorithm, computed))).await?;
+        let [checksum_crc32, checksum_crc32c, checksum_crc64nvme, checksum_sha1, checksum_sha256] =
+            checksum_fields(part.checksum.as_ref());
+        let mut resp = S3Response::new(UploadPartCopyOutput {
             copy_part_result: Some(CopyPartResult {
                 e_tag: Some(ETag::Strong(part.etag)),
                 last_modified: Some(clock::timestamp(part.last_modified_ms)),
-                ..Default::default()
+                checksum_crc32,
+                checksum_crc32c,
+                checksum_crc64nvme,
+                checksum_sha1,
+                checksum_sha256,
             }),
             ..Default::default()
-        }))
+        });
+        checksum::add_header_only(part.checksum.as_ref(), &mut resp.headers);
+        resp.headers.remove("x-amz-checksum-type");
+        Ok(resp)
     }
 
     pub(super) async fn complete_multipart_upload_op(
@@ -366,7 +362,7 @@ impl Gateway {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let location = location_url(&req.headers, &req.input.bucket, &req.input.key);
-        let input = req.input;
+        let (input, headers) = (req.input, req.headers);
         let started = std::time::Instant::now();
         let asked = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
         let upload = match self.live_upload(&input.bucket, &input.key, &input.upload_id).await {
@@ -381,6 +377,8 @@ impl Gateway {
         };
         let stored = self.store.list_parts(&input.bucket, &upload.upload_id).await?;
         let chosen = chosen_parts(&asked, &stored)?;
+        let object_checksum = sums::of_object(&upload, &chosen)?;
+        sums::check_complete(&upload, object_checksum.as_ref(), &headers, input.checksum_type.as_ref().map(|t| t.as_str()), &asked)?;
 
         // The file's bytes are the parts' stored bytes: their sealed segments when encrypted.
         let stored_size = |size: u64| match upload.template.encryption {
@@ -397,7 +395,8 @@ impl Gateway {
             etag: multipart_etag(&etags)?,
             last_modified_ms: clock::now_ms(),
             parts: chosen.iter().map(|p| p.size).collect(),
-            checksum: composite_checksum(&chosen),
+            part_checksums: sums::part_values(object_checksum.as_ref(), &chosen),
+            checksum: object_checksum,
             ..upload.template.clone()
         };
         let used: Vec<(u32, String)> = chosen.iter().map(|p| (p.part_number, p.cid.clone())).collect();

@@ -50,31 +50,6 @@ fn copy_source_range_is_first_dash_last_within_the_source() {
 }
 
 #[test]
-fn composite_checksum_is_the_digest_of_part_digests() {
-    let with = |n, data: &[u8], alg| UploadPart {
-        checksum: Some(checksum::full_object(alg, checksum::compute(alg, data))),
-        ..part(n, data.len() as u64, E1)
-    };
-    let (a, b) = (with(1, b"hello", ChecksumAlgorithm::Sha256), with(2, b"world", ChecksumAlgorithm::Sha256));
-    let raw = [sha2_of(b"hello"), sha2_of(b"world")].concat();
-    let c = composite_checksum(&[&a, &b]).unwrap();
-    assert_eq!(c.value, format!("{}-2", checksum::compute(ChecksumAlgorithm::Sha256, &raw)));
-    assert_eq!(c.kind, ChecksumType::Composite);
-    assert_eq!(checksum_fields(Some(&c))[4].as_deref(), Some(c.value.as_str()));
-    // Mixed, missing or CRC64NVME part checksums leave the object without one.
-    let crc = with(2, b"world", ChecksumAlgorithm::Crc32);
-    assert_eq!(composite_checksum(&[&a, &crc]), None);
-    assert_eq!(composite_checksum(&[&a, &part(2, 5, E2)]), None);
-    let nvme = with(1, b"x", ChecksumAlgorithm::Crc64nvme);
-    assert_eq!(composite_checksum(&[&nvme]), None);
-}
-
-fn sha2_of(data: &[u8]) -> Vec<u8> {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(data).to_vec()
-}
-
-#[test]
 fn a_part_checksum_in_the_list_must_match_the_stored_one() {
     let stored = [UploadPart {
         checksum: Some(checksum::full_object(ChecksumAlgorithm::Crc32, "AAAAAA==".into())),

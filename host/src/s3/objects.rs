@@ -5,7 +5,7 @@
 use base64::Engine;
 use ipfs_s3_common::conditional::{self, Conditions, Verdict};
 use ipfs_s3_common::names;
-use ipfs_s3_common::record::{ObjectHeaders, ObjectRecord, PinPriority, PinStatus, Resolved, access_headers};
+use ipfs_s3_common::record::{ObjectChecksum, ObjectHeaders, ObjectRecord, PinPriority, PinStatus, Resolved, access_headers};
 use s3s::dto::*;
 use s3s::{S3Request, S3Response, S3Result};
 
@@ -64,7 +64,7 @@ fn etag(record: &ObjectRecord) -> ETag {
 /// What HEAD answers about an object; GET says the same plus the body. The stored headers and
 /// (when asked for, on a whole object) the checksum are the ones the filter returns too
 /// ([`ObjectRecord::stored_headers`]).
-fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
+fn describe(record: &ObjectRecord, checksum: Option<&ObjectChecksum>) -> HeadObjectOutput {
     let mut out = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
         content_length: Some(record.size as i64),
@@ -74,7 +74,7 @@ fn describe(record: &ObjectRecord, with_checksum: bool) -> HeadObjectOutput {
         metadata: Some(record.user_metadata.clone().into_iter().collect()),
         ..Default::default()
     };
-    for (name, value) in record.stored_headers(with_checksum) {
+    for (name, value) in record.stored_headers(checksum) {
         let slot = match name {
             "cache-control" => &mut out.cache_control,
             "content-disposition" => &mut out.content_disposition,
@@ -333,10 +333,10 @@ impl Gateway {
         let mut out = PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() };
         if let Some(c) = &record.checksum {
             // PutObject answers the checksum it stored, in every case.
-            let d = describe(&record, true);
+            let d = describe(&record, record.checksum.as_ref());
             (out.checksum_crc32, out.checksum_crc32c, out.checksum_crc64nvme, out.checksum_sha1, out.checksum_sha256) =
                 (d.checksum_crc32, d.checksum_crc32c, d.checksum_crc64nvme, d.checksum_sha1, d.checksum_sha256);
-            out.checksum_type = Some(ChecksumType::from(c.kind.as_str().to_owned()));
+            out.checksum_type = super::multipart_checksum::checksum_type(Some(c));
         }
         let mut resp = S3Response::new(out);
         resp.headers = ipfs_headers(&record, None);
@@ -370,10 +370,10 @@ impl Gateway {
         let (resolved, part) =
             self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
         let record = &resolved.record;
-        // The stored checksum is the whole object's: not for a range or one part of several.
-        let whole = i.range.is_none() && (i.part_number.is_none() || record.parts.is_empty());
-        let checksum = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && whole;
-        let mut head = describe(record, checksum);
+        // The whole object's checksum, or the part's; none for a range.
+        let asked = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && i.range.is_none();
+        let checksum = asked.then(|| record.checksum_of_part(i.part_number)).flatten();
+        let mut head = describe(record, checksum.as_ref());
         if let Some(p) = part {
             head.content_length = Some((p.end - p.start) as i64);
             head.parts_count = parts_count(record, i.part_number);
@@ -382,9 +382,7 @@ impl Gateway {
         super::sse::for_read(&self.keyring, &req.headers, record.encryption.as_ref())?;
         let mut resp = S3Response::new(head);
         resp.headers = read_headers(&resolved);
-        if checksum {
-            checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
-        }
+        checksum::add_header_only(checksum.as_ref(), &mut resp.headers);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }
@@ -400,6 +398,8 @@ impl Gateway {
             (Some(_), Some(cond)) if !conditional::if_range_holds(cond, &record.etag, record.last_modified_ms / 1000) => None,
             (r, _) => r.as_ref(),
         };
+        // A part read in checksum mode answers the part's checksum.
+        let part_read = part.is_some() && range.is_none();
         // A Range given with a part number reads that range of the whole object.
         let (range, content_range) = match (range, part) {
             // A part of a multipart object is answered like the range it covers.
@@ -421,9 +421,14 @@ impl Gateway {
         };
         // The content is on its way: this GET counts (see `crate::access`).
         self.access.count(&i.bucket, &i.key, &record.cid, clock::now_ms());
-        let whole = content_range.is_none();
-        let with_checksum = whole && checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str()));
-        let head = describe(record, with_checksum);
+        // The whole object's checksum, or the part's; none for a range.
+        let asked = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str()));
+        let checksum = match (content_range.is_none(), part_read) {
+            (true, _) => asked.then(|| record.checksum.clone()).flatten(),
+            (false, true) => asked.then(|| record.checksum_of_part(i.part_number)).flatten(),
+            (false, false) => None,
+        };
+        let head = describe(record, checksum.as_ref());
         let out = GetObjectOutput {
             body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
             content_length: Some(len as i64),
@@ -450,9 +455,7 @@ impl Gateway {
         };
         let mut resp = S3Response::new(out);
         resp.headers = read_headers(&resolved);
-        if with_checksum {
-            checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
-        }
+        checksum::add_header_only(checksum.as_ref(), &mut resp.headers);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)
     }

@@ -40,6 +40,7 @@ pub(super) async fn mapping_round_trip_and_missing_bucket(h: &impl Harness) {
         },
         checksum: Some(ObjectChecksum { algorithm: ChecksumAlgorithm::Crc32c, value: "yZRlqg==".into(), kind: ChecksumType::Composite }),
         parts: vec![5 << 20, 5 << 20, 17],
+        part_checksums: vec!["AAAAAA==".into(), "AAAAAQ==".into(), "AAAAAg==".into()],
         user_metadata: BTreeMap::from([("a".into(), "1".into()), ("ü".into(), "ß \"x\"".into())]),
         ..record("c3", (10 << 20) + 17)
     };

@@ -9,9 +9,12 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"strings"
@@ -238,5 +241,48 @@ func TestAScopeForAnotherRegionIsAuthorizationHeaderMalformed(t *testing.T) {
 	_, err = other.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket(t))})
 	if code(err) != "AuthorizationHeaderMalformed" {
 		t.Fatalf("signed for eu-west-1: %v, want AuthorizationHeaderMalformed", err)
+	}
+}
+
+// A FULL_OBJECT CRC32 multipart upload: the SDK sends each part's CRC32, the gateway combines them
+// into the CRC32 of the whole object, which Complete checks against the value the client gives.
+func TestFullObjectChecksumOfAMultipartUpload(t *testing.T) {
+	c, ctx, key := client(t), context.Background(), aws.String("go/full-object")
+	parts := [][]byte{random(t, 5*1024*1024), random(t, 777)}
+	created, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String(bucket(t)), Key: key,
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32, ChecksumType: types.ChecksumTypeFullObject})
+	if err != nil {
+		t.Fatalf("CreateMultipartUpload: %v", err)
+	}
+	if created.ChecksumType != types.ChecksumTypeFullObject || created.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 {
+		t.Fatalf("created with %q %q", created.ChecksumAlgorithm, created.ChecksumType)
+	}
+	var done []types.CompletedPart
+	for i, body := range parts {
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(bucket(t)), Key: key, UploadId: created.UploadId,
+			PartNumber: aws.Int32(int32(i + 1)), Body: bytes.NewReader(body), ChecksumAlgorithm: types.ChecksumAlgorithmCrc32})
+		if err != nil {
+			t.Fatalf("UploadPart %d: %v", i+1, err)
+		}
+		done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: out.ETag, ChecksumCRC32: out.ChecksumCRC32})
+	}
+	sum := make([]byte, 4)
+	binary.BigEndian.PutUint32(sum, crc32.ChecksumIEEE(append(append([]byte{}, parts[0]...), parts[1]...)))
+	whole := base64.StdEncoding.EncodeToString(sum)
+	out, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String(bucket(t)), Key: key,
+		UploadId: created.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: done},
+		ChecksumCRC32: aws.String(whole), ChecksumType: types.ChecksumTypeFullObject})
+	if err != nil {
+		t.Fatalf("CompleteMultipartUpload: %v", err)
+	}
+	if aws.ToString(out.ChecksumCRC32) != whole || out.ChecksumType != types.ChecksumTypeFullObject {
+		t.Fatalf("completed with %q %q, want %q FULL_OBJECT", aws.ToString(out.ChecksumCRC32), out.ChecksumType, whole)
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket(t)), Key: key, ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatalf("HeadObject: %v", err)
+	}
+	if aws.ToString(head.ChecksumCRC32) != whole {
+		t.Fatalf("HEAD answers %q, want %q", aws.ToString(head.ChecksumCRC32), whole)
 	}
 }
