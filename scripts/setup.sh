@@ -3,7 +3,8 @@
 #
 #   scripts/setup.sh [all|deps|build]
 #     all    (default) deps, then build
-#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, the wasm target, clippy
+#     deps   system packages, the Python virtualenv, Kubo, IPFS Cluster, VersityGW (the legacy S3
+#            store of the tests), the wasm target, clippy
 #            (for `make lint`), the nightly toolchain and cargo-fuzz (for the fuzz targets)
 #     build  the host binary (target/release/ipfs-s3), the stack tool
 #            (target/release/ipfs-s3-stack) and the filter
@@ -18,6 +19,8 @@ cd "$ROOT"
 
 KUBO_VERSION="0.43.0"      # 0.43.1 carries a replace directive to a fork the module proxy cannot serve
 CLUSTER_VERSION="1.1.6"
+# The legacy S3 store of the tests (and of `IPFS_S3_LEGACY=local`): a real S3 server nobody here wrote.
+VERSITYGW_VERSION="1.8.0"
 WASM_TARGET="wasm32-wasip1"
 # cargo fuzz (libFuzzer) builds with a nightly toolchain; only the fuzz targets use it.
 FUZZ_TOOLCHAIN="${FUZZ_TOOLCHAIN:-nightly}"
@@ -184,6 +187,27 @@ install_cluster() {
   cluster_installed || die "installed ipfs-cluster does not report version $CLUSTER_VERSION"
 }
 
+versitygw_installed() {
+  # It reports no version of its own when built by `go install`; its module's is in the binary.
+  [ -x "$TOOLS_BIN/versitygw" ] \
+    && go version -m "$TOOLS_BIN/versitygw" 2>/dev/null | grep -Eq "^[[:space:]]+mod[[:space:]]+github.com/versity/versitygw[[:space:]]+v$VERSITYGW_VERSION([[:space:]]|$)"
+}
+
+# Its module builds with a plain `go install` (about two minutes on a cold cache).
+install_versitygw() {
+  if versitygw_installed; then skip "versitygw $VERSITYGW_VERSION"; return; fi
+  wait_for_foreign_go_build versitygw 'go (install|build).*versitygw'
+  if versitygw_installed; then skip "versitygw $VERSITYGW_VERSION"; return; fi
+  log "building versitygw v$VERSITYGW_VERSION (about two minutes on a cold cache)"
+  local scratch
+  scratch="$(mktemp -d "$ROOT/.tools/build.XXXXXX")"
+  SCRATCH_DIRS+=("$scratch")
+  GOBIN="$scratch" go install "github.com/versity/versitygw/cmd/versitygw@v$VERSITYGW_VERSION"
+  mv -f "$scratch/versitygw" "$TOOLS_BIN/versitygw"
+  rm -rf "$scratch"
+  versitygw_installed || die "installed versitygw does not report version $VERSITYGW_VERSION"
+}
+
 install_ipfs_tools() {
   mkdir -p "$TOOLS_BIN"
   # One setup at a time builds into .tools: a second one waits here, then finds the work done.
@@ -191,6 +215,7 @@ install_ipfs_tools() {
   flock 9
   install_kubo
   install_cluster
+  install_versitygw
   exec 9>&-
 }
 

@@ -56,6 +56,9 @@ pub const ROUTE_HEADER: &str = "x-ipfs-s3-route";
 pub const ROUTE_GATEWAY: &str = "gateway";
 /// Value of [`ROUTE_HEADER`] for the route to the host's object cache.
 pub const ROUTE_HOST_OBJECT: &str = "host-object";
+/// Value of [`ROUTE_HEADER`] for the route to the legacy S3 store (Envoy re-signs the request
+/// for it with its own credentials).
+pub const ROUTE_LEGACY: &str = "legacy";
 /// Path prefix of the host's object cache; the CID follows.
 pub const OBJECT_PATH: &str = "/_internal/v1/object/";
 

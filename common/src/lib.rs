@@ -12,11 +12,13 @@
 //! - [`addressing`]: virtual-hosted-style (`<bucket>.<domain>`) or path-style requests.
 //! - [`conditional`]: `If-Match`/`If-None-Match`/`If-*-Since` of reads, evaluated as S3 does.
 //! - [`internal`]: the contract of the host's internal API that only Envoy calls.
+//! - [`modes`]: where each bucket lives (IPFS, the legacy S3 store, or moving between them).
 
 pub mod account;
 pub mod addressing;
 pub mod conditional;
 pub mod internal;
+pub mod modes;
 pub mod names;
 pub mod range;
 pub mod record;

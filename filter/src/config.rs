@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde::de::IgnoredAny;
 
+use ipfs_s3_common::modes::BucketModes;
+
 /// Settings of one filter instance. Everything but the credentials and the token has a default.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Config {
@@ -49,6 +51,17 @@ pub struct Config {
     /// account takes effect through Envoy within this bound.
     #[serde(default = "default_account_ttl")]
     pub account_cache_ttl_ms: u64,
+    /// Where each bucket lives; only `legacy` changes what the filter does (see [`crate::legacy`]).
+    #[serde(default)]
+    pub bucket_modes: BucketModes,
+    /// The legacy S3 store as Envoy's `legacy_s3` cluster reaches it (`host:port`): the Host of
+    /// forwarded requests, which Envoy's signer signs. Required when a bucket can be `legacy`.
+    #[serde(default)]
+    pub legacy_authority: String,
+    /// The legacy store is addressed virtual-hosted style (`<bucket>.<legacy_authority>`)
+    /// rather than path style.
+    #[serde(default)]
+    pub legacy_virtual_hosted: bool,
     /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
     #[serde(flatten, skip_serializing)]
     pub unknown: BTreeMap<String, IgnoredAny>,
@@ -110,6 +123,9 @@ impl Config {
         if config.access_max_batch == 0 {
             return Err("plugin configuration: access_max_batch must be positive".to_owned());
         }
+        if config.bucket_modes.needs_legacy() && config.legacy_authority.trim().is_empty() {
+            return Err("plugin configuration: legacy_authority must be set when a bucket mode is legacy or migrating".to_owned());
+        }
         Ok(config)
     }
 
@@ -166,5 +182,13 @@ mod tests {
         assert!(e.contains("access_flush_ms"), "{e}");
         let e = Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","access_max_batch":0}"#).unwrap_err();
         assert!(e.contains("access_max_batch"), "{e}");
+        let e = Config::parse(br#"{"access_key":"a","secret_key":"s","internal_token":"t","bucket_modes":{"buckets":{"b":"legacy"}}}"#)
+            .unwrap_err();
+        assert!(e.contains("legacy_authority"), "{e}");
+        let c = Config::parse(
+            br#"{"access_key":"a","secret_key":"s","internal_token":"t","legacy_authority":"127.0.0.1:7070","bucket_modes":{"default":"legacy"}}"#,
+        )
+        .unwrap();
+        assert_eq!(c.bucket_modes.mode_of("any"), ipfs_s3_common::modes::BucketMode::Legacy);
     }
 }

@@ -8,6 +8,7 @@ use ipfs_s3_common::addressing;
 use ipfs_s3_common::internal::{
     KeyAnswer, OBJECT_PATH, RESOLVE_PATH, ROUTE_GATEWAY, ROUTE_HEADER, ROUTE_HOST_OBJECT, ResolveError, TOKEN_HEADER,
 };
+use ipfs_s3_common::modes::BucketMode;
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
@@ -16,6 +17,7 @@ use ipfs_s3_common::sigv4::{self, Claim, canonical::uri_encode};
 use crate::conditional::{self, Conditions, Verdict};
 use crate::config::Config;
 use crate::keys::Learned;
+use crate::legacy;
 use crate::request::{self, Route, Target};
 use crate::response::{self, Reply, ServedObject};
 
@@ -34,6 +36,9 @@ pub enum Decision {
     Denied(Reply),
     /// An authenticated (or anonymous) object read: resolve it.
     Serve(Box<ServeCtx>),
+    /// For a bucket in the legacy store: set these headers (after removing those
+    /// [`crate::legacy::is_dropped_on_forward`] names) and forward (see [`crate::legacy`]).
+    Forward(Vec<(String, String)>),
     /// Signed with an access key this filter does not know: ask the host about it (see
     /// [`crate::keys`]), then decide again with its answer.
     Learn(Claim),
@@ -162,6 +167,16 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
             Err(e) => return Decision::Denied(response::error(e.code(), &e.to_string(), path, &request_id, head)),
         }
     };
+
+    if let Some((bucket, key)) = request::named(host_bucket, path)
+        && config.bucket_modes.mode_of(&bucket) == BucketMode::Legacy
+    {
+        let payload_hash = first(headers, "x-amz-content-sha256");
+        return match legacy::forward(config, &bucket, &key, query, payload_hash, reader.as_ref()) {
+            Ok(set) => Decision::Forward(set),
+            Err(no) => Decision::Reply(response::error(no.code, no.message, path, &request_id, head)),
+        };
+    }
 
     let target = match route {
         // A read with an SSE-C key is the host's to answer: it alone can open, or refuse, it.

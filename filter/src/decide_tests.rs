@@ -219,6 +219,30 @@ fn everything_else_passes_or_is_watched() {
 }
 
 #[test]
+fn legacy_buckets_are_forwarded_once_the_signature_checks_out() {
+    let mut c = config();
+    c.legacy_authority = "127.0.0.1:7070".into();
+    c.bucket_modes = ipfs_s3_common::modes::BucketModes::parse_list(BucketMode::Ipfs, "old-*=legacy").unwrap();
+    let d = |headers: &[(String, String)]| on_request(&c, headers, NOW, None);
+    // Every kind of request for the bucket: reads, writes, bucket-level calls.
+    for (m, p) in [("GET", "/old-a/k"), ("PUT", "/old-a/k"), ("GET", "/old-a?list-type=2"), ("PUT", "/old-a"), ("DELETE", "/old-a/k?uploadId=u")] {
+        let Decision::Forward(set) = d(&signed(m, p, &[])) else { panic!("{m} {p} was not forwarded") };
+        assert!(set.contains(&(":authority".to_owned(), "127.0.0.1:7070".to_owned())), "{set:?}");
+        assert!(set.contains(&(ROUTE_HEADER.to_owned(), "legacy".to_owned())), "{set:?}");
+    }
+    // Other buckets, and ListBuckets, stay the gateway's.
+    assert_eq!(d(&signed("PUT", "/old/k", &[])), Decision::Watch(Target { bucket: "old".into(), key: "k".into() }));
+    assert_eq!(d(&signed("GET", "/", &[])), Decision::Continue);
+    // A bad signature is refused before anything is forwarded; so is an anonymous request.
+    let mut forged = signed("GET", "/old-a/k", &[]);
+    forged.iter_mut().filter(|(n, _)| n == "authorization").for_each(|(_, v)| v.push('0'));
+    assert!(matches!(d(&forged), Decision::Denied(_)));
+    let anonymous = h(&[(":method", "GET"), (":path", "/old-a/k"), (":authority", HOST)]);
+    let Decision::Reply(r) = d(&anonymous) else { panic!("anonymous was forwarded") };
+    assert_eq!(r.status, 403);
+}
+
+#[test]
 fn every_request_is_authenticated_before_its_body() {
     let c = config();
     for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl")] {

@@ -6,7 +6,9 @@
 //!   SigV2 presigned) signature, resolves `bucket/key` to its record from its own cache or the
 //!   host's internal API, answers conditional and unsatisfiable requests, and rewrites the rest to
 //!   `/ipfs/<cid>` on the IPFS gateway route, replacing the gateway's headers with S3's;
-//! - passes everything else to the host untouched, dropping cached entries its writes change.
+//! - passes everything else to the host untouched, dropping cached entries its writes change;
+//! - forwards every request for a bucket in the legacy S3 store there, once it is authenticated
+//!   ([`legacy`]).
 //!
 //! It counts the GETs it serves per worker VM and reports them to the host in batches from a
 //! timer ([`access`]), for the access statistics and the replica manager.
@@ -22,6 +24,7 @@ pub use ipfs_s3_common::conditional;
 pub mod config;
 pub mod decide;
 pub mod keys;
+pub mod legacy;
 pub mod request;
 pub mod response;
 

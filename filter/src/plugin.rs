@@ -54,6 +54,7 @@ use crate::access::{self, Counter, Outcome};
 use crate::cache;
 use crate::config::Config;
 use crate::keys::{self, Learned};
+use crate::legacy;
 use crate::decide::{self, Decision, ServeCtx};
 use crate::request::Target;
 use crate::response::{self, GatewayVerdict, Reply, ServedObject};
@@ -77,6 +78,8 @@ struct Metrics {
     /// Object reads rewritten to the host's object cache / to the IPFS gateway.
     reads_host: Option<u32>,
     reads_gateway: Option<u32>,
+    /// Requests forwarded to the legacy S3 store.
+    legacy_forwards: Option<u32>,
     /// Histogram: microseconds from a read's request headers to the end of its response, for
     /// every authenticated object GET/HEAD the filter handles (local replies included).
     read_us: Option<u32>,
@@ -95,6 +98,7 @@ impl Metrics {
             access_dropped: counter("ipfs_s3_filter_access_dropped"),
             reads_host: counter("ipfs_s3_filter_reads_host"),
             reads_gateway: counter("ipfs_s3_filter_reads_gateway"),
+            legacy_forwards: counter("ipfs_s3_filter_legacy_forwards"),
             read_us: hostcalls::define_metric(MetricType::Histogram, "ipfs_s3_filter_read_us").ok(),
         }
     }
@@ -392,6 +396,14 @@ impl Http {
                 self.go_on()
             }
             Decision::Reply(reply) => self.reply(&reply),
+            Decision::Forward(set) => {
+                Metrics::bump(self.metrics.legacy_forwards);
+                if let Err(status) = rewrite_headers(MapType::HttpRequestHeaders, legacy::is_dropped_on_forward, &set) {
+                    return self.internal_error(&format!("could not forward the request: {status:?}"));
+                }
+                self.state = State::Done;
+                self.go_on()
+            }
             Decision::Denied(reply) => {
                 Metrics::bump(self.metrics.auth_failures);
                 self.reply(&reply)

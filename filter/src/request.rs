@@ -66,6 +66,20 @@ pub fn object_target(host_bucket: Option<&str>, raw_path: &str) -> Option<Target
     })
 }
 
+/// The bucket a request names and the key after it (empty for a bucket-level request), decoded
+/// as [`object_target`] decodes: the Host's bucket of a virtual-hosted request, else the path's
+/// first segment. `None` for a request naming no bucket (ListBuckets) or a path that does not
+/// decode to UTF-8.
+pub fn named(host_bucket: Option<&str>, raw_path: &str) -> Option<(String, String)> {
+    let decoded = percent_decode_str(raw_path).decode_utf8().ok()?;
+    let rest = decoded.strip_prefix('/').unwrap_or(&decoded);
+    let (bucket, key) = match host_bucket {
+        Some(bucket) => (bucket, rest),
+        None => rest.split_once('/').unwrap_or((rest, "")),
+    };
+    (!bucket.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
+}
+
 /// `/bucket` or `/bucket/` (or `/` when `host_bucket` names the bucket) → the bucket, decoded as
 /// [`object_target`] decodes.
 fn bucket_target(host_bucket: Option<&str>, raw_path: &str) -> Option<String> {
@@ -171,6 +185,19 @@ mod tests {
         for none in ["/", "/b", "/b/", "", "b/k", "//k"] {
             assert_eq!(object_target(None, none), None, "{none}");
         }
+    }
+
+    #[test]
+    fn the_named_bucket_and_key() {
+        let n = |b: &str, k: &str| Some((b.to_owned(), k.to_owned()));
+        assert_eq!(named(None, "/b/k%20x/y"), n("b", "k x/y"));
+        assert_eq!(named(None, "/b"), n("b", ""));
+        assert_eq!(named(None, "/b/"), n("b", ""));
+        assert_eq!(named(None, "/b%2Fk"), n("b", "k"));
+        assert_eq!(named(Some("vh"), "/k"), n("vh", "k"));
+        assert_eq!(named(Some("vh"), "/"), n("vh", ""));
+        assert_eq!(named(None, "/"), None);
+        assert_eq!(named(None, "/%FF/k"), None);
     }
 
     #[test]

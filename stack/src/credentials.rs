@@ -10,6 +10,9 @@
 //! - `encryption-keys.toml`: the host's keyring of server-side encryption, two master keys
 //!   ([`ENCRYPTION_KEY_IDS`], the first the default), so that a stack can encrypt and rotate
 //!
+//! - `legacy-secret-key`: the secret of the legacy S3 store the stack runs itself (or a copy of
+//!   the one the environment gives for another store), which Envoy signs forwarded requests with
+//!
 //! The Kubo and cluster files hold Kubo's AuthSecret form (`basic:USER:PASSWORD`), which is also
 //! what the host's `*_auth` settings take. No secret is ever an argument of a command: daemons
 //! read files, and this tool's own probes send them from memory.
@@ -51,6 +54,8 @@ pub struct Credentials {
     pub kubo_admin_auth: String,
     pub cluster_api_auth: String,
     pub internal_token: String,
+    /// The legacy store's secret key (empty without a legacy store).
+    pub legacy_secret_key: String,
 }
 
 /// 32 random bytes in hex.
@@ -105,6 +110,16 @@ impl Credentials {
             kubo_admin_auth: secret_file(&dir.join("kubo-admin-auth"), || format!("basic:admin:{}", random_hex()))?,
             cluster_api_auth: secret_file(&dir.join("cluster-api-auth"), || format!("basic:ipfs-s3:{}", random_hex()))?,
             internal_token,
+            legacy_secret_key: match &profile.legacy {
+                None => String::new(),
+                Some(l) => match &l.secret_key {
+                    Some(given) => {
+                        write_private(&dir.join("legacy-secret-key"), given)?;
+                        given.clone()
+                    }
+                    None => secret_file(&dir.join("legacy-secret-key"), random_hex)?,
+                },
+            },
             dir,
         };
         secret_file(&creds.file("encryption-keys.toml"), new_keyring)?;

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use ipfs_s3_common::modes::{BucketMode, BucketModes};
 use ipfs_s3_host::config::MetadataStoreKind;
 
 /// The development S3 credentials: shown by `up`, unlike any other secret key.
@@ -33,6 +34,75 @@ pub struct Ports {
     pub kubo_swarm: u16,
     pub cluster_api: u16,
     pub cluster_swarm: u16,
+    /// The legacy S3 store the stack runs itself (`IPFS_S3_LEGACY=local`).
+    pub legacy: u16,
+}
+
+/// The access key of the legacy store the stack runs itself (its secret is generated).
+pub const LOCAL_LEGACY_ACCESS_KEY: &str = "ipfs-s3-legacy";
+
+/// The legacy S3 store that buckets in `legacy` (and `migrating`) mode live in.
+#[derive(Debug, Clone)]
+pub struct Legacy {
+    /// Run by the stack (VersityGW on a directory of the run dir), rather than given by URL.
+    pub local: bool,
+    /// Host (name or address) and port Envoy connects to; `http` only.
+    pub address: String,
+    pub port: u16,
+    pub region: String,
+    pub access_key: String,
+    /// The secret key, when the environment gives it (`IPFS_S3_LEGACY_SECRET_KEY`, or a file
+    /// named by `IPFS_S3_LEGACY_SECRET_KEY_FILE`); a local store's is generated.
+    pub secret_key: Option<String>,
+    pub virtual_hosted: bool,
+}
+
+impl Legacy {
+    pub fn authority(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.authority())
+    }
+
+    /// `IPFS_S3_LEGACY`: empty (none), `local`, or the store's `http://host:port` URL.
+    fn from_env(port: u16) -> Result<Option<Legacy>> {
+        let what = var_or("IPFS_S3_LEGACY", "");
+        let region = var_or("IPFS_S3_LEGACY_REGION", "us-east-1");
+        let virtual_hosted = match var_or("IPFS_S3_LEGACY_ADDRESSING", "path").as_str() {
+            "path" => false,
+            "virtual" => true,
+            other => bail!("invalid IPFS_S3_LEGACY_ADDRESSING: {other} (path or virtual)"),
+        };
+        let secret_key = match var("IPFS_S3_LEGACY_SECRET_KEY_FILE").filter(|v| !v.is_empty()) {
+            Some(file) => Some(
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading IPFS_S3_LEGACY_SECRET_KEY_FILE {file}"))?
+                    .trim_end()
+                    .to_owned(),
+            ),
+            None => var("IPFS_S3_LEGACY_SECRET_KEY").filter(|v| !v.is_empty()),
+        };
+        let access_key = var_or("IPFS_S3_LEGACY_ACCESS_KEY", LOCAL_LEGACY_ACCESS_KEY);
+        match what.as_str() {
+            "" => Ok(None),
+            "local" => Ok(Some(Legacy { local: true, address: "127.0.0.1".into(), port, region, access_key, secret_key, virtual_hosted })),
+            url => {
+                let Some(authority) = url.strip_prefix("http://").map(|a| a.trim_end_matches('/')) else {
+                    bail!("IPFS_S3_LEGACY must be empty, local, or http://host:port, got: {url}");
+                };
+                let (address, port) = authority
+                    .rsplit_once(':')
+                    .and_then(|(a, p)| Some((a.to_owned(), p.parse::<u16>().ok()?)))
+                    .with_context(|| format!("IPFS_S3_LEGACY {url}: no host:port"))?;
+                if secret_key.is_none() {
+                    bail!("IPFS_S3_LEGACY names a store: give its secret in IPFS_S3_LEGACY_SECRET_KEY_FILE (or IPFS_S3_LEGACY_SECRET_KEY)");
+                }
+                Ok(Some(Legacy { local: false, address, port, region, access_key, secret_key, virtual_hosted }))
+            }
+        }
+    }
 }
 
 /// Everything a command needs to know about the profile it works on.
@@ -63,6 +133,8 @@ pub struct Profile {
     pub start_timeout_s: u64,
     pub stop_timeout_s: u64,
     pub host_config: Option<PathBuf>,
+    pub legacy: Option<Legacy>,
+    pub bucket_modes: BucketModes,
     pub built_host: PathBuf,
     pub built_filter: PathBuf,
 }
@@ -127,7 +199,17 @@ impl Profile {
             kubo_swarm: port("IPFS_S3_KUBO_SWARM_PORT", 4001, offset)?,
             cluster_api: port("IPFS_S3_CLUSTER_API_PORT", 9094, offset)?,
             cluster_swarm: port("IPFS_S3_CLUSTER_SWARM_PORT", 9096, offset)?,
+            legacy: port("IPFS_S3_LEGACY_PORT", 7070, offset)?,
         };
+        let legacy = Legacy::from_env(ports.legacy)?;
+        let default_mode = var_or("IPFS_S3_DEFAULT_BUCKET_MODE", "ipfs");
+        let default_mode = BucketMode::parse(&default_mode)
+            .with_context(|| format!("invalid IPFS_S3_DEFAULT_BUCKET_MODE: {default_mode} (ipfs, legacy or migrating)"))?;
+        let bucket_modes = BucketModes::parse_list(default_mode, &var_or("IPFS_S3_BUCKET_MODES", ""))
+            .map_err(|e| anyhow::anyhow!("invalid IPFS_S3_BUCKET_MODES: {e}"))?;
+        if bucket_modes.needs_legacy() && legacy.is_none() {
+            bail!("a bucket mode is legacy or migrating, but no legacy store is configured (IPFS_S3_LEGACY)");
+        }
         let peers = var_or("IPFS_S3_CLUSTER_PEERS", "1");
         let peers = match peers.parse::<usize>() {
             Ok(n @ 1..=8) if peers.len() == 1 => n,
@@ -171,6 +253,8 @@ impl Profile {
             start_timeout_s: number("IPFS_S3_START_TIMEOUT", 60)?,
             stop_timeout_s: number("IPFS_S3_STOP_TIMEOUT", 20)?,
             host_config,
+            legacy,
+            bucket_modes,
             built_host: path_or("IPFS_S3_HOST_BIN", root.join("target/release/ipfs-s3")),
             built_filter: path_or("IPFS_S3_FILTER_WASM_SRC", root.join("target/wasm32-wasip1/release/ipfs_s3_filter.wasm")),
             root: root.to_owned(),
@@ -214,6 +298,11 @@ impl Profile {
 
     pub fn envoy_bin(&self) -> PathBuf {
         self.root.join(".venv/bin/envoy")
+    }
+
+    /// The legacy store this stack runs itself, if any.
+    pub fn local_legacy(&self) -> Option<&Legacy> {
+        self.legacy.as_ref().filter(|l| l.local)
     }
 
     /// Kubo repo of peer `i`.

@@ -34,12 +34,12 @@ struct StackJson<'a> {
 
 /// Every component of the profile: as many peers as recorded (or asked for, if more).
 pub fn all_components(p: &Profile) -> Vec<Component> {
-    Component::all(p.recorded_peers().max(p.peers), true)
+    Component::all(p.recorded_peers().max(p.peers), true, true)
 }
 
 /// The components this profile runs with its metadata store.
 pub fn used_components(p: &Profile) -> Vec<Component> {
-    Component::all(p.peers, p.store == MetadataStoreKind::Redis)
+    Component::all(p.peers, p.store == MetadataStoreKind::Redis, p.local_legacy().is_some())
 }
 
 pub fn component_states(p: &Profile) -> Vec<ComponentState> {
@@ -110,6 +110,19 @@ fn settings(stack: &Stack) -> Vec<(&'static str, String)> {
         ("IPFS_S3_ACCESS_FLUSH_MS", p.access_flush_ms.to_string()),
         ("IPFS_S3_ACCESS_MAX_BATCH", p.access_max_batch.to_string()),
     ];
+    if let Some(l) = &p.legacy {
+        out.extend([
+            ("IPFS_S3_LEGACY_URL", l.url()),
+            ("IPFS_S3_LEGACY_REGION", l.region.clone()),
+            ("IPFS_S3_LEGACY_ACCESS_KEY", l.access_key.clone()),
+            ("IPFS_S3_LEGACY_SECRET_KEY", c.legacy_secret_key.clone()),
+        ]);
+    }
+    let modes = p.bucket_modes.buckets.iter().map(|(b, m)| format!("{b}={}", m.as_str())).collect::<Vec<_>>();
+    out.extend([
+        ("IPFS_S3_DEFAULT_BUCKET_MODE", p.bucket_modes.default.as_str().to_owned()),
+        ("IPFS_S3_BUCKET_MODES", modes.join(",")),
+    ]);
     out.extend(REPLICA_VARS.iter().map(|v| (*v, std::env::var(v).unwrap_or_default())));
     out
 }

@@ -39,6 +39,11 @@ pub fn render_filter_config(stack: &Stack) -> Result<String> {
     config.resolve_timeout_ms = p.resolve_timeout_ms;
     config.access_flush_ms = p.access_flush_ms;
     config.access_max_batch = p.access_max_batch;
+    config.bucket_modes = p.bucket_modes.clone();
+    if let Some(legacy) = &p.legacy {
+        config.legacy_authority = legacy.authority();
+        config.legacy_virtual_hosted = legacy.virtual_hosted;
+    }
     let json = serde_json::to_string(&config)?;
     FilterConfig::parse(json.as_bytes()).map_err(anyhow::Error::msg)?;
     // The template holds the JSON in a single-quoted YAML scalar.
@@ -95,9 +100,33 @@ fn render(stack: &Stack) -> Result<PathBuf> {
         ("IPFS_S3_ENVOY_MAX_CONNECTIONS", p.envoy_max_connections.to_string()),
         ("IPFS_S3_ENVOY_MAX_HEAP_BYTES", p.envoy_max_heap_bytes.to_string()),
     ];
+    let vars: Vec<(&str, String)> = vars.into_iter().chain(legacy_vars(stack)?).collect();
     let path = config_path(p);
     write_private(&path, &substitute(&template, &vars))?;
     Ok(path)
+}
+
+/// The legacy store's cluster. Without a legacy store it is rendered all the same, pointing at a
+/// closed port with no credentials: the filter never routes a request to it then.
+fn legacy_vars(stack: &Stack) -> Result<Vec<(&'static str, String)>> {
+    let p = &stack.profile;
+    let (address, port, region, access_key, secret_key) = match &p.legacy {
+        Some(l) => (l.address.clone(), l.port, l.region.clone(), l.access_key.clone(), stack.creds.legacy_secret_key.clone()),
+        None => ("127.0.0.1".to_owned(), 9, p.region.clone(), "none".to_owned(), "none".to_owned()),
+    };
+    // Each goes into a YAML scalar of the template, unquoted.
+    for (name, value) in [("address", &address), ("region", &region), ("access key", &access_key), ("secret key", &secret_key)] {
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-+/=".contains(&b)) {
+            bail!("the legacy store's {name} must be non-empty letters, digits and ._-+/= for the Envoy config");
+        }
+    }
+    Ok(vec![
+        ("IPFS_S3_LEGACY_ADDRESS", address),
+        ("IPFS_S3_LEGACY_PORT", port.to_string()),
+        ("IPFS_S3_LEGACY_REGION", region),
+        ("IPFS_S3_LEGACY_ACCESS_KEY", access_key),
+        ("IPFS_S3_LEGACY_SECRET_KEY", secret_key),
+    ])
 }
 
 /// Copies a build output into the run dir by renaming a fresh copy into place.

@@ -1,11 +1,13 @@
 //! The components of a stack, in start order: Redis, one Kubo node per peer, the RPC relay, one
-//! IPFS Cluster peer per peer, the host service and Envoy. Each module starts its component
+//! IPFS Cluster peer per peer, the legacy S3 store (when the stack runs one), the host service
+//! and Envoy. Each module starts its component
 //! (assuming it is not running) and says whether it answers.
 
 mod cluster;
 mod envoy;
 mod host;
 mod kubo;
+mod legacy;
 mod redis;
 mod relay;
 
@@ -30,6 +32,8 @@ pub enum Component {
     Relay,
     /// Peer `i`'s IPFS Cluster peer.
     Cluster(usize),
+    /// The legacy S3 store, when the stack runs it (`IPFS_S3_LEGACY=local`).
+    Legacy,
     Host,
     Envoy,
 }
@@ -42,6 +46,7 @@ impl fmt::Display for Component {
             Component::Kubo(i) => peer(f, "kubo", i),
             Component::Relay => write!(f, "relay"),
             Component::Cluster(i) => peer(f, "cluster", i),
+            Component::Legacy => write!(f, "legacy"),
             Component::Host => write!(f, "host"),
             Component::Envoy => write!(f, "envoy"),
         }
@@ -50,7 +55,7 @@ impl fmt::Display for Component {
 
 impl Component {
     /// Every component of a stack of `peers` peers, in start order (`down` goes in reverse).
-    pub fn all(peers: usize, with_redis: bool) -> Vec<Component> {
+    pub fn all(peers: usize, with_redis: bool, with_legacy: bool) -> Vec<Component> {
         let mut out = Vec::new();
         if with_redis {
             out.push(Component::Redis);
@@ -58,6 +63,9 @@ impl Component {
         out.extend((0..peers).map(Component::Kubo));
         out.push(Component::Relay);
         out.extend((0..peers).map(Component::Cluster));
+        if with_legacy {
+            out.push(Component::Legacy);
+        }
         out.extend([Component::Host, Component::Envoy]);
         out
     }
@@ -80,6 +88,7 @@ impl Stack {
             Component::Kubo(i) => kubo::start(self, i),
             Component::Relay => relay::start(self, probes).await,
             Component::Cluster(i) => cluster::start(self, i),
+            Component::Legacy => legacy::start(self),
             Component::Host => host::start(self),
             Component::Envoy => envoy::start(self, probes).await,
         }
@@ -91,6 +100,7 @@ impl Stack {
             Component::Kubo(i) => kubo::ready(self, i, probes).await,
             Component::Relay => relay::ready(self, probes).await,
             Component::Cluster(i) => cluster::ready(self, i, probes).await,
+            Component::Legacy => legacy::ready(self, probes).await,
             Component::Host => host::ready(self, probes).await,
             Component::Envoy => envoy::ready(self, probes).await,
         }
@@ -133,6 +143,7 @@ pub fn handle(p: &Profile, c: Component) -> Handle {
         Component::Kubo(i) => format!("--repo-dir {} daemon", p.ipfs_path(i).display()),
         Component::Cluster(i) => format!("--config {} daemon", p.cluster_path(i).display()),
         Component::Relay => format!("-c {}", relay::config_path(p).display()),
+        Component::Legacy => format!("posix {}", p.run.join("legacy").display()),
         Component::Host => format!("{} serve", host::bin_path(p).display()),
         Component::Envoy => format!("-c {}", envoy::config_path(p).display()),
     };
@@ -155,6 +166,7 @@ pub fn address(p: &Profile, c: Component) -> String {
         ),
         Component::Cluster(i) => format!("api {}", Profile::url(p.peer_port(p.ports.cluster_api, i))),
         Component::Relay => format!("kubo rpc for the cluster  {}/kubo-rpc-*.sock", p.show(&p.sockets())),
+        Component::Legacy => p.legacy.as_ref().map_or_else(String::new, |l| format!("s3 {}", l.url())),
         Component::Host => format!("s3 {}  admin {}", Profile::url(p.ports.host), Profile::url(p.ports.admin)),
         Component::Envoy => format!("s3 {}  admin {}", p.endpoint(), p.show(&p.envoy_admin_socket())),
     }
