@@ -67,6 +67,11 @@ impl BucketModes {
         self.default != BucketMode::Ipfs || self.buckets.values().any(|m| *m != BucketMode::Ipfs)
     }
 
+    /// The named buckets in the form [`BucketModes::parse_list`] reads.
+    pub fn to_list(&self) -> String {
+        self.buckets.iter().map(|(b, m)| format!("{b}={}", m.as_str())).collect::<Vec<_>>().join(",")
+    }
+
     /// Parses `bucket=mode,bucket=mode` (the form of an environment variable); spaces around
     /// either part are ignored. The error names the entry.
     pub fn parse_list(default: BucketMode, list: &str) -> Result<Self, String> {
@@ -116,6 +121,7 @@ mod tests {
         assert_eq!(modes.mode_of("old-new-a"), BucketMode::Ipfs, "the longest prefix wins");
         assert_eq!(modes.mode_of("old-new-x"), BucketMode::Migrating, "an exact name wins");
         assert_eq!(modes.mode_of("old"), BucketMode::Ipfs);
+        assert_eq!(BucketModes::parse_list(BucketMode::Ipfs, &modes.to_list()).unwrap(), modes);
         assert!(!BucketModes::parse_list(BucketMode::Ipfs, "a=ipfs").unwrap().needs_legacy());
         assert!(BucketModes::parse_list(BucketMode::Ipfs, "").unwrap().buckets.is_empty());
     }

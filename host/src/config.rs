@@ -120,6 +120,9 @@ pub struct Config {
     /// The same as a TOML keyring file (`default = "id"`, `[keys] id = "<base64>"`) that only its
     /// owner may read (mode 0600); it wins over `encryption_keys`.
     pub encryption_keys_file: Option<PathBuf>,
+    /// The legacy S3 store and the buckets' modes (`legacy_*`, `bucket_modes`, …).
+    #[serde(flatten)]
+    pub legacy: crate::legacy::LegacySettings,
 }
 
 impl Default for Config {
@@ -169,6 +172,7 @@ impl Default for Config {
             redis_password_file: None,
             kubo_api_auth_file: None,
             cluster_api_auth_file: None,
+            legacy: crate::legacy::LegacySettings::default(),
         }
     }
 }
@@ -220,7 +224,7 @@ impl Config {
         for (k, v) in env {
             if let Some(name) = k.strip_prefix("IPFS_S3_") {
                 let name = name.to_ascii_lowercase();
-                if FIELDS.contains(&name.as_str()) {
+                if FIELDS.contains(&name.as_str()) || crate::legacy::FIELDS.contains(&name.as_str()) {
                     fig = fig.merge(Serialized::default(&name, parse_env_value(v)));
                 }
             }
@@ -230,12 +234,13 @@ impl Config {
 
     /// Replaces each secret that has a `*_file` with the file's content.
     fn read_secret_files(&mut self) -> Result<(), ConfigError> {
-        let pairs: [(&'static str, &Option<PathBuf>, &mut String); 5] = [
+        let pairs: [(&'static str, &Option<PathBuf>, &mut String); 6] = [
             ("secret_key_file", &self.secret_key_file, &mut self.secret_key),
             ("internal_token_file", &self.internal_token_file, &mut self.internal_token),
             ("redis_password_file", &self.redis_password_file, &mut self.redis_password),
             ("kubo_api_auth_file", &self.kubo_api_auth_file, &mut self.kubo_api_auth),
             ("cluster_api_auth_file", &self.cluster_api_auth_file, &mut self.cluster_api_auth),
+            ("legacy_secret_key_file", &self.legacy.legacy_secret_key_file, &mut self.legacy.legacy_secret_key),
         ];
         for (field, file, value) in pairs {
             let Some(path) = file.as_deref().filter(|p| !p.as_os_str().is_empty()) else { continue };
@@ -289,10 +294,11 @@ impl Config {
             &mut c.kubo_api_auth,
             &mut c.cluster_api_auth,
             &mut c.encryption_keys,
+            &mut c.legacy.legacy_secret_key,
         ] {
             *secret = credentials::mask(secret);
         }
-        for url in [&mut c.redis_url, &mut c.kubo_api_url, &mut c.gateway_url, &mut c.cluster_api_url] {
+        for url in [&mut c.redis_url, &mut c.kubo_api_url, &mut c.gateway_url, &mut c.cluster_api_url, &mut c.legacy.legacy_url] {
             *url = credentials::redact_url(url);
         }
         c
@@ -405,7 +411,7 @@ impl Config {
         if self.multipart_expiry_secs == 0 {
             return invalid("multipart_expiry_secs", "must be at least 1");
         }
-        Ok(())
+        self.legacy.validate()
     }
 }
 

@@ -45,6 +45,7 @@
 //! | [`pin::PinStatusReader`] | [`pin::status::ClusterStatusReader`] (stored pin state and the cluster's view; never writes) | [`resolve::Resolver`] |
 //! | [`cache::WarmTier`] | [`cache::redis::RedisWarmTier`] | [`cache::ObjectCache`] (L2) |
 //! | [`listing::KeySource`] | `BucketKeys` in `s3::list` (a bucket's index in the store) | the S3 list operations |
+//! | [`migrate::Source`], [`migrate::Target`] | [`migrate::s3::S3Source`] (a bucket of the legacy store), [`migrate::s3::GatewayTarget`] (a gateway bucket, through its S3 API) | [`migrate::run::Migrator`] (`ipfs-s3 migrate`) |
 //! | `s3s`'s `S3`, `S3Auth`, `NameValidation`, `S3Host` | [`s3::Gateway`], [`accounts::AccountAuth`] (the [`accounts::Accounts`] kept in the store, behind the `meta::AccountStore` seam), [`s3::NameRules`], [`s3::Addressing`] | the `s3s` service [`server`] builds |
 //!
 //! [`server`] is the one place that picks the implementations and wires them together; the
@@ -67,12 +68,17 @@ pub mod crypto;
 pub mod error;
 pub mod guard;
 pub mod keys_cli;
+pub mod legacy;
 pub mod health;
 pub mod ipfs;
 pub mod listing;
 pub mod logging;
 pub mod meta;
 pub mod metrics;
+#[cfg(feature = "migrate")]
+pub mod migrate;
+#[cfg(feature = "migrate")]
+pub mod migrate_cli;
 pub mod pin;
 pub mod replica;
 pub mod resolve;

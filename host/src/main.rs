@@ -38,6 +38,10 @@ enum Command {
         #[command(subcommand)]
         command: ipfs_s3_host::keys_cli::KeysCommand,
     },
+    #[cfg(feature = "migrate")]
+    /// Copy a bucket of the legacy S3 store (or a prefix of it) into a gateway bucket:
+    /// resumable, incremental, verified; never overwrites what was written through the gateway.
+    Migrate(ipfs_s3_host::migrate_cli::MigrateArgs),
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -75,6 +79,15 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        #[cfg(feature = "migrate")]
+        Command::Migrate(args) => match tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::migrate_cli::run(&cfg, args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("ipfs-s3: {e:#}");
+                std::process::exit(1);
+            }
+        },
         Command::Serve => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {

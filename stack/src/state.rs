@@ -118,10 +118,9 @@ fn settings(stack: &Stack) -> Vec<(&'static str, String)> {
             ("IPFS_S3_LEGACY_SECRET_KEY", c.legacy_secret_key.clone()),
         ]);
     }
-    let modes = p.bucket_modes.buckets.iter().map(|(b, m)| format!("{b}={}", m.as_str())).collect::<Vec<_>>();
     out.extend([
         ("IPFS_S3_DEFAULT_BUCKET_MODE", p.bucket_modes.default.as_str().to_owned()),
-        ("IPFS_S3_BUCKET_MODES", modes.join(",")),
+        ("IPFS_S3_BUCKET_MODES", p.bucket_modes.to_list()),
     ]);
     out.extend(REPLICA_VARS.iter().map(|v| (*v, std::env::var(v).unwrap_or_default())));
     out

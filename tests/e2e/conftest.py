@@ -240,6 +240,19 @@ def s3(make_s3):
     return make_s3()
 
 
+@pytest.fixture(scope="session")
+def direct(stack):
+    """A client of the legacy store itself (VersityGW), with its own credentials, not the gateway's."""
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=stack.env["IPFS_S3_LEGACY_URL"],
+        region_name=stack.env["IPFS_S3_LEGACY_REGION"],
+        aws_access_key_id=stack.env["IPFS_S3_LEGACY_ACCESS_KEY"],
+        aws_secret_access_key=stack.env["IPFS_S3_LEGACY_SECRET_KEY"],
+        config=client_config(max_pool_connections=16),
+    )
+
+
 def create_bucket(s3, stack, name):
     kwargs = {"Bucket": name}
     if stack.region != "us-east-1":

@@ -7,27 +7,13 @@ import hashlib
 import os
 import uuid
 
-import boto3
 import pytest
 import requests
 
-from conftest import LEGACY_PREFIX, STACK_JSON, client_config, component_pid, create_bucket, empty_and_delete_bucket, stack_cmd_ok
+from conftest import LEGACY_PREFIX, STACK_JSON, component_pid, create_bucket, empty_and_delete_bucket, stack_cmd_ok
 from s3http import assert_s3_error, object_url, send, sign, xml_error_code
 import chunked
 from test_accounts import accounts  # noqa: F401 (a fixture)
-
-
-@pytest.fixture(scope="module")
-def direct(stack):
-    """A client of the legacy store itself, with its own credentials (not the gateway's)."""
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=stack.env["IPFS_S3_LEGACY_URL"],
-        region_name=stack.env["IPFS_S3_LEGACY_REGION"],
-        aws_access_key_id=stack.env["IPFS_S3_LEGACY_ACCESS_KEY"],
-        aws_secret_access_key=stack.env["IPFS_S3_LEGACY_SECRET_KEY"],
-        config=client_config(),
-    )
 
 
 @pytest.fixture

@@ -61,6 +61,17 @@ pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
     cfg.cluster_api_auth = String::new();
     cfg.cluster_api_auth_file = Some(creds.file("cluster-api-auth"));
     cfg.encryption_keys_file = Some(creds.file("encryption-keys.toml"));
+    let modes = &p.bucket_modes;
+    cfg.legacy.default_bucket_mode = modes.default.as_str().to_owned();
+    cfg.legacy.bucket_modes = modes.to_list();
+    if let Some(l) = &p.legacy {
+        cfg.legacy.legacy_url = l.url();
+        cfg.legacy.legacy_region = l.region.clone();
+        cfg.legacy.legacy_access_key = l.access_key.clone();
+        cfg.legacy.legacy_addressing = if l.virtual_hosted { "virtual" } else { "path" }.to_owned();
+        cfg.legacy.legacy_secret_key = String::new();
+        cfg.legacy.legacy_secret_key_file = Some(creds.file("legacy-secret-key"));
+    }
     let path = config_path(p);
     std::fs::create_dir_all(path.parent().expect("in the run dir"))?;
     write_private(&path, &toml::to_string(&cfg).context("rendering the host configuration")?)?;
