@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store bench-migrate clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -79,6 +79,12 @@ bench: up ## latency and throughput of the running dev stack through Envoy (prin
 
 bench-pins: up ## pin queue throughput (pins/s) of 500 small objects on the running dev stack (prints figures)
 	.venv/bin/python tests/bench/pins.py
+
+# Its own profile (ports + 5000), so that it runs beside a dev stack; stopped again afterwards.
+BENCH_MIGRATE_ENV = IPFS_S3_PROFILE=migrate-bench IPFS_S3_PORT_OFFSET=5000 IPFS_S3_LEGACY=local IPFS_S3_BUCKET_MODES='bench-legacy-*=legacy'
+bench-migrate: setup ## ipfs-s3 migrate vs rclone copy out of the legacy store, GETs of a legacy bucket through the gateway vs straight (prints figures)
+	$(BENCH_MIGRATE_ENV) scripts/stack.sh up
+	$(BENCH_MIGRATE_ENV) .venv/bin/python tests/bench/migrate.py --profile migrate-bench; rc=$$?; $(BENCH_MIGRATE_ENV) scripts/stack.sh down; exit $$rc
 
 bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the embedded store (prints figures)
 	cargo bench -p ipfs-s3-host --bench meta_store
