@@ -80,6 +80,9 @@ pub enum Error {
     Encoding(String),
     #[error("IPFS node unavailable: {0}")]
     IpfsUnavailable(String),
+    /// The legacy S3 store could not be asked (ListBuckets of its buckets).
+    #[error("the legacy S3 store is unavailable: {0}")]
+    LegacyUnavailable(String),
     #[error("IPFS answered unexpectedly: {0}")]
     IpfsProtocol(String),
     #[error("IPFS Cluster unavailable: {0}")]
@@ -155,7 +158,7 @@ impl Error {
             Self::InvalidPart(_) => S3Code::InvalidPart,
             Self::InvalidPartOrder => S3Code::InvalidPartOrder,
             Self::EntityTooSmall(..) => S3Code::EntityTooSmall,
-            Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) => S3Code::ServiceUnavailable,
+            Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) | Self::LegacyUnavailable(_) => S3Code::ServiceUnavailable,
             Self::Encoding(_) => S3Code::InternalError,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable

@@ -6,10 +6,19 @@
 
 use std::path::PathBuf;
 
+use async_trait::async_trait;
+
 use ipfs_s3_common::modes::{BucketMode, BucketModes};
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
+
+/// The legacy store's buckets, for ListBuckets: `(name, creation time in Unix ms)`, or why they
+/// could not be had. Implemented over the S3 client in `migrate::s3`.
+#[async_trait]
+pub trait LegacyBuckets: Send + Sync {
+    async fn buckets(&self) -> Result<Vec<(String, i64)>, String>;
+}
 
 /// The settings of the legacy store, and every bucket's mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -103,6 +103,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         metrics: metrics.clone(),
         cfg: cfg.clone(),
         keyring: keyring.clone(),
+        legacy: legacy_buckets(&cfg),
     };
     let s3 = s3_service(gateway, accounts.clone());
 
@@ -249,4 +250,15 @@ where
         while conns.try_join_next().is_some() {}
     }
     while conns.join_next().await.is_some() {}
+}
+
+/// The legacy store's bucket list, when one is configured.
+#[cfg(feature = "migrate")]
+fn legacy_buckets(cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyBuckets>> {
+    crate::migrate::s3::legacy_client(&cfg.legacy).map(|c| Arc::new(crate::migrate::s3::LegacyCatalog(c)) as Arc<dyn crate::legacy::LegacyBuckets>)
+}
+
+#[cfg(not(feature = "migrate"))]
+fn legacy_buckets(_cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyBuckets>> {
+    None
 }

@@ -52,6 +52,32 @@ def test_objects_are_written_to_and_read_from_the_legacy_store(s3, direct, legac
     assert_s3_error(lambda: s3.get_object(Bucket=legacy_bucket, Key="missing"), "NoSuchKey", 404)
 
 
+def test_list_buckets_shows_both_kinds(s3, make_s3, direct, legacy_bucket, bucket, accounts):  # noqa: F811
+    names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert legacy_bucket in names and bucket in names, names
+    assert names == sorted(names), names
+    # A bucket of the legacy store whose name is not in legacy mode stays out of the list.
+    other = f"not-legacy-{uuid.uuid4().hex[:8]}"
+    direct.create_bucket(Bucket=other)
+    try:
+        assert other not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    finally:
+        direct.delete_bucket(Bucket=other)
+    # Paged, the legacy bucket is listed once.
+    pages, token = [], None
+    while True:
+        kwargs = {"MaxBuckets": 1, **({"ContinuationToken": token} if token else {})}
+        page = s3.list_buckets(**kwargs)
+        pages += [b["Name"] for b in page["Buckets"]]
+        token = page.get("ContinuationToken")
+        if not token:
+            break
+    assert pages == names, (pages, names)
+    # Another account sees only its own buckets: none of the legacy store's.
+    user = accounts()
+    assert [b["Name"] for b in make_s3(user["access_key"], user["secret_key"]).list_buckets()["Buckets"]] == []
+
+
 def test_listings_copies_and_bulk_deletes(s3, direct, legacy_bucket):
     keys = ["a/1", "a/2", "b/1", "top"]
     for k in keys:
@@ -168,6 +194,8 @@ def test_the_legacy_store_down_is_a_503_and_leaves_ipfs_buckets_alone(s3, legacy
         err = assert_s3_error(lambda: s3.get_object(Bucket=legacy_bucket, Key="k"), "ServiceUnavailable", 503)
         assert err["ResponseMetadata"]["HTTPHeaders"].get("retry-after", "").isdigit(), err
         assert_s3_error(lambda: s3.put_object(Bucket=legacy_bucket, Key="n", Body=b"n"), "ServiceUnavailable", 503)
+        err = assert_s3_error(lambda: s3.list_buckets(), "ServiceUnavailable", 503)
+        assert err["ResponseMetadata"]["HTTPHeaders"].get("retry-after", "").isdigit(), err
         # A bucket in IPFS is untouched by it.
         s3.put_object(Bucket=bucket, Key="k", Body=b"ipfs")
         assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"ipfs"

@@ -42,6 +42,21 @@ pub fn legacy_client(settings: &LegacySettings) -> Option<aws_sdk_s3::Client> {
     })
 }
 
+/// The legacy store's bucket list, for ListBuckets.
+pub struct LegacyCatalog(pub Client);
+
+#[async_trait]
+impl crate::legacy::LegacyBuckets for LegacyCatalog {
+    async fn buckets(&self) -> Result<Vec<(String, i64)>, String> {
+        let out = self.0.list_buckets().send().await.map_err(|e| describe(&e).1)?;
+        Ok(out
+            .buckets()
+            .iter()
+            .filter_map(|b| Some((b.name()?.to_owned(), b.creation_date().and_then(|d| d.to_millis().ok()).unwrap_or(0))))
+            .collect())
+    }
+}
+
 fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }

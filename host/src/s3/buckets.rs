@@ -10,7 +10,8 @@ use s3s::{S3Request, S3Response, S3Result};
 use ipfs_s3_common::account::{Account, Role};
 
 use super::Gateway;
-use crate::meta::BucketSettings;
+use crate::meta::{BucketInfo as Listed, BucketSettings};
+use ipfs_s3_common::modes::BucketMode;
 use crate::clock;
 use crate::error::Error;
 
@@ -66,10 +67,13 @@ impl Gateway {
         };
         let prefix = input.prefix.as_deref().unwrap_or("");
         let mut buckets = self.store.list_buckets().await?;
+        let account = req.extensions.get::<Account>();
+        if account.is_none_or(|a| a.role == Role::Admin) {
+            self.add_legacy_buckets(&mut buckets).await?;
+        }
         buckets.sort_by(|a, b| a.name.cmp(&b.name));
         buckets.retain(|b| b.name.starts_with(prefix) && after.as_deref().is_none_or(|a| b.name.as_str() > a));
         // An admin lists every bucket; a user its own.
-        let account = req.extensions.get::<Account>();
         if let Some(account) = account.filter(|a| a.role != Role::Admin) {
             let mut own = Vec::with_capacity(buckets.len());
             for b in buckets {
@@ -99,6 +103,25 @@ impl Gateway {
             prefix: input.prefix.clone(),
         };
         Ok(S3Response::new(out))
+    }
+
+    /// The legacy store's buckets whose mode says they live there (`legacy`, or `migrating` before
+    /// the gateway has made its own), beside the gateway's; only administrators reach those.
+    async fn add_legacy_buckets(&self, buckets: &mut Vec<Listed>) -> crate::error::Result<()> {
+        let Some(legacy) = &self.legacy else { return Ok(()) };
+        // (Checked when the configuration was loaded.)
+        let modes = self.cfg.legacy.modes().map_err(|e| Error::LegacyUnavailable(e.to_string()))?;
+        if !modes.needs_legacy() {
+            return Ok(());
+        }
+        let theirs = legacy.buckets().await.map_err(Error::LegacyUnavailable)?;
+        for (name, created_ms) in theirs {
+            let lives_there = matches!(modes.mode_of(&name), BucketMode::Legacy | BucketMode::Migrating);
+            if lives_there && !buckets.iter().any(|b| b.name == name) {
+                buckets.push(Listed { name, created_ms });
+            }
+        }
+        Ok(())
     }
 
     pub(super) async fn create_bucket_op(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {

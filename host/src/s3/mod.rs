@@ -47,6 +47,8 @@ pub struct Gateway {
     pub cfg: Arc<Config>,
     /// The master keys of server-side encryption.
     pub keyring: Arc<crate::crypto::Keyring>,
+    /// The legacy store's buckets, listed with the gateway's own (none without a legacy store).
+    pub legacy: Option<Arc<dyn crate::legacy::LegacyBuckets>>,
 }
 
 impl Gateway {
