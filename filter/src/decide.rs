@@ -168,7 +168,8 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
         }
     };
 
-    if let Some((bucket, key)) = request::named(host_bucket, path)
+    if config.bucket_modes.needs_legacy()
+        && let Some((bucket, key)) = request::named(host_bucket, path)
         && config.bucket_modes.mode_of(&bucket) == BucketMode::Legacy
     {
         let payload_hash = first(headers, "x-amz-content-sha256");
