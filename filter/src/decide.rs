@@ -60,6 +60,9 @@ pub struct ServeCtx {
     pub checksum_mode: bool,
     /// Who reads: `None` for an anonymous request (only `public-read` objects answer it).
     pub reader: Option<Account>,
+    /// The bucket is being migrated from the legacy store: a key IPFS lacks is the host's to
+    /// read from there ([`read_from_legacy`]).
+    pub migrating: bool,
 }
 
 fn first<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
@@ -192,7 +195,6 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
     };
 
     Decision::Serve(Box::new(ServeCtx {
-        target,
         head,
         resource: path.to_owned(),
         request_id,
@@ -202,6 +204,8 @@ pub fn on_request(config: &Config, headers: &[(String, String)], now: i64, learn
         overrides: request::response_overrides(query),
         checksum_mode: first(headers, "x-amz-checksum-mode").is_some_and(|m| m.trim().eq_ignore_ascii_case("ENABLED")),
         reader,
+        migrating: config.bucket_modes.needs_legacy() && config.bucket_modes.mode_of(&target.bucket) == BucketMode::Migrating,
+        target,
     }))
 }
 
@@ -229,6 +233,15 @@ pub fn internal_get(config: &Config, path: String) -> Vec<(String, String)> {
         (TOKEN_HEADER.to_owned(), config.internal_token.clone()),
         ("accept".to_owned(), "application/json".to_owned()),
     ]
+}
+
+/// Whether the host's answer sends the read on to the host untouched: the bucket is being
+/// migrated and IPFS has no such key, so the host reads it from the legacy store (and keeps it in
+/// IPFS on the way), or answers that it was deleted.
+pub fn read_from_legacy(ctx: &ServeCtx, status: Option<u16>, body: &[u8]) -> bool {
+    ctx.migrating
+        && status == Some(404)
+        && serde_json::from_slice::<ResolveError>(body).is_ok_and(|e| S3Code::from_name(&e.code) == Some(S3Code::NoSuchKey))
 }
 
 /// Reads the host's answer. `status` is `None` when the call failed or timed out.

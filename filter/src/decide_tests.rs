@@ -243,6 +243,30 @@ fn legacy_buckets_are_forwarded_once_the_signature_checks_out() {
 }
 
 #[test]
+fn a_migrating_bucket_reads_what_ipfs_lacks_through_the_host() {
+    let mut c = config();
+    c.legacy_authority = "127.0.0.1:7070".into();
+    c.bucket_modes = ipfs_s3_common::modes::BucketModes::parse_list(BucketMode::Ipfs, "moving=migrating").unwrap();
+    let served = |p: &str| match on_request(&c, &signed("GET", p, &[]), NOW, None) {
+        Decision::Serve(ctx) => *ctx,
+        other => panic!("{p} not served: {other:?}"),
+    };
+    // It is resolved as any bucket is: a key IPFS has is served from IPFS.
+    let moving = served("/moving/k");
+    assert!(moving.migrating);
+    assert!(!served("/other/k").migrating);
+    let missing = br#"{"code":"NoSuchKey","message":"The specified key does not exist."}"#;
+    assert!(read_from_legacy(&moving, Some(404), missing), "a miss goes on to the host");
+    assert!(!read_from_legacy(&served("/other/k"), Some(404), missing), "elsewhere a miss is a 404");
+    let no_bucket = br#"{"code":"NoSuchBucket","message":"The specified bucket does not exist"}"#;
+    assert!(!read_from_legacy(&moving, Some(404), no_bucket));
+    assert!(!read_from_legacy(&moving, Some(503), missing));
+    assert!(!read_from_legacy(&moving, None, b""));
+    // Writes are the gateway's, as for any bucket (nothing is forwarded).
+    assert_eq!(on_request(&c, &signed("PUT", "/moving/k", &[]), NOW, None), Decision::Watch(Target { bucket: "moving".into(), key: "k".into() }));
+}
+
+#[test]
 fn every_request_is_authenticated_before_its_body() {
     let c = config();
     for (m, p) in [("PUT", "/b/k"), ("DELETE", "/b/k"), ("POST", "/b?delete"), ("GET", "/"), ("PUT", "/b"), ("GET", "/b/k?acl")] {

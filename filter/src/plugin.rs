@@ -539,6 +539,12 @@ impl Context for Http {
             }
         };
         let (status, body) = call_answer(body_size);
+        if decide::read_from_legacy(&ctx, status, &body) {
+            Metrics::bump(self.metrics.reads_host);
+            self.state = State::Done;
+            self.go_on();
+            return;
+        }
         match decide::on_resolve_answer(&ctx, status, &body) {
             Ok(resolved) => {
                 self.store(&ctx, &resolved, sent_ms);

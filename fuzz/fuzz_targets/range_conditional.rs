@@ -241,6 +241,7 @@ fuzz_target!(|i: Input| {
         overrides: i.overrides.iter().take(6).map(|(n, v)| (OVERRIDES[usize::from(*n) % 6], v.clone())).collect(),
         checksum_mode: i.checksum_mode,
         reader: Some(ipfs_s3_filter::decide::reader("AK", ipfs_s3_common::account::Role::Admin)),
+        migrating: false,
     };
     checks::read(&config(), &ctx, &resolved);
 });

@@ -120,6 +120,7 @@ fn ctx() -> ServeCtx {
         checksum_mode: false,
         // An admin: who may read is not what this target checks.
         reader: Some(ipfs_s3_filter::decide::reader("AK", ipfs_s3_common::account::Role::Admin)),
+        migrating: false,
     }
 }
 

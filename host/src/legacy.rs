@@ -13,11 +13,97 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ConfigError;
 
-/// The legacy store's buckets, for ListBuckets: `(name, creation time in Unix ms)`, or why they
-/// could not be had. Implemented over the S3 client in `migrate::s3`.
+/// What the host reads of the legacy store: its buckets for ListBuckets, and the objects and
+/// listings of a bucket being migrated (see `s3::migrating`). Implemented over the S3 client in
+/// `migrate::legacy_store`; the host's unit tests use an in-memory one.
 #[async_trait]
-pub trait LegacyBuckets: Send + Sync {
-    async fn buckets(&self) -> Result<Vec<(String, i64)>, String>;
+pub trait LegacyStore: Send + Sync {
+    /// `(name, creation time in Unix ms)` of every bucket.
+    async fn buckets(&self) -> Result<Vec<(String, i64)>, LegacyError>;
+    /// A GET (or, with [`LegacyRead::head`], a HEAD) of one object, with the client's range and
+    /// conditions passed on for the legacy store to answer.
+    async fn read(&self, bucket: &str, key: &str, read: &LegacyRead) -> Result<LegacyObject, LegacyError>;
+    /// One page of a ListObjectsV2 of the bucket: keys after `after`, at most `max`.
+    async fn list(&self, bucket: &str, prefix: &str, delimiter: Option<&str>, after: Option<&str>, max: usize) -> Result<LegacyPage, LegacyError>;
+}
+
+/// A read as the client asked for it: header values as sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyRead {
+    pub head: bool,
+    pub range: Option<String>,
+    pub part_number: Option<i32>,
+    pub if_match: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub if_unmodified_since: Option<String>,
+}
+
+impl LegacyRead {
+    /// A whole object, unconditionally or not: what can be kept in IPFS as it passes.
+    pub fn is_whole(&self) -> bool {
+        !self.head && self.range.is_none() && self.part_number.is_none()
+    }
+}
+
+/// What the legacy store answered about an object, and its bytes (none for a HEAD).
+pub struct LegacyObject {
+    /// The object as a record would hold it (`cid` empty; `size` the whole object's).
+    pub record: ipfs_s3_common::record::ObjectRecord,
+    /// Bytes in this answer, and `Content-Range` when it is a part of the object.
+    pub content_length: u64,
+    pub content_range: Option<String>,
+    pub parts_count: Option<i32>,
+    pub body: Option<crate::ipfs::ByteStream>,
+}
+
+/// A page of a legacy listing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LegacyPage {
+    /// `(key, size, ETag unquoted, last modified in Unix ms)`, in key order.
+    pub objects: Vec<(String, u64, String, i64)>,
+    pub common_prefixes: Vec<String>,
+    pub truncated: bool,
+}
+
+/// Why the legacy store did not give what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LegacyError {
+    #[error("no such key")]
+    NoSuchKey,
+    #[error("no such bucket")]
+    NoSuchBucket,
+    #[error("not modified")]
+    NotModified { etag: String, last_modified: String },
+    #[error("precondition failed")]
+    PreconditionFailed,
+    #[error("range not satisfiable")]
+    InvalidRange,
+    /// Down, refusing the gateway's credentials, or answering what the gateway cannot use.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<LegacyError> for crate::error::Error {
+    fn from(e: LegacyError) -> Self {
+        use crate::error::Error;
+        match e {
+            LegacyError::NoSuchKey => Error::NoSuchKey,
+            LegacyError::NoSuchBucket => Error::NoSuchBucket,
+            LegacyError::NotModified { etag, last_modified } => {
+                let mut h = http::HeaderMap::new();
+                for (name, value) in [("etag", etag), ("last-modified", last_modified)] {
+                    if let Ok(v) = http::HeaderValue::from_str(&value) {
+                        h.insert(name, v);
+                    }
+                }
+                Error::NotModified(h)
+            }
+            LegacyError::PreconditionFailed => Error::PreconditionFailed,
+            LegacyError::InvalidRange => Error::InvalidRange,
+            LegacyError::Unavailable(why) => Error::LegacyUnavailable(why),
+        }
+    }
 }
 
 /// The settings of the legacy store, and every bucket's mode.

@@ -254,11 +254,12 @@ where
 
 /// The legacy store's bucket list, when one is configured.
 #[cfg(feature = "migrate")]
-fn legacy_buckets(cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyBuckets>> {
-    crate::migrate::s3::legacy_client(&cfg.legacy).map(|c| Arc::new(crate::migrate::s3::LegacyCatalog(c)) as Arc<dyn crate::legacy::LegacyBuckets>)
+fn legacy_buckets(cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyStore>> {
+    crate::migrate::s3::legacy_client(&cfg.legacy)
+        .map(|c| Arc::new(crate::migrate::legacy_store::LegacyCatalog(c)) as Arc<dyn crate::legacy::LegacyStore>)
 }
 
 #[cfg(not(feature = "migrate"))]
-fn legacy_buckets(_cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyBuckets>> {
+fn legacy_buckets(_cfg: &Config) -> Option<Arc<dyn crate::legacy::LegacyStore>> {
     None
 }

@@ -130,12 +130,14 @@ def clean_aws_env(env: dict) -> dict:
 
 # Settings the suite's own stack runs with (the environment may override them): access counts are
 # written often, so tests see them soon; a legacy S3 store (VersityGW) runs beside it, holding the
-# buckets whose names start with LEGACY_PREFIX.
+# buckets whose names start with LEGACY_PREFIX, and those being migrated from it, whose names start
+# with MIGRATING_PREFIX.
 LEGACY_PREFIX = "e2e-legacy-"
+MIGRATING_PREFIX = "e2e-moving-"
 E2E_STACK_DEFAULTS = {
     "IPFS_S3_ACCESS_FLUSH_MS": "200",
     "IPFS_S3_LEGACY": "local",
-    "IPFS_S3_BUCKET_MODES": f"{LEGACY_PREFIX}*=legacy",
+    "IPFS_S3_BUCKET_MODES": f"{LEGACY_PREFIX}*=legacy,{MIGRATING_PREFIX}*=migrating",
 }
 
 

@@ -68,6 +68,12 @@ macro_rules! metadata_store_by_families {
             ) -> $crate::error::Result<Vec<Option<ipfs_s3_common::record::ObjectRecord>>> {
                 objects::get_mapping_batch(self, keys).await
             }
+            async fn add_tombstone(&self, bucket: &str, key: &str) -> $crate::error::Result<()> {
+                objects::add_tombstone(self, bucket, key).await
+            }
+            async fn tombstoned(&self, bucket: &str, keys: &[String]) -> $crate::error::Result<Vec<bool>> {
+                objects::tombstoned(self, bucket, keys).await
+            }
             async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> $crate::error::Result<Vec<String>> {
                 objects::scan_keys(self, bucket, prefix, after, limit).await
             }

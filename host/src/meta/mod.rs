@@ -193,14 +193,18 @@ pub enum WriteCondition {
     Absent,
     /// A mapping exists and has this ETag (unquoted).
     EtagIs(String),
+    /// No mapping exists and the key carries no tombstone ([`MetadataStore::add_tombstone`]):
+    /// how an object read from the legacy store is kept, so that it never replaces a write or
+    /// undoes a delete made through the gateway while it was read.
+    Unmigrated,
 }
 
 impl WriteCondition {
     /// Checks the condition against the current record (the stores' shared rule).
     pub fn check(&self, current: Option<&ObjectRecord>) -> Result<()> {
         match (self, current) {
-            (Self::Absent, None) => Ok(()),
-            (Self::Absent, Some(_)) => Err(crate::error::Error::PreconditionFailed),
+            (Self::Absent | Self::Unmigrated, None) => Ok(()),
+            (Self::Absent | Self::Unmigrated, Some(_)) => Err(crate::error::Error::PreconditionFailed),
             (Self::EtagIs(_), None) => Err(crate::error::Error::NoSuchKey),
             (Self::EtagIs(e), Some(r)) if *e == r.etag => Ok(()),
             (Self::EtagIs(_), Some(_)) => Err(crate::error::Error::PreconditionFailed),
@@ -315,6 +319,13 @@ pub trait MetadataStore: Send + Sync {
     async fn store_mapping_batch(&self, mappings: &[ObjectMapping]) -> Result<()>;
     /// Mappings of many keys in one round trip, in the order asked (`None` where missing).
     async fn get_mapping_batch(&self, keys: &[S3Key]) -> Result<Vec<Option<ObjectRecord>>>;
+    /// Marks `bucket/key` as deleted through the gateway, for a bucket being migrated from the
+    /// legacy store: the key then never comes back from there (a write with
+    /// [`WriteCondition::Unmigrated`] is refused, listings leave it out). Its mapping, if any, is
+    /// the caller's to delete afterwards; a later PUT maps the key again regardless.
+    async fn add_tombstone(&self, bucket: &str, key: &str) -> Result<()>;
+    /// Whether each of `keys` of `bucket` carries a tombstone, in one round trip.
+    async fn tombstoned(&self, bucket: &str, keys: &[String]) -> Result<Vec<bool>>;
     /// Up to `limit` keys of `bucket` in byte order that start with `prefix` and sort strictly
     /// after `after`.
     async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;

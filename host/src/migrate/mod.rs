@@ -13,6 +13,7 @@
 //! Another source (a local directory, say) is one more implementation of [`Source`].
 
 pub mod journal;
+pub mod legacy_store;
 pub mod run;
 pub mod s3;
 

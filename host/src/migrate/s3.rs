@@ -42,27 +42,12 @@ pub fn legacy_client(settings: &LegacySettings) -> Option<aws_sdk_s3::Client> {
     })
 }
 
-/// The legacy store's bucket list, for ListBuckets.
-pub struct LegacyCatalog(pub Client);
-
-#[async_trait]
-impl crate::legacy::LegacyBuckets for LegacyCatalog {
-    async fn buckets(&self) -> Result<Vec<(String, i64)>, String> {
-        let out = self.0.list_buckets().send().await.map_err(|e| describe(&e).1)?;
-        Ok(out
-            .buckets()
-            .iter()
-            .filter_map(|b| Some((b.name()?.to_owned(), b.creation_date().and_then(|d| d.to_millis().ok()).unwrap_or(0))))
-            .collect())
-    }
-}
-
-fn unquote(etag: &str) -> String {
+pub(super) fn unquote(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
 
 /// The status and S3 code of a failed call, for messages and decisions.
-fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> (Option<u16>, String) {
+pub(super) fn describe<E: ProvideErrorMetadata + std::fmt::Debug>(e: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> (Option<u16>, String) {
     let status = e.raw_response().map(|r| r.status().as_u16());
     let text = match e.code() {
         Some(code) => format!("{code}: {}", e.message().unwrap_or_default()),
@@ -180,6 +165,7 @@ impl Target for GatewayTarget {
             .set_content_language(s.content_language)
             .set_cache_control(s.cache_control)
             .set_metadata(Some(s.metadata.into_iter().collect()));
+        let first_copy = condition == Condition::Absent;
         put = match condition {
             Condition::Absent => put.if_none_match("*"),
             Condition::Holds(etag) => put.if_match(format!("\"{etag}\"")),
@@ -190,7 +176,18 @@ impl Target for GatewayTarget {
                 put = put.expires(at);
             }
         }
-        match put.send().await {
+        let sent = if first_copy {
+            // Nor over a key deleted through the gateway in a migrating bucket.
+            put.customize()
+                .mutate_request(|r| {
+                    r.headers_mut().insert(crate::s3::objects::UNLESS_DELETED_HEADER, "true");
+                })
+                .send()
+                .await
+        } else {
+            put.send().await
+        };
+        match sent {
             Ok(out) => Ok(Written::Stored(out.e_tag().map(unquote).unwrap_or_default())),
             Err(e) => match describe(&e) {
                 (Some(412), _) => Ok(Written::ConditionFailed),

@@ -114,7 +114,7 @@ impl Gateway {
         if !modes.needs_legacy() {
             return Ok(());
         }
-        let theirs = legacy.buckets().await.map_err(Error::LegacyUnavailable)?;
+        let theirs = legacy.buckets().await?;
         for (name, created_ms) in theirs {
             let lives_there = matches!(modes.mode_of(&name), BucketMode::Legacy | BucketMode::Migrating);
             if lives_there && !buckets.iter().any(|b| b.name == name) {

@@ -60,7 +60,11 @@ impl Gateway {
                     if let Some((code, why)) = refusal(&id) {
                         return Err(error_entry(id, code, why));
                     }
-                    match self.store.delete_mapping(bucket, &id.key).await {
+                    let deleted = match self.bury(bucket, &id.key).await {
+                        Ok(()) => self.store.delete_mapping(bucket, &id.key).await,
+                        Err(e) => Err(e),
+                    };
+                    match deleted {
                         Ok(removed) => {
                             self.resolver.forget(bucket, &id.key).await;
                             if let Some(old) = removed {

@@ -119,13 +119,23 @@ impl Gateway {
         max_keys: usize,
     ) -> Result<Listed> {
         let settings = self.store.bucket_settings(bucket).await?.ok_or(Error::NoSuchBucket)?;
-        let src = BucketKeys { store: self.store.as_ref(), bucket };
-        let page = listing::list(&src, prefix, delimiter, start, max_keys).await?;
+        let legacy = self.migrating(bucket);
+        let merged = legacy.as_deref().map(|l| super::migrating::MergedKeys::new(self.store.as_ref(), l, bucket));
+        let page = match &merged {
+            Some(src) => listing::list(src, prefix, delimiter, start, max_keys).await?,
+            None => listing::list(&BucketKeys { store: self.store.as_ref(), bucket }, prefix, delimiter, start, max_keys).await?,
+        };
         let addresses: Vec<S3Key> =
             page.keys.iter().map(|k| S3Key { bucket: bucket.to_string(), key: k.clone() }).collect();
         let records = self.store.get_mapping_batch(&addresses).await?;
-        // A key deleted between the scan and the read simply drops out of the page.
-        let objects = page.keys.into_iter().zip(records).filter_map(|(k, r)| r.map(|r| (k, r))).collect();
+        // A key deleted between the scan and the read simply drops out of the page; in a
+        // migrating bucket, a key IPFS does not have is described as the legacy store listed it.
+        let objects = page
+            .keys
+            .into_iter()
+            .zip(records)
+            .filter_map(|(k, r)| r.or_else(|| merged.as_ref()?.legacy_record(&k)).map(|r| (k, r)))
+            .collect();
         let owner = self.owner_of(settings.owner.as_deref());
         Ok(Listed { objects, common_prefixes: page.common_prefixes, truncated: page.truncated, next: page.next, owner })
     }

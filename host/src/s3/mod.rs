@@ -14,6 +14,7 @@ mod copy;
 mod delete_objects;
 mod encryption;
 mod list;
+mod migrating;
 pub mod multipart;
 mod multipart_checksum;
 pub mod objects;
@@ -48,7 +49,7 @@ pub struct Gateway {
     /// The master keys of server-side encryption.
     pub keyring: Arc<crate::crypto::Keyring>,
     /// The legacy store's buckets, listed with the gateway's own (none without a legacy store).
-    pub legacy: Option<Arc<dyn crate::legacy::LegacyBuckets>>,
+    pub legacy: Option<Arc<dyn crate::legacy::LegacyStore>>,
 }
 
 impl Gateway {

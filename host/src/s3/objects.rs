@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::meta::WriteCondition;
 
 /// S3's Content-Type for objects uploaded without one.
-pub(super) const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
+pub const DEFAULT_CONTENT_TYPE: &str = "binary/octet-stream";
 pub const REPLICATION_FACTOR_HEADER: &str = "x-ipfs-replication-factor";
 pub const PIN_PRIORITY_HEADER: &str = "x-ipfs-pin-priority";
 
@@ -64,7 +64,7 @@ fn etag(record: &ObjectRecord) -> ETag {
 /// What HEAD answers about an object; GET says the same plus the body. The stored headers and
 /// (when asked for, on a whole object) the checksum are the ones the filter returns too
 /// ([`ObjectRecord::stored_headers`]).
-fn describe(record: &ObjectRecord, checksum: Option<&ObjectChecksum>) -> HeadObjectOutput {
+pub(super) fn describe(record: &ObjectRecord, checksum: Option<&ObjectChecksum>) -> HeadObjectOutput {
     let mut out = HeadObjectOutput {
         accept_ranges: Some("bytes".into()),
         content_length: Some(record.size as i64),
@@ -101,6 +101,41 @@ fn describe(record: &ObjectRecord, checksum: Option<&ObjectChecksum>) -> HeadObj
     out
 }
 
+/// A GET's answer: what HEAD says of the object, with `len` bytes of it (`content_range` when
+/// they are a part of it).
+pub(super) fn get_output(
+    head: HeadObjectOutput,
+    body: crate::ipfs::ByteStream,
+    len: u64,
+    content_range: Option<String>,
+    parts_count: Option<i32>,
+) -> GetObjectOutput {
+    GetObjectOutput {
+        body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
+        content_length: Some(len as i64),
+        content_range,
+        accept_ranges: head.accept_ranges,
+        content_type: head.content_type,
+        e_tag: head.e_tag,
+        last_modified: head.last_modified,
+        metadata: head.metadata,
+        cache_control: head.cache_control,
+        content_disposition: head.content_disposition,
+        content_encoding: head.content_encoding,
+        content_language: head.content_language,
+        expires: head.expires,
+        website_redirect_location: head.website_redirect_location,
+        checksum_crc32: head.checksum_crc32,
+        checksum_crc32c: head.checksum_crc32c,
+        checksum_crc64nvme: head.checksum_crc64nvme,
+        checksum_sha1: head.checksum_sha1,
+        checksum_sha256: head.checksum_sha256,
+        checksum_type: head.checksum_type,
+        parts_count,
+        ..Default::default()
+    }
+}
+
 /// The standard headers a PUT (or CreateMultipartUpload, or CopyObject with `REPLACE`) stores:
 /// Cache-Control, Content-Disposition, Content-Encoding, Content-Language as given, Expires from
 /// the request. `aws-chunked` is how the body travelled, not how the object is encoded: S3 drops it
@@ -133,11 +168,17 @@ pub(super) fn stored_headers(given: [Option<&str>; 4], headers: &http::HeaderMap
 /// The header naming where a website request for the object redirects to.
 const WEBSITE_REDIRECT: &str = "x-amz-website-redirect-location";
 
+/// With `If-None-Match: *`, also refuses a key deleted through the gateway in a migrating bucket
+/// (its tombstone): how `ipfs-s3 migrate` writes a first copy.
+pub const UNLESS_DELETED_HEADER: &str = "x-ipfs-unless-deleted";
+
 /// A PutObject's condition: `If-None-Match: *` (create only) or `If-Match: <etag>` (replace only
 /// that version). S3 accepts no other form.
-fn write_condition(input: &PutObjectInput) -> Result<Option<WriteCondition>> {
+fn write_condition(input: &PutObjectInput, headers: &http::HeaderMap) -> Result<Option<WriteCondition>> {
+    let unless_deleted = headers.get(UNLESS_DELETED_HEADER).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"true"));
     match (&input.if_none_match, &input.if_match) {
         (None, None) => Ok(None),
+        (Some(ETagCondition::Any), None) if unless_deleted => Ok(Some(WriteCondition::Unmigrated)),
         (Some(ETagCondition::Any), None) => Ok(Some(WriteCondition::Absent)),
         (None, Some(ETagCondition::ETag(e))) => Ok(Some(WriteCondition::EtagIs(e.value().to_owned()))),
         (Some(_), None) => Err(Error::NotImplemented("If-None-Match on PutObject supports only `*`".into())),
@@ -273,7 +314,7 @@ impl Gateway {
             ],
             &req.headers,
         )?;
-        let condition = write_condition(&input)?;
+        let condition = write_condition(&input, &req.headers)?;
         let acl = super::acl::canned(
             input.acl.as_ref().map(|a| a.as_str()),
             &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
@@ -367,8 +408,12 @@ impl Gateway {
 
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
-        let (resolved, part) =
-            self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
+            Err(Error::NoSuchKey) if let Some(legacy) = self.migrating(&i.bucket) => {
+                return Ok(self.head_from_legacy(legacy.as_ref(), &req).await?);
+            }
+            other => other?,
+        };
         let record = &resolved.record;
         // The whole object's checksum, or the part's; none for a range.
         let asked = checksum::mode_enabled(i.checksum_mode.as_ref().map(|m| m.as_str())) && i.range.is_none();
@@ -389,8 +434,12 @@ impl Gateway {
 
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
-        let (resolved, part) =
-            self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await?;
+        let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
+            Err(Error::NoSuchKey) if let Some(legacy) = self.migrating(&i.bucket) => {
+                return Ok(self.get_from_legacy(legacy.as_ref(), &req).await?);
+            }
+            other => other?,
+        };
         let record = &resolved.record;
         // An If-Range that no longer holds turns the ranged read into a whole one.
         let if_range = req.headers.get(http::header::IF_RANGE).and_then(|v| v.to_str().ok());
@@ -428,31 +477,7 @@ impl Gateway {
             (false, true) => asked.then(|| record.checksum_of_part(i.part_number)).flatten(),
             (false, false) => None,
         };
-        let head = describe(record, checksum.as_ref());
-        let out = GetObjectOutput {
-            body: Some(StreamingBlob::wrap(sync_wrapper::SyncStream::new(body))),
-            content_length: Some(len as i64),
-            content_range,
-            accept_ranges: head.accept_ranges,
-            content_type: head.content_type,
-            e_tag: head.e_tag,
-            last_modified: head.last_modified,
-            metadata: head.metadata,
-            cache_control: head.cache_control,
-            content_disposition: head.content_disposition,
-            content_encoding: head.content_encoding,
-            content_language: head.content_language,
-            expires: head.expires,
-            website_redirect_location: head.website_redirect_location,
-            checksum_crc32: head.checksum_crc32,
-            checksum_crc32c: head.checksum_crc32c,
-            checksum_crc64nvme: head.checksum_crc64nvme,
-            checksum_sha1: head.checksum_sha1,
-            checksum_sha256: head.checksum_sha256,
-            checksum_type: head.checksum_type,
-            parts_count: parts_count(record, i.part_number),
-            ..Default::default()
-        };
+        let out = get_output(describe(record, checksum.as_ref()), body, len, content_range, parts_count(record, i.part_number));
         let mut resp = S3Response::new(out);
         resp.headers = read_headers(&resolved);
         checksum::add_header_only(checksum.as_ref(), &mut resp.headers);
@@ -466,6 +491,7 @@ impl Gateway {
         if !self.store.bucket_exists(bucket).await? {
             return Err(Error::NoSuchBucket.into());
         }
+        self.bury(bucket, key).await?;
         let removed = self.store.delete_mapping(bucket, key).await?;
         self.resolver.forget(bucket, key).await;
         if let Some(old) = removed {
@@ -573,11 +599,14 @@ mod tests {
             PutObjectInput::builder().bucket("b".into()).key("k".into()).if_none_match(inm).if_match(im).build().unwrap()
         };
         let tag = || Some(ETagCondition::ETag(ETag::Strong("abc".into())));
-        assert_eq!(write_condition(&put(None, None)).unwrap(), None);
-        assert_eq!(write_condition(&put(Some(ETagCondition::Any), None)).unwrap(), Some(WriteCondition::Absent));
-        assert_eq!(write_condition(&put(None, tag())).unwrap(), Some(WriteCondition::EtagIs("abc".into())));
-        assert!(matches!(write_condition(&put(tag(), None)), Err(Error::NotImplemented(_))));
-        assert!(matches!(write_condition(&put(Some(ETagCondition::Any), tag())), Err(Error::NotImplemented(_))));
+        assert_eq!(write_condition(&put(None, None), &headers(&[])).unwrap(), None);
+        assert_eq!(write_condition(&put(Some(ETagCondition::Any), None), &headers(&[])).unwrap(), Some(WriteCondition::Absent));
+        assert_eq!(write_condition(&put(None, tag()), &headers(&[])).unwrap(), Some(WriteCondition::EtagIs("abc".into())));
+        assert!(matches!(write_condition(&put(tag(), None), &headers(&[])), Err(Error::NotImplemented(_))));
+        assert!(matches!(write_condition(&put(Some(ETagCondition::Any), tag()), &headers(&[])), Err(Error::NotImplemented(_))));
+        let unless_deleted = headers(&[(UNLESS_DELETED_HEADER, "true")]);
+        assert_eq!(write_condition(&put(Some(ETagCondition::Any), None), &unless_deleted).unwrap(), Some(WriteCondition::Unmigrated));
+        assert_eq!(write_condition(&put(None, tag()), &unless_deleted).unwrap(), Some(WriteCondition::EtagIs("abc".into())));
     }
 
     #[test]

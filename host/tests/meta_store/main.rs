@@ -94,6 +94,7 @@ conformance!(
     objects::{
         mapping_round_trip_and_missing_bucket,
         conditional_writes_check_the_current_mapping_atomically,
+        tombstones_refuse_unmigrated_writes_and_go_with_the_bucket,
         reference_counts_decide_unpins,
         references_are_shared_across_buckets,
         batch_operations,

@@ -78,6 +78,38 @@ pub(super) async fn conditional_writes_check_the_current_mapping_atomically(h: &
     assert_eq!(ops.len(), 3, "{ops:?}");
 }
 
+pub(super) async fn tombstones_refuse_unmigrated_writes_and_go_with_the_bucket(h: &impl Harness) {
+    let s = h.open("t").await;
+    s.create_bucket("b", 1).await.unwrap();
+    s.create_bucket("c", 1).await.unwrap();
+    let unmigrated = WriteCondition::Unmigrated;
+    // Neither mapped nor deleted: the legacy object is kept.
+    assert_eq!(s.store_mapping_if("b", "old", &record("c1", 1), &unmigrated).await.unwrap(), None);
+    // Mapped: refused, the mapping stays.
+    assert!(matches!(s.store_mapping_if("b", "old", &record("c2", 1), &unmigrated).await, Err(Error::PreconditionFailed)));
+    assert_eq!(s.get_mapping("b", "old").await.unwrap().unwrap().cid, "c1");
+    // Deleted through the gateway: refused, nothing mapped.
+    s.add_tombstone("b", "gone").await.unwrap();
+    assert!(matches!(s.store_mapping_if("b", "gone", &record("c3", 1), &unmigrated).await, Err(Error::PreconditionFailed)));
+    assert_eq!(s.get_mapping("b", "gone").await.unwrap(), None);
+    assert_eq!(s.cid_refs("c3").await.unwrap(), 0);
+    let asked = ["gone".to_string(), "old".into(), "x".into()];
+    assert_eq!(s.tombstoned("b", &asked).await.unwrap(), vec![true, false, false]);
+    assert_eq!(s.tombstoned("c", &asked).await.unwrap(), vec![false, false, false], "tombstones are per bucket");
+    assert!(s.tombstoned("b", &[]).await.unwrap().is_empty());
+    // A plain PUT maps a tombstoned key again.
+    s.store_mapping("b", "gone", &record("c4", 1)).await.unwrap();
+    assert_eq!(s.get_mapping("b", "gone").await.unwrap().unwrap().cid, "c4");
+    // A deleted bucket takes its tombstones along.
+    s.delete_mapping("b", "gone").await.unwrap();
+    s.delete_mapping("b", "old").await.unwrap();
+    s.add_tombstone("c", "z").await.unwrap();
+    s.delete_bucket("b").await.unwrap();
+    s.create_bucket("b", 2).await.unwrap();
+    assert_eq!(s.tombstoned("b", &asked).await.unwrap(), vec![false, false, false]);
+    assert_eq!(s.tombstoned("c", &["z".to_string()]).await.unwrap(), vec![true], "another bucket keeps its own");
+}
+
 pub(super) async fn reference_counts_decide_unpins(h: &impl Harness) {
     let s = h.open("a").await;
     s.create_bucket("b", 0).await.unwrap();

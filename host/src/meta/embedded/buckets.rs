@@ -2,7 +2,7 @@
 
 use redb::ReadableTable;
 
-use super::{BUCKET_SETTINGS, BUCKETS, EmbeddedStore, OBJECTS, UPLOADS};
+use super::{BUCKET_SETTINGS, BUCKETS, EmbeddedStore, OBJECTS, TOMBSTONES, UPLOADS};
 use crate::error::{Error, Result};
 use crate::meta::{BucketInfo, BucketSettings, already_exists, decode, encode};
 
@@ -116,6 +116,20 @@ pub(super) async fn delete_bucket(store: &EmbeddedStore, bucket: &str) -> Result
             };
             for id in ids {
                 super::uploads::end_upload(tx, &bucket, &id)?;
+            }
+            // Its tombstones go with it.
+            let mut tombs = tx.open_table(TOMBSTONES)?;
+            let mut gone = Vec::new();
+            for entry in tombs.range((bucket.as_str(), "")..)? {
+                let (k, _) = entry?;
+                let (b, key) = k.value();
+                if b != bucket {
+                    break;
+                }
+                gone.push(key.to_string());
+            }
+            for key in gone {
+                tombs.remove((bucket.as_str(), key.as_str()))?;
             }
             Ok(())
         })

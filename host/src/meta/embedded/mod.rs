@@ -19,6 +19,7 @@
 //! - `uploads`        (bucket, upload id) -> [`Upload`] JSON (multipart uploads in progress)
 //! - `upload_parts`   (bucket, upload id, part number) -> [`UploadPart`] JSON
 //! - `upload_age`     (initiation time in ms, bucket, upload id), for the expiry of abandoned uploads
+//! - `tombstones`     (bucket, key) -> time (ms) the key was deleted in a migrating bucket
 //!
 //! Every change is one redb write transaction committed with immediate durability (the commit
 //! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
@@ -75,6 +76,7 @@ const UPLOAD_AGE: TableDefinition<(i64, &str, &str), ()> = TableDefinition::new(
 const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
 const BUCKET_SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("bucket_settings");
 const ACCOUNT_NAMES: TableDefinition<&str, &str> = TableDefinition::new("account_names");
+const TOMBSTONES: TableDefinition<(&str, &str), i64> = TableDefinition::new("tombstones");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -118,6 +120,7 @@ impl EmbeddedStore {
             tx.open_table(ACCOUNTS)?;
             tx.open_table(BUCKET_SETTINGS)?;
             tx.open_table(ACCOUNT_NAMES)?;
+            tx.open_table(TOMBSTONES)?;
             tx.commit()?;
             Ok(db)
         })

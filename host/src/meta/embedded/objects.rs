@@ -5,7 +5,7 @@ use redb::{ReadableTable, WriteTransaction};
 
 use super::access::clear_stats;
 use super::queue::push;
-use super::{BUCKETS, EmbeddedStore, OBJECTS, REFS, parse};
+use super::{BUCKETS, EmbeddedStore, OBJECTS, REFS, TOMBSTONES, parse};
 use crate::error::{Error, Result};
 use crate::meta::{ObjectMapping, PinOp, S3Key, WriteCondition};
 use crate::meta::{decode, encode};
@@ -80,6 +80,26 @@ pub(super) async fn get_mapping_batch(store: &EmbeddedStore, keys: &[S3Key]) -> 
         .await
 }
 
+pub(super) async fn add_tombstone(store: &EmbeddedStore, bucket: &str, key: &str) -> Result<()> {
+    let (bucket, key) = (bucket.to_string(), key.to_string());
+    store
+        .write(move |tx| {
+            tx.open_table(TOMBSTONES)?.insert((bucket.as_str(), key.as_str()), crate::clock::now_ms())?;
+            Ok(())
+        })
+        .await
+}
+
+pub(super) async fn tombstoned(store: &EmbeddedStore, bucket: &str, keys: &[String]) -> Result<Vec<bool>> {
+    let (bucket, keys) = (bucket.to_string(), keys.to_vec());
+    store
+        .read(move |tx| {
+            let tombs = tx.open_table(TOMBSTONES)?;
+            keys.iter().map(|k| Ok(tombs.get((bucket.as_str(), k.as_str()))?.is_some())).collect()
+        })
+        .await
+}
+
 pub(super) async fn scan_keys(store: &EmbeddedStore, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
     let (bucket, prefix, after) = (bucket.to_string(), prefix.to_string(), after.map(str::to_string));
     store
@@ -127,6 +147,9 @@ pub(super) fn store_in(
     if let Some(condition) = condition {
         let current: Option<ObjectRecord> = parse(tx.open_table(OBJECTS)?.get((bucket, key))?)?;
         condition.check(current.as_ref())?;
+        if *condition == WriteCondition::Unmigrated && tx.open_table(TOMBSTONES)?.get((bucket, key))?.is_some() {
+            return Err(Error::PreconditionFailed);
+        }
     }
     let json = encode(record)?;
     let old = tx.open_table(OBJECTS)?.insert((bucket, key), json.as_str())?.map(|v| v.value().to_string());

@@ -159,6 +159,10 @@ impl RedisStore {
     fn obj(&self, bucket: &str) -> String {
         format!("{}obj:{}", self.prefix, bucket)
     }
+    /// The tombstones of a migrating bucket's deleted keys.
+    fn tomb(&self, bucket: &str) -> String {
+        format!("{}tomb:{}", self.prefix, bucket)
+    }
     fn idx(&self, bucket: &str) -> String {
         format!("{}idx:{}", self.prefix, bucket)
     }

@@ -1,4 +1,5 @@
-//! Mappings (`obj:{bucket}`, `idx:{bucket}`) and the reference counts they hold (`refs`):
+//! Mappings (`obj:{bucket}`, `idx:{bucket}`), the reference counts they hold (`refs`) and the
+//! tombstones of keys deleted in a migrating bucket (`tomb:{bucket}`, key -> time in ms):
 //! writes and deletes are scripts (`lua/store.lua`, `lua/delete.lua`), reads plain commands.
 
 use std::collections::HashMap;
@@ -102,6 +103,21 @@ pub(super) async fn get_mapping_batch(store: &RedisStore, keys: &[S3Key]) -> Res
     Ok(out)
 }
 
+pub(super) async fn add_tombstone(store: &RedisStore, bucket: &str, key: &str) -> Result<()> {
+    let mut con = store.con.clone();
+    let _: () = con.hset(store.tomb(bucket), key, crate::clock::now_ms()).await?;
+    Ok(())
+}
+
+pub(super) async fn tombstoned(store: &RedisStore, bucket: &str, keys: &[String]) -> Result<Vec<bool>> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut con = store.con.clone();
+    let found: Vec<Option<i64>> = redis::cmd("HMGET").arg(store.tomb(bucket)).arg(keys).query_async(&mut con).await?;
+    Ok(found.iter().map(Option::is_some).collect())
+}
+
 pub(super) async fn scan_keys(store: &RedisStore, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
     let mut con = store.con.clone();
     let min: Vec<u8> = match after {
@@ -145,6 +161,7 @@ fn store_invocation<'a>(
         .key(store.acc(bucket, key))
         .key(store.k("acc:recent"))
         .key(store.k("acc:boosted"))
+        .key(store.tomb(bucket))
         .arg(bucket)
         .arg(key)
         .arg(encode(record)?)
@@ -154,6 +171,7 @@ fn store_invocation<'a>(
             None => String::new(),
             Some(WriteCondition::Absent) => "absent".to_string(),
             Some(WriteCondition::EtagIs(e)) => format!("etag:{e}"),
+            Some(WriteCondition::Unmigrated) => "unmigrated".to_string(),
         })
         .arg(member(bucket, key));
     Ok(inv)

@@ -1,6 +1,7 @@
 -- Atomically delete a bucket only if it exists and holds no key; its multipart uploads in
 -- progress are aborted (their parts released).
--- KEYS: buckets, idx:{b}, obj:{b}, upl:{b}, refs, pinq:normal, uploads, bucket-settings. ARGV:
+-- KEYS: buckets, idx:{b}, obj:{b}, upl:{b}, refs, pinq:normal, uploads, bucket-settings,
+-- tomb:{b} (its tombstones go with it). ARGV:
 -- bucket, parts key
 -- prefix of the bucket. Returns "ok", "nobucket" or "notempty".
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'nobucket' end
@@ -11,5 +12,5 @@ for _, id in ipairs(redis.call('HKEYS', KEYS[4])) do
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[8], ARGV[1])
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[9])
 return 'ok'
