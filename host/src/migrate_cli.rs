@@ -40,6 +40,10 @@ pub struct MigrateArgs {
     /// The journal of finished objects (default: ipfs-s3-migrate-<from>-<to>.jsonl here).
     #[arg(long)]
     pub journal: Option<PathBuf>,
+    /// Once every object is copied and verified (nothing failed), switch the bucket from
+    /// `migrating` to `ipfs` mode: the legacy store is no longer read for it.
+    #[arg(long)]
+    pub switch: bool,
     /// The gateway's S3 endpoint.
     #[arg(long, env = "IPFS_S3_ENDPOINT", default_value = "http://127.0.0.1:9000")]
     pub endpoint: String,
@@ -72,7 +76,15 @@ pub async fn run(cfg: &Config, args: MigrateArgs) -> anyhow::Result<bool> {
     shown.stop();
     let report = report?;
     print_report(&args, &to, &report, started.elapsed(), &journal_path);
-    Ok(report.failed.is_empty())
+    let all_verified = report.failed.is_empty();
+    if args.switch && all_verified && !args.dry_run {
+        let path = format!("{}{}", crate::admin::SWITCH_PATH, to);
+        crate::admin_client::AdminClient::new(cfg).call(reqwest::Method::POST, &path, None).await?;
+        println!("bucket {to} switched to ipfs mode: the legacy store is no longer read for it");
+    } else if args.switch {
+        println!("bucket {to} not switched to ipfs mode: {}", if args.dry_run { "dry run" } else { "some objects failed" });
+    }
+    Ok(all_verified)
 }
 
 /// The progress bar (objects, bytes, rate, ETA) on a terminal; a line every few seconds otherwise.

@@ -186,3 +186,18 @@ def test_a_bulk_migration_of_a_migrating_bucket_leaves_deleted_keys_deleted(stac
     assert_s3_error(lambda: s3.get_object(Bucket=moving, Key="b"), "NoSuchKey", 404)
     assert s3.get_object(Bucket=moving, Key="c")["Body"].read() == b"the gateway's"
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=moving)["Contents"]] == ["a", "c"]
+
+
+def test_a_bucket_switched_to_ipfs_after_its_migration_no_longer_reads_the_legacy_store(stack, s3, direct, moving, tmp_path):
+    from test_migrate import migrate
+
+    for k in ("a", "b"):
+        direct.put_object(Bucket=moving, Key=k, Body=f"legacy {k}".encode())
+    out = migrate(stack, moving, moving, tmp_path / "journal.jsonl", "--switch").stdout
+    assert f"bucket {moving} switched to ipfs mode" in out, out
+    # Written to the legacy store after the switch: not the gateway's business any more.
+    direct.put_object(Bucket=moving, Key="late", Body=b"late")
+    assert_s3_error(lambda: s3.get_object(Bucket=moving, Key="late"), "NoSuchKey", 404)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=moving)["Contents"]] == ["a", "b"]
+    got = s3.get_object(Bucket=moving, Key="a")
+    assert got["Body"].read() == b"legacy a" and cid_of(got)

@@ -57,6 +57,9 @@ fn json(status: StatusCode, v: &impl serde::Serialize) -> Response<Full<Bytes>> 
 }
 
 /// A refused internal call: the table's status for `code`, the JSON error body.
+/// Where a migrating bucket is switched to `ipfs` mode (the bucket's name follows).
+pub const SWITCH_PATH: &str = "/_admin/v1/switch-to-ipfs/";
+
 fn refused(code: S3Code, message: impl Into<String>) -> Response<Full<Bytes>> {
     let status = StatusCode::from_u16(code.status()).unwrap_or(StatusCode::BAD_REQUEST);
     json(status, &ResolveError { code: code.as_str().into(), message: message.into() })
@@ -95,6 +98,7 @@ impl Admin {
             (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
             (_, path) if path.starts_with(accounts::ACCOUNTS_PATH) => self.accounts(req).await,
             (&Method::POST, keys::ROTATE_PATH) => self.rotate(req).await,
+            (&Method::POST, path) if path.starts_with(SWITCH_PATH) => self.switch_to_ipfs(&req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
         Ok(resp)
@@ -128,6 +132,28 @@ impl Admin {
         };
         match accounts::serve(&self.accounts, call, crate::clock::now_ms()).await {
             Ok((status, v)) => json(StatusCode::from_u16(status).unwrap_or(StatusCode::OK), &v),
+            Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// Switches a bucket in `migrating` mode to `ipfs` (`POST {SWITCH_PATH}<bucket>`, behind the
+    /// internal token): `ipfs-s3 migrate --switch` calls it once everything was copied.
+    async fn switch_to_ipfs<B>(&self, req: &Request<B>) -> Response<Full<Bytes>> {
+        if let Some(refused) = self.refuse_untrusted(req) {
+            return refused;
+        }
+        let bucket = req.uri().path().strip_prefix(SWITCH_PATH).unwrap_or_default();
+        let switched = async {
+            let mut settings = self.store.bucket_settings(bucket).await?.ok_or(Error::NoSuchBucket)?;
+            settings.migrated = true;
+            self.store.set_bucket_settings(bucket, &settings).await
+        };
+        match switched.await {
+            Ok(()) => {
+                tracing::info!(bucket, "bucket switched from migrating to ipfs");
+                json(StatusCode::OK, &serde_json::json!({ "bucket": bucket, "mode": "ipfs" }))
+            }
             Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
             Err(e) => failed(&e),
         }

@@ -50,6 +50,10 @@ pub struct BucketSettings {
     /// under this master key id (empty: the keyring's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<String>,
+    /// A bucket in `migrating` mode switched to `ipfs` (`ipfs-s3 migrate --switch`, once
+    /// everything was copied and verified): the legacy store is no longer read for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub migrated: bool,
 }
 
 /// Creating a bucket that exists: S3's answer depends on whose it is.

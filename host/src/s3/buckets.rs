@@ -136,7 +136,7 @@ impl Gateway {
         let i = &req.input;
         let grants = [i.grant_full_control.as_ref(), i.grant_read.as_ref(), i.grant_read_acp.as_ref(), i.grant_write.as_ref(), i.grant_write_acp.as_ref()];
         let acl = super::acl::canned(i.acl.as_ref().map(|a| a.as_str()), &grants)?.unwrap_or_default();
-        let settings = BucketSettings { owner, acl, encryption: None };
+        let settings = BucketSettings { owner, acl, ..Default::default() };
         match self.store.create_bucket_as(bucket, clock::now_ms(), &settings).await {
             Ok(()) => tracing::info!(bucket, "bucket created"),
             // us-east-1 answers 200 to the owner creating its bucket again (and changes nothing);

@@ -57,11 +57,15 @@ fn md5_etag(etag: &str) -> Option<[u8; 16]> {
 }
 
 impl Gateway {
-    /// The legacy store, when `bucket` is being migrated from it.
-    pub(super) fn migrating(&self, bucket: &str) -> Option<Arc<dyn LegacyStore>> {
-        let legacy = self.legacy.as_ref()?;
-        let modes = self.cfg.legacy.modes().ok()?;
-        (modes.mode_of(bucket) == BucketMode::Migrating).then(|| legacy.clone())
+    /// The legacy store, when `bucket` is being migrated from it (in `migrating` mode, and not
+    /// switched to `ipfs` since).
+    pub(super) async fn migrating(&self, bucket: &str) -> Result<Option<Arc<dyn LegacyStore>>> {
+        let Some(legacy) = self.legacy.as_ref() else { return Ok(None) };
+        if self.cfg.legacy.modes().ok().map(|m| m.mode_of(bucket)) != Some(BucketMode::Migrating) {
+            return Ok(None);
+        }
+        let switched = self.store.bucket_settings(bucket).await?.is_some_and(|s| s.migrated);
+        Ok((!switched).then(|| legacy.clone()))
     }
 
     /// A read of a key IPFS does not have, in a migrating bucket: `NoSuchKey` if it was deleted
@@ -195,7 +199,7 @@ impl Gateway {
 
     /// Before a key of a migrating bucket is deleted: its tombstone.
     pub(super) async fn bury(&self, bucket: &str, key: &str) -> Result<()> {
-        if self.migrating(bucket).is_some() {
+        if self.migrating(bucket).await?.is_some() {
             self.store.add_tombstone(bucket, key).await?;
         }
         Ok(())

@@ -409,9 +409,10 @@ impl Gateway {
     pub(super) async fn head_object_op(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
         let i = &req.input;
         let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
-            Err(Error::NoSuchKey) if let Some(legacy) = self.migrating(&i.bucket) => {
-                return Ok(self.head_from_legacy(legacy.as_ref(), &req).await?);
-            }
+            Err(Error::NoSuchKey) => match self.migrating(&i.bucket).await? {
+                Some(legacy) => return Ok(self.head_from_legacy(legacy.as_ref(), &req).await?),
+                None => return Err(Error::NoSuchKey.into()),
+            },
             other => other?,
         };
         let record = &resolved.record;
@@ -435,9 +436,10 @@ impl Gateway {
     pub(super) async fn get_object_op(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
         let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
-            Err(Error::NoSuchKey) if let Some(legacy) = self.migrating(&i.bucket) => {
-                return Ok(self.get_from_legacy(legacy.as_ref(), &req).await?);
-            }
+            Err(Error::NoSuchKey) => match self.migrating(&i.bucket).await? {
+                Some(legacy) => return Ok(self.get_from_legacy(legacy.as_ref(), &req).await?),
+                None => return Err(Error::NoSuchKey.into()),
+            },
             other => other?,
         };
         let record = &resolved.record;

@@ -43,8 +43,8 @@ pub(super) async fn buckets_have_an_owner_and_an_acl(h: &impl Harness) {
     use ipfs_s3_common::account::CannedAcl;
     use ipfs_s3_host::meta::BucketSettings;
     let s = h.open("a").await;
-    let alice = BucketSettings { owner: Some("AKALICE".into()), acl: CannedAcl::Private, encryption: None };
-    let bob = BucketSettings { owner: Some("AKBOB".into()), acl: CannedAcl::Private, encryption: None };
+    let alice = BucketSettings { owner: Some("AKALICE".into()), acl: CannedAcl::Private, ..Default::default() };
+    let bob = BucketSettings { owner: Some("AKBOB".into()), acl: CannedAcl::Private, ..Default::default() };
     s.create_bucket_as("shared-name", 1, &alice).await.unwrap();
     assert!(matches!(s.create_bucket_as("shared-name", 2, &alice).await, Err(Error::BucketAlreadyOwnedByYou)));
     assert!(matches!(s.create_bucket_as("shared-name", 2, &bob).await, Err(Error::BucketAlreadyExists)));
