@@ -12,6 +12,7 @@
 # Environment:
 #   FUZZ_SECONDS        seconds per target of `run` (default 300)
 #   FUZZ_SMOKE_SECONDS  seconds per target of `smoke` (default 30)
+#   FUZZ_JOBS           targets fuzzed at once (default: one per core)
 #   FUZZ_TOOLCHAIN      rustup toolchain that builds the targets (default nightly)
 #   FUZZ_SANITIZER      cargo fuzz sanitizer (default none: the project's code is safe Rust, so
 #                       `address` would watch only the dependencies' unsafe code, at a fraction
@@ -94,6 +95,28 @@ fuzz_one() {
   echo "${execs:-0} ${rate:-0} $((after - before))"
 }
 
+# one_target TARGET SECONDS: replays its committed inputs, then fuzzes it for SECONDS (0: not at
+# all); prints its row of the report, and fails when an input failed or a crash was found.
+one_target() {
+  local t="$1" seconds="$2" n execs rate crashes
+  if ! n=$(replay "$t"); then
+    printf '%-18s %8s %14s %10s %8s\n' "$t" "-" "-" "-" "REPLAY FAILED"
+    return 1
+  fi
+  if [ "$seconds" -eq 0 ]; then
+    printf '%-18s %8s %14s %10s %8s\n' "$t" "$n" "-" "-" "ok"
+    return 0
+  fi
+  log "$t: $n committed inputs pass; fuzzing for ${seconds}s" >&2
+  read -r execs rate crashes < <(fuzz_one "$t" "$seconds")
+  printf '%-18s %8s %14s %10s %8s\n' "$t" "$n" "$execs" "$rate" "$crashes"
+  if [ "$crashes" -ne 0 ]; then
+    grep -m1 -A8 'panicked' "$WORK/logs/$t.log" >&2 || true
+    log "$t: crash input in $WORK/artifacts/$t/ (log: $WORK/logs/$t.log)" >&2
+    return 1
+  fi
+}
+
 main() {
   local cmd="${1:-run}"
   case "$cmd" in
@@ -116,26 +139,23 @@ main() {
     run) seconds="${FUZZ_SECONDS:-300}" ;;
     smoke) seconds="${FUZZ_SMOKE_SECONDS:-30}" ;;
   esac
-  local failed=0 rows=() n execs rate crashes t0=$SECONDS
+  local failed=0 t0=$SECONDS jobs="${FUZZ_JOBS:-$(nproc)}" running=0
+  rm -rf "$WORK/rows" && mkdir -p "$WORK/rows"
+  # The targets are independent: FUZZ_JOBS of them (default: one per core) at a time.
   for t in "${targets[@]}"; do
-    if ! n=$(replay "$t"); then
-      failed=1
-      rows+=("$(printf '%-18s %8s %14s %10s %8s' "$t" "-" "-" "-" "REPLAY FAILED")")
-      continue
-    fi
-    if [ "$seconds" -eq 0 ]; then
-      rows+=("$(printf '%-18s %8s %14s %10s %8s' "$t" "$n" "-" "-" "ok")")
-      continue
-    fi
-    log "$t: $n committed inputs pass; fuzzing for ${seconds}s"
-    read -r execs rate crashes < <(fuzz_one "$t" "$seconds")
-    [ "$crashes" -eq 0 ] || failed=1
-    rows+=("$(printf '%-18s %8s %14s %10s %8s' "$t" "$n" "$execs" "$rate" "$crashes")")
-    if [ "$crashes" -ne 0 ]; then
-      grep -m1 -A8 'panicked' "$WORK/logs/$t.log" >&2 || true
-      log "$t: crash input in $WORK/artifacts/$t/ (log: $WORK/logs/$t.log)"
+    one_target "$t" "$seconds" > "$WORK/rows/$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n || failed=1
+      running=$((running - 1))
     fi
   done
+  while [ "$running" -gt 0 ]; do
+    wait -n || failed=1
+    running=$((running - 1))
+  done
+  local rows=()
+  for t in "${targets[@]}"; do rows+=("$(cat "$WORK/rows/$t")"); done
 
   printf '\n%-18s %8s %14s %10s %8s\n' target replayed executions "exec/s" crashes
   printf '%s\n' "${rows[@]}"
