@@ -69,6 +69,9 @@ pub struct Config {
     /// Seconds the cluster may take to report a pin complete on its peers; past that the pin
     /// counts as `PinTimeout` and is retried.
     pub pin_timeout_secs: u64,
+    /// How long an import (`x-ipfs-import-cid`) waits for an IPFS node to provide the CID before
+    /// it answers `CIDNotFound` (seconds).
+    pub import_timeout_secs: u64,
     /// How long the host's own resolve cache keeps an entry (milliseconds).
     pub resolve_cache_ttl_ms: u64,
     /// How long the host keeps an account it looked up (milliseconds): a change made through
@@ -150,6 +153,7 @@ impl Default for Config {
             pin_workers: 4,
             pin_batch_size: 16,
             pin_timeout_secs: 60,
+            import_timeout_secs: 10,
             resolve_cache_ttl_ms: 1000,
             account_cache_ttl_ms: 1000,
             small_object_max_bytes: 256 * 1024,
@@ -377,6 +381,9 @@ impl Config {
         if !(1..=1000).contains(&self.pin_batch_size) {
             return invalid("pin_batch_size", "must be between 1 and 1000");
         }
+        if self.import_timeout_secs == 0 {
+            return invalid("import_timeout_secs", "must be at least 1");
+        }
         if self.pin_timeout_secs == 0 {
             return invalid("pin_timeout_secs", "must be at least 1");
         }
@@ -416,7 +423,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 44] = [
+const FIELDS: [&str; 45] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -439,6 +446,7 @@ const FIELDS: [&str; 44] = [
     "pin_workers",
     "pin_batch_size",
     "pin_timeout_secs",
+    "import_timeout_secs",
     "resolve_cache_ttl_ms",
     "account_cache_ttl_ms",
     "small_object_max_bytes",

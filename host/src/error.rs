@@ -91,6 +91,9 @@ pub enum Error {
     ClusterProtocol(String),
     #[error("pin timed out: {0}")]
     PinTimeout(String),
+    /// No IPFS node provided the CID within the deadline.
+    #[error("{}: {why}", S3Code::CIDNotFound.message(), why = .0)]
+    CidNotFound(String),
     #[error("cannot achieve the replication factor: {0}")]
     InsufficientReplicas(String),
     #[error("IPFS Cluster is split: {0}")]
@@ -164,6 +167,7 @@ impl Error {
                 S3Code::IPFSNodeUnavailable
             }
             Self::PinTimeout(_) => S3Code::PinTimeout,
+            Self::CidNotFound(_) => S3Code::CIDNotFound,
             Self::InsufficientReplicas(_) => S3Code::InsufficientReplicas,
             Self::ClusterSplit(_) => S3Code::ClusterSplit,
             Self::EntityAlreadyExists(_) => S3Code::EntityAlreadyExists,

@@ -79,6 +79,8 @@ pub mod metrics;
 pub mod migrate;
 #[cfg(feature = "migrate")]
 pub mod migrate_cli;
+#[cfg(feature = "migrate")]
+pub mod import_cli;
 pub mod pin;
 pub mod replica;
 pub mod resolve;

@@ -42,6 +42,10 @@ enum Command {
     /// Copy a bucket of the legacy S3 store (or a prefix of it) into a gateway bucket:
     /// resumable, incremental, verified; never overwrites what was written through the gateway.
     Migrate(ipfs_s3_host::migrate_cli::MigrateArgs),
+    #[cfg(feature = "migrate")]
+    /// Make content already in IPFS S3 objects by CID, without uploading it again (one, or a
+    /// file of `KEY CID` lines).
+    Import(ipfs_s3_host::import_cli::ImportArgs),
 }
 
 fn load(cli: &Cli) -> anyhow::Result<Config> {
@@ -81,6 +85,15 @@ fn main() -> anyhow::Result<()> {
         }
         #[cfg(feature = "migrate")]
         Command::Migrate(args) => match tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::migrate_cli::run(&cfg, args)) {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("ipfs-s3: {e:#}");
+                std::process::exit(1);
+            }
+        },
+        #[cfg(feature = "migrate")]
+        Command::Import(args) => match tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::import_cli::run(&cfg, args)) {
             Ok(true) => Ok(()),
             Ok(false) => std::process::exit(1),
             Err(e) => {

@@ -58,6 +58,8 @@ struct StatAnswer {
     size: u64,
     #[serde(rename = "CumulativeSize")]
     cumulative_size: u64,
+    #[serde(rename = "Type", default)]
+    kind: String,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +183,6 @@ impl IpfsClient for Kubo {
             .await
             .map_err(unavailable)?;
         let st: StatAnswer = json_answer(resp).await?;
-        Ok(FileStat { size: st.size, dag_size: st.cumulative_size })
+        Ok(FileStat { size: st.size, dag_size: st.cumulative_size, is_file: st.kind == "file" })
     }
 }

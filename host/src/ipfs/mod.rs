@@ -45,6 +45,8 @@ pub trait IpfsClient: Send + Sync {
 pub struct FileStat {
     pub size: u64,
     pub dag_size: u64,
+    /// A file (UnixFS file or raw block), not a directory or a symlink.
+    pub is_file: bool,
 }
 
 /// Wraps a body so that every chunk also feeds `observe` (hashes, byte counts) on its way to

@@ -13,6 +13,7 @@ mod buckets;
 mod copy;
 mod delete_objects;
 mod encryption;
+pub mod import;
 mod list;
 mod migrating;
 pub mod multipart;

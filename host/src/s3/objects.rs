@@ -285,6 +285,39 @@ fn read_headers(r: &Resolved) -> http::HeaderMap {
     h
 }
 
+/// What a PutObject (or an import) asks of the object beside its bytes, checked before any of
+/// them move.
+pub(super) struct PutTerms {
+    pub requested_factor: Option<u32>,
+    pub pin_priority: PinPriority,
+    pub headers: ObjectHeaders,
+    pub condition: Option<WriteCondition>,
+    pub acl: ipfs_s3_common::account::CannedAcl,
+}
+
+pub(super) fn put_terms(input: &PutObjectInput, req_headers: &http::HeaderMap, max_factor: u32) -> Result<PutTerms> {
+    check_key(&input.key)?;
+    let requested_factor = replication_factor(req_headers, max_factor)?;
+    let pin_priority = pin_priority(req_headers)?;
+    check_metadata_size(input.metadata.as_ref())?;
+    let headers = stored_headers(
+        [
+            input.cache_control.as_deref(),
+            input.content_disposition.as_deref(),
+            input.content_encoding.as_deref(),
+            input.content_language.as_deref(),
+        ],
+        req_headers,
+    )?;
+    let condition = write_condition(input, req_headers)?;
+    let acl = super::acl::canned(
+        input.acl.as_ref().map(|a| a.as_str()),
+        &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
+    )?
+    .unwrap_or_default();
+    Ok(PutTerms { requested_factor, pin_priority, headers, condition, acl })
+}
+
 /// Refuses user metadata larger than S3 allows (`MetadataTooLarge`).
 pub(super) fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
     let size: usize = meta.map(|m| m.iter().map(|(k, v)| k.len() + v.len()).sum()).unwrap_or(0);
@@ -296,30 +329,15 @@ pub(super) fn check_metadata_size(meta: Option<&Metadata>) -> Result<()> {
 
 impl Gateway {
     pub(super) async fn put_object_op(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        if let Some(cid) = super::import::import_cid(&req.headers)? {
+            return self.import_op(req, cid).await;
+        }
         let input = req.input;
-        check_key(&input.key)?;
         // Refuse bad input before a single byte goes to IPFS.
-        let requested_factor = replication_factor(&req.headers, self.cfg.max_replication_factor)?;
-        let pin_priority = pin_priority(&req.headers)?;
+        let PutTerms { requested_factor, pin_priority, headers, condition, acl } = put_terms(&input, &req.headers, self.cfg.max_replication_factor)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
-        check_metadata_size(input.metadata.as_ref())?;
         let declared = checksum::declared(&req.headers)?;
         let algorithm = declared.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |d| d.algorithm);
-        let headers = stored_headers(
-            [
-                input.cache_control.as_deref(),
-                input.content_disposition.as_deref(),
-                input.content_encoding.as_deref(),
-                input.content_language.as_deref(),
-            ],
-            &req.headers,
-        )?;
-        let condition = write_condition(&input, &req.headers)?;
-        let acl = super::acl::canned(
-            input.acl.as_ref().map(|a| a.as_str()),
-            &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
-        )?
-        .unwrap_or_default();
         let Some(settings) = self.store.bucket_settings(&input.bucket).await? else {
             return Err(Error::NoSuchBucket.into());
         };
@@ -365,12 +383,23 @@ impl Gateway {
             encryption,
             ..Default::default()
         };
-        match &condition {
-            None => self.store.store_mapping(&input.bucket, &input.key, &record).await?,
-            Some(c) => self.store.store_mapping_if(&input.bucket, &input.key, &record, c).await?,
+        self.commit_put(&input.bucket, &input.key, record, condition.as_ref()).await
+    }
+
+    /// Maps a PutObject's (or an import's) object, and answers it.
+    pub(super) async fn commit_put(
+        &self,
+        bucket: &str,
+        key: &str,
+        record: ObjectRecord,
+        condition: Option<&WriteCondition>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        match condition {
+            None => self.store.store_mapping(bucket, key, &record).await?,
+            Some(c) => self.store.store_mapping_if(bucket, key, &record, c).await?,
         };
-        self.resolver.forget(&input.bucket, &input.key).await;
-        tracing::info!(bucket = %input.bucket, key = %input.key, cid = %record.cid, size, replication_factor, "object stored");
+        self.resolver.forget(bucket, key).await;
+        tracing::info!(bucket, key, cid = %record.cid, size = record.size, replication_factor = record.replication_factor, "object stored");
         let mut out = PutObjectOutput { e_tag: Some(etag(&record)), ..Default::default() };
         if let Some(c) = &record.checksum {
             // PutObject answers the checksum it stored, in every case.

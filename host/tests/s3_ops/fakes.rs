@@ -139,6 +139,7 @@ impl IpfsClient for FakeIpfs {
         Ok(FileStat {
             size,
             dag_size: size,
+            is_file: true,
         })
     }
 }
