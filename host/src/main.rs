@@ -53,6 +53,20 @@ fn load(cli: &Cli) -> anyhow::Result<Config> {
     Ok(Config::load(cli.config.as_deref(), &env)?)
 }
 
+/// The exit of a command that reports whether everything it did succeeded: 1 when something
+/// failed (already reported) or the command itself did.
+#[cfg(feature = "migrate")]
+fn finish(outcome: anyhow::Result<bool>) -> anyhow::Result<()> {
+    match outcome {
+        Ok(true) => Ok(()),
+        Ok(false) => std::process::exit(1),
+        Err(e) => {
+            eprintln!("ipfs-s3: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg = match load(&cli) {
@@ -84,23 +98,9 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         #[cfg(feature = "migrate")]
-        Command::Migrate(args) => match tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::migrate_cli::run(&cfg, args)) {
-            Ok(true) => Ok(()),
-            Ok(false) => std::process::exit(1),
-            Err(e) => {
-                eprintln!("ipfs-s3: {e:#}");
-                std::process::exit(1);
-            }
-        },
+        Command::Migrate(args) => finish(tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::migrate_cli::run(&cfg, args))),
         #[cfg(feature = "migrate")]
-        Command::Import(args) => match tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::import_cli::run(&cfg, args)) {
-            Ok(true) => Ok(()),
-            Ok(false) => std::process::exit(1),
-            Err(e) => {
-                eprintln!("ipfs-s3: {e:#}");
-                std::process::exit(1);
-            }
-        },
+        Command::Import(args) => finish(tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::import_cli::run(&cfg, args))),
         Command::Serve => {
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {

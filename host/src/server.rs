@@ -104,6 +104,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         cfg: cfg.clone(),
         keyring: keyring.clone(),
         legacy: legacy_buckets(&cfg),
+        modes: Arc::new(cfg.legacy.modes()?),
     };
     let s3 = s3_service(gateway, accounts.clone());
 

@@ -109,8 +109,7 @@ impl Gateway {
     /// the gateway has made its own), beside the gateway's; only administrators reach those.
     async fn add_legacy_buckets(&self, buckets: &mut Vec<Listed>) -> crate::error::Result<()> {
         let Some(legacy) = &self.legacy else { return Ok(()) };
-        // (Checked when the configuration was loaded.)
-        let modes = self.cfg.legacy.modes().map_err(|e| Error::LegacyUnavailable(e.to_string()))?;
+        let modes = &self.modes;
         if !modes.needs_legacy() {
             return Ok(());
         }

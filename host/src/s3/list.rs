@@ -119,7 +119,7 @@ impl Gateway {
         max_keys: usize,
     ) -> Result<Listed> {
         let settings = self.store.bucket_settings(bucket).await?.ok_or(Error::NoSuchBucket)?;
-        let legacy = if settings.migrated { None } else { self.migrating(bucket).await? };
+        let legacy = self.migrating_with(bucket, &settings);
         let merged = legacy.as_deref().map(|l| super::migrating::MergedKeys::new(self.store.as_ref(), l, bucket));
         let page = match &merged {
             Some(src) => listing::list(src, prefix, delimiter, start, max_keys).await?,

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::ipfs::ByteStream;
 use crate::legacy::{LegacyObject, LegacyRead, LegacyStore};
 use crate::listing::KeySource;
-use crate::meta::{MetadataStore, WriteCondition};
+use crate::meta::{BucketSettings, MetadataStore, WriteCondition};
 
 /// Chunks in flight between the legacy read and the IPFS write.
 const TEE_DEPTH: usize = 8;
@@ -58,14 +58,19 @@ fn md5_etag(etag: &str) -> Option<[u8; 16]> {
 
 impl Gateway {
     /// The legacy store, when `bucket` is being migrated from it (in `migrating` mode, and not
-    /// switched to `ipfs` since).
-    pub(super) async fn migrating(&self, bucket: &str) -> Result<Option<Arc<dyn LegacyStore>>> {
-        let Some(legacy) = self.legacy.as_ref() else { return Ok(None) };
-        if self.cfg.legacy.modes().ok().map(|m| m.mode_of(bucket)) != Some(BucketMode::Migrating) {
+    /// switched to `ipfs` since), with the bucket's settings.
+    pub(super) async fn migrating(&self, bucket: &str) -> Result<Option<(Arc<dyn LegacyStore>, BucketSettings)>> {
+        if self.legacy.is_none() || self.modes.mode_of(bucket) != BucketMode::Migrating {
             return Ok(None);
         }
-        let switched = self.store.bucket_settings(bucket).await?.is_some_and(|s| s.migrated);
-        Ok((!switched).then(|| legacy.clone()))
+        let Some(settings) = self.store.bucket_settings(bucket).await? else { return Ok(None) };
+        Ok(self.migrating_with(bucket, &settings).map(|legacy| (legacy, settings)))
+    }
+
+    /// [`Self::migrating`] with the bucket's settings in hand.
+    pub(super) fn migrating_with(&self, bucket: &str, settings: &BucketSettings) -> Option<Arc<dyn LegacyStore>> {
+        let legacy = self.legacy.as_ref()?;
+        (self.modes.mode_of(bucket) == BucketMode::Migrating && !settings.migrated).then(|| legacy.clone())
     }
 
     /// A read of a key IPFS does not have, in a migrating bucket: `NoSuchKey` if it was deleted
@@ -94,6 +99,7 @@ impl Gateway {
     pub(super) async fn get_from_legacy(
         &self,
         legacy: &dyn LegacyStore,
+        settings: &BucketSettings,
         req: &S3Request<GetObjectInput>,
     ) -> Result<S3Response<GetObjectOutput>> {
         let i = &req.input;
@@ -103,8 +109,7 @@ impl Gateway {
         let body = got.body.unwrap_or_else(|| Box::pin(futures::stream::empty()));
         // Only a whole object can be kept; a range or a part is served and nothing more. A bucket
         // with default encryption is only read through (the kept copy would be plaintext).
-        let encrypted = self.store.bucket_settings(&i.bucket).await?.is_some_and(|s| s.encryption.is_some());
-        let body = if read.is_whole() && got.content_range.is_none() && !encrypted {
+        let body = if read.is_whole() && got.content_range.is_none() && settings.encryption.is_none() {
             self.clone().keep_while_serving(i.bucket.clone(), i.key.clone(), got.record.clone(), body)
         } else {
             body

@@ -51,6 +51,8 @@ pub struct Gateway {
     pub keyring: Arc<crate::crypto::Keyring>,
     /// The legacy store's buckets, listed with the gateway's own (none without a legacy store).
     pub legacy: Option<Arc<dyn crate::legacy::LegacyStore>>,
+    /// Every bucket's mode (parsed once from the configuration, which was checked at load).
+    pub modes: Arc<ipfs_s3_common::modes::BucketModes>,
 }
 
 impl Gateway {

@@ -439,7 +439,7 @@ impl Gateway {
         let i = &req.input;
         let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
             Err(Error::NoSuchKey) => match self.migrating(&i.bucket).await? {
-                Some(legacy) => return Ok(self.head_from_legacy(legacy.as_ref(), &req).await?),
+                Some((legacy, _)) => return Ok(self.head_from_legacy(legacy.as_ref(), &req).await?),
                 None => return Err(Error::NoSuchKey.into()),
             },
             other => other?,
@@ -466,7 +466,7 @@ impl Gateway {
         let i = &req.input;
         let (resolved, part) = match self.readable(&i.bucket, &i.key, i.version_id.as_deref(), i.part_number, &req.headers).await {
             Err(Error::NoSuchKey) => match self.migrating(&i.bucket).await? {
-                Some(legacy) => return Ok(self.get_from_legacy(legacy.as_ref(), &req).await?),
+                Some((legacy, settings)) => return Ok(self.get_from_legacy(legacy.as_ref(), &settings, &req).await?),
                 None => return Err(Error::NoSuchKey.into()),
             },
             other => other?,

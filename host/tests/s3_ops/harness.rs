@@ -93,6 +93,7 @@ impl Stack {
             // One master key (32 zero bytes), `k1`: unit tests only.
             keyring: Arc::new(ipfs_s3_host::crypto::Keyring::from_env_value("k1=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=").unwrap()),
             legacy: None,
+            modes: Default::default(),
         };
         let accounts = Arc::new(Accounts::new(store.clone(), &cfg_for_accounts));
         let s3 = ipfs_s3_host::server::s3_service(gateway, accounts.clone());
