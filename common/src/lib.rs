@@ -6,6 +6,7 @@
 //!   the filter.
 //! - [`s3error`]: S3 error codes (AWS's and the IPFS ones of the design), their HTTP status, and the
 //!   XML error body.
+//! - [`error_doc`]: the error answer on the wire (XML or JSON, the compatibility mode, S3's headers).
 //! - [`names`]: bucket-name and key rules.
 //! - [`range`]: HTTP `Range` parsing and resolution against an object size.
 //! - [`sigv4`]: AWS Signature Version 4 verification (header and presigned query).
@@ -17,6 +18,7 @@
 pub mod account;
 pub mod addressing;
 pub mod conditional;
+pub mod error_doc;
 pub mod internal;
 pub mod modes;
 pub mod names;

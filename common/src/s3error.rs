@@ -1,4 +1,5 @@
-//! S3 error codes the gateway answers with, their HTTP status, and the S3 XML error body.
+//! S3 error codes the gateway answers with and their HTTP status; [`crate::error_doc`] renders the
+//! answer.
 //!
 //! AWS's list: <https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html>. The IPFS
 //! codes (`IPFSNodeUnavailable`, `PinTimeout`, `InsufficientReplicas`, `CIDNotFound`,
@@ -85,6 +86,8 @@ s3_codes! {
     RequestTimeTooSkewed = 403, "The difference between the request time and the current time is too large.";
     ServerSideEncryptionConfigurationNotFoundError = 404, "The server side encryption configuration was not found";
     ServiceUnavailable = 503, "Service is unable to handle request.";
+    /// S3's answer to a client it wants slower; the AWS SDKs retry it with backoff.
+    SlowDown = 503, "Please reduce your request rate.";
     SignatureDoesNotMatch = 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.";
     XAmzContentSHA256Mismatch = 400, "The provided 'x-amz-content-sha256' header does not match what was computed.";
     // The IPFS codes of the design, with its words.
@@ -100,19 +103,6 @@ impl S3Code {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|c| c.as_str() == name)
     }
-}
-
-/// The S3 XML error document.
-///
-/// `resource` is the request path; `request_id` ties the answer to the logs.
-pub fn error_xml(code: S3Code, message: &str, resource: &str, request_id: &str) -> String {
-    format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message><Resource>{}</Resource><RequestId>{}</RequestId></Error>",
-        code.as_str(),
-        xml_escape(message),
-        xml_escape(resource),
-        xml_escape(request_id),
-    )
 }
 
 /// Escapes text for an XML element body or attribute.
@@ -141,7 +131,7 @@ mod tests {
             assert_eq!(S3Code::from_name(c.as_str()), Some(*c));
             assert!(!c.message().is_empty());
         }
-        assert_eq!(S3Code::ALL.len(), 46);
+        assert_eq!(S3Code::ALL.len(), 47);
         assert_eq!(S3Code::from_name("NoSuchThing"), None);
     }
 
@@ -155,9 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn xml_escapes_the_resource() {
-        let x = error_xml(S3Code::NoSuchKey, "The specified key does not exist.", "/b/a&<b>", "r1");
-        assert!(x.contains("<Code>NoSuchKey</Code>"));
-        assert!(x.contains("<Resource>/b/a&amp;&lt;b&gt;</Resource>"));
+    fn xml_escapes_text() {
+        assert_eq!(xml_escape("/b/a&<b>\"'"), "/b/a&amp;&lt;b&gt;&quot;&apos;");
     }
 }

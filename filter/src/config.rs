@@ -62,9 +62,28 @@ pub struct Config {
     /// rather than path style.
     #[serde(default)]
     pub legacy_virtual_hosted: bool,
+    /// IPFS conditions answered with the S3 code unchanged clients handle (the IPFS code in
+    /// `X-IPFS-Error-Code`); `false`: the IPFS codes themselves. Must be the host's setting too.
+    #[serde(default = "yes")]
+    pub compatibility_mode: bool,
+    /// `x-amz-request-id` and `x-amz-id-2` on every answer, as S3 gives them. Must be the host's
+    /// setting too.
+    #[serde(default = "yes")]
+    pub legacy_headers: bool,
     /// Anything else in the JSON: reported, not fatal, so a newer run script still starts.
     #[serde(flatten, skip_serializing)]
     pub unknown: BTreeMap<String, IgnoredAny>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// How errors and S3's headers are given.
+    pub fn style(&self) -> ipfs_s3_common::error_doc::ErrorStyle {
+        ipfs_s3_common::error_doc::ErrorStyle { compatibility_mode: self.compatibility_mode, legacy_headers: self.legacy_headers }
+    }
 }
 
 fn default_region() -> String {

@@ -41,6 +41,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
+use ipfs_s3_common::error_doc::wants_json;
 use ipfs_s3_common::internal::INTERNAL_HEADER_PREFIX;
 use ipfs_s3_common::record::Resolved;
 use ipfs_s3_common::s3error::S3Code;
@@ -57,7 +58,7 @@ use crate::keys::{self, Learned};
 use crate::legacy;
 use crate::decide::{self, Decision, ServeCtx};
 use crate::request::Target;
-use crate::response::{self, GatewayVerdict, Reply, ServedObject};
+use crate::response::{self, Asked, GatewayVerdict, Reply, ServedObject};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -219,6 +220,7 @@ impl RootContext for Root {
             state: State::Idle,
             read_started_us: None,
             paused: false,
+            asked: Asked::default(),
         }))
     }
 }
@@ -252,6 +254,8 @@ struct Http {
     read_started_us: Option<u64>,
     /// The request waits for a call to the host: whatever lets it go on must resume it.
     paused: bool,
+    /// What the request said that an error answer depends on.
+    asked: Asked,
 }
 
 fn now_ms() -> Option<i64> {
@@ -273,6 +277,11 @@ impl Http {
     /// comes back through this filter's response hooks.
     fn reply(&mut self, reply: &Reply) -> Action {
         self.state = State::Done;
+        let style = self.config.as_ref().map(|c| c.style()).unwrap_or_default();
+        let reply = reply.finish(&style, &self.asked, now_ms().unwrap_or(0).div_euclid(1000));
+        if let Some(doc) = reply.doc.as_ref().filter(|_| reply.status >= 500) {
+            warn!("ipfs-s3 filter: request {} answered {} {}: {}", doc.request_id, reply.status, doc.code, doc.message);
+        }
         let body = reply.body.as_deref().map(str::as_bytes);
         if let Err(status) = hostcalls::send_http_response(u32::from(reply.status), pairs(&reply.headers), body) {
             error!("ipfs-s3 filter: could not send a local reply: {status:?}");
@@ -304,6 +313,8 @@ impl Http {
     }
 
     fn resolve(&mut self, config: &Config, ctx: ServeCtx, now_ms: i64) -> Action {
+        self.asked.bucket = Some(ctx.target.bucket.clone());
+        self.asked.key = Some(ctx.target.key.clone());
         let slot = cache::slot_key(&ctx.target.bucket, &ctx.target.key, config.cache_slots);
         let cached = hostcalls::get_shared_data(&slot).ok().and_then(|(v, _)| v);
         if let Some(resolved) = cache::lookup_since(
@@ -385,6 +396,9 @@ impl Http {
         let Some(now) = now_ms() else {
             return self.internal_error("no clock");
         };
+        let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+        self.asked.json = wants_json(header("accept"));
+        header("x-request-id").unwrap_or("-").clone_into(&mut self.asked.request_id);
         match decide::on_request(&config, &headers, now.div_euclid(1000), learned) {
             Decision::Continue => self.go_on(),
             Decision::Watch(target) => {
@@ -576,7 +590,9 @@ impl HttpContext for Http {
     fn on_http_response_headers(&mut self, _headers: usize, _end_of_stream: bool) -> Action {
         match &self.state {
             State::Serving(object, target) => match response::gateway_response(object, response_status()) {
-                GatewayVerdict::Rewrite(set) => {
+                GatewayVerdict::Rewrite(mut set) => {
+                    let legacy = self.config.as_ref().is_none_or(|c| c.legacy_headers);
+                    response::set_legacy_headers(&mut set, legacy, &object.request_id);
                     if !object.head {
                         let counted = self.counter.borrow_mut().count(
                             &target.bucket,

@@ -6,7 +6,8 @@
 
 use ipfs_s3_common::range::{self, RangeOutcome};
 use ipfs_s3_common::record::{Resolved, access_headers};
-use ipfs_s3_common::s3error::{RETRY_AFTER_SECS, S3Code, error_xml};
+use ipfs_s3_common::error_doc::{ErrorDoc, ErrorStyle, legacy_headers};
+use ipfs_s3_common::s3error::S3Code;
 
 /// A reply the filter sends itself instead of forwarding the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,18 +16,69 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
     /// `None` for HEAD requests and 304s, which carry no body.
     pub body: Option<String>,
+    /// For an error, what it is: [`Reply::finish`] renders it as the configuration and the
+    /// client ask (XML or JSON, the compatibility mode, S3's headers).
+    pub doc: Option<Box<ErrorDoc>>,
 }
 
-/// An S3 XML error.
+/// An S3 error, rendered as S3 XML in the default style until [`Reply::finish`].
 pub fn error(code: S3Code, message: &str, resource: &str, request_id: &str, head: bool) -> Reply {
-    let mut headers = vec![
-        ("content-type".to_owned(), "application/xml".to_owned()),
-        ("x-amz-request-id".to_owned(), request_id.to_owned()),
-    ];
-    if code.status() == 503 {
-        headers.push(("retry-after".to_owned(), RETRY_AFTER_SECS.to_string()));
+    Reply::of_error(ErrorDoc::new(code, message, resource, request_id), head)
+}
+
+/// What the request said that an answer depends on: whether it asked for JSON, its id, and the
+/// object it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub json: bool,
+    pub request_id: String,
+    pub bucket: Option<String>,
+    pub key: Option<String>,
+}
+
+impl Reply {
+    fn of_error(doc: ErrorDoc, head: bool) -> Self {
+        let r = doc.render(&ErrorStyle::default(), false);
+        Reply {
+            status: r.status,
+            headers: r.headers.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
+            body: (!head).then_some(r.body),
+            doc: Some(Box::new(doc)),
+        }
     }
-    Reply { status: code.status(), headers, body: (!head).then(|| error_xml(code, message, resource, request_id)) }
+
+    /// The reply as it goes out under `style`, for a request that `asked` so, at `now_secs`.
+    pub fn finish(&self, style: &ErrorStyle, asked: &Asked, now_secs: i64) -> Reply {
+        let Some(doc) = &self.doc else {
+            let mut out = self.clone();
+            set_legacy_headers(&mut out.headers, style.legacy_headers, &asked.request_id);
+            return out;
+        };
+        let mut doc = doc.as_ref().clone();
+        doc.now_secs = now_secs;
+        if doc.request_id == "-" {
+            doc.request_id.clone_from(&asked.request_id);
+        }
+        if doc.bucket.is_none() {
+            doc.bucket.clone_from(&asked.bucket);
+            doc.key.clone_from(&asked.key);
+        }
+        let r = doc.render(style, asked.json);
+        Reply {
+            status: r.status,
+            headers: r.headers.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
+            body: self.body.as_ref().map(|_| r.body),
+            doc: Some(Box::new(doc)),
+        }
+    }
+}
+
+/// S3's `x-amz-request-id` and `x-amz-id-2` in `headers` when `on`, neither when not.
+pub fn set_legacy_headers(headers: &mut Vec<(String, String)>, on: bool, request_id: &str) {
+    headers.retain(|(n, _)| n != "x-amz-request-id" && n != "x-amz-id-2");
+    if on {
+        headers.extend(legacy_headers(request_id).map(|(n, v)| (n.to_owned(), v)));
+    }
 }
 
 /// `304 Not Modified` for a conditional read.
@@ -39,6 +91,7 @@ pub fn not_modified(resolved: &Resolved, request_id: &str) -> Reply {
             ("x-amz-request-id".to_owned(), request_id.to_owned()),
         ],
         body: None,
+        doc: None,
     }
 }
 
@@ -99,15 +152,21 @@ fn usable_header_value(v: &str) -> bool {
 /// Judges the gateway's status and builds the S3 headers.
 pub fn gateway_response(obj: &ServedObject, status: u16) -> GatewayVerdict {
     let size = obj.resolved.record.size;
-    let fail = |why: &str| {
-        GatewayVerdict::Fail(error(
-            S3Code::IPFSNodeUnavailable,
-            &format!("The IPFS gateway could not serve the object: {why}"),
-            &obj.resource,
-            &obj.request_id,
-            obj.head,
-        ))
+    let failure = |code: S3Code, message: String| {
+        let mut doc = ErrorDoc::new(code, &message, &obj.resource, &obj.request_id);
+        doc.cid = Some(obj.resolved.record.cid.clone());
+        GatewayVerdict::Fail(Reply::of_error(doc, obj.head))
     };
+    let fail = |why: &str| failure(S3Code::IPFSNodeUnavailable, format!("The IPFS gateway could not serve the object: {why}"));
+    // The Kubo gateway answers 504 when its retrieval deadline passed without the content; the
+    // host's object cache answers 404 when no node provided it within its own.
+    let not_found = (status == 504 && !obj.resolved.host_cache) || (status == 404 && obj.resolved.host_cache);
+    if not_found {
+        return failure(
+            S3Code::CIDNotFound,
+            format!("{}: no IPFS node provided {} before the read deadline", S3Code::CIDNotFound.message(), obj.resolved.record.cid),
+        );
+    }
     match (status, obj.outcome, obj.head) {
         (200 | 206, _, true) => {}
         (200, RangeOutcome::Full, false) | (206, RangeOutcome::Partial { .. }, false) => {}
@@ -277,12 +336,46 @@ mod tests {
             };
             assert_eq!(reply.status, 503);
             let body = reply.body.unwrap();
-            assert!(body.contains("<Code>IPFSNodeUnavailable</Code>"), "{body}");
+            assert!(body.contains("<Code>ServiceUnavailable</Code><Message>The IPFS gateway"), "{body}");
+            assert!(body.contains("<IPFSErrorCode>IPFSNodeUnavailable</IPFSErrorCode>"), "{body}");
+            assert!(body.contains("<CID>bafkrei"), "{body}");
         }
         let GatewayVerdict::Fail(reply) = gateway_response(&obj(RangeOutcome::Full, true), 502) else {
             panic!()
         };
         assert_eq!((reply.status, reply.body), (503, None));
+    }
+
+    #[test]
+    fn content_no_node_provides_is_cid_not_found_in_either_mode_and_form() {
+        let mut small = obj(RangeOutcome::Full, false);
+        small.resolved.host_cache = true;
+        for (o, status) in [(obj(RangeOutcome::Full, false), 504), (small, 404)] {
+            let GatewayVerdict::Fail(reply) = gateway_response(&o, status) else { panic!() };
+            let asked = Asked { json: false, request_id: "rid".into(), bucket: Some("b".into()), key: Some("k".into()) };
+            let compat = reply.finish(&ErrorStyle::default(), &asked, 0);
+            assert_eq!(compat.status, 503);
+            assert!(compat.headers.contains(&("x-ipfs-error-code".into(), "CIDNotFound".into())));
+            assert!(compat.headers.contains(&("retry-after".into(), "2".into())));
+            assert!(compat.headers.contains(&("x-amz-request-id".into(), "rid".into())));
+            let body = compat.body.unwrap();
+            assert!(body.contains("<Code>ServiceUnavailable</Code>") && body.contains("<Key>k</Key>"), "{body}");
+            let ipfs = ErrorStyle { compatibility_mode: false, legacy_headers: false };
+            let json = reply.finish(&ipfs, &Asked { json: true, ..asked }, 1_704_110_400);
+            assert_eq!(json.status, 404);
+            assert!(!json.headers.iter().any(|(n, _)| n == "x-amz-request-id" || n == "retry-after"));
+            let v: serde_json::Value = serde_json::from_str(json.body.as_deref().unwrap()).unwrap();
+            assert_eq!(v["error"]["code"], "CIDNotFound");
+            assert_eq!(v["error"]["s3_key"], "b/k");
+            assert_eq!(v["error"]["cid"], o.resolved.record.cid.as_str());
+            assert_eq!(v["error"]["timestamp"], "2024-01-01T12:00:00Z");
+            assert_eq!(v["error"]["request_id"], "rid");
+        }
+        // Any other failure of the host's object cache is the node's.
+        let mut small = obj(RangeOutcome::Full, false);
+        small.resolved.host_cache = true;
+        let GatewayVerdict::Fail(reply) = gateway_response(&small, 503) else { panic!() };
+        assert_eq!(reply.doc.unwrap().code, "IPFSNodeUnavailable");
     }
 
     #[test]

@@ -72,6 +72,17 @@ pub struct Config {
     /// How long an import (`x-ipfs-import-cid`) waits for an IPFS node to provide the CID before
     /// it answers `CIDNotFound` (seconds).
     pub import_timeout_secs: u64,
+    /// How long a read of an object's content waits for an IPFS node to provide it before it
+    /// answers `CIDNotFound` (seconds). The Kubo gateway's `Gateway.RetrievalTimeout` is the
+    /// same deadline for reads through the gateway.
+    pub retrieval_timeout_secs: u64,
+    /// IPFS conditions answered with the S3 code unchanged S3 clients handle, the IPFS code in
+    /// `X-IPFS-Error-Code` (the design's `CompatibilityMode`); `false`: the IPFS codes themselves.
+    /// Must be the filter's setting too.
+    pub compatibility_mode: bool,
+    /// `x-amz-request-id` and `x-amz-id-2` on every answer (the design's `LegacyHeaders`). Must be
+    /// the filter's setting too.
+    pub legacy_headers: bool,
     /// How long the host's own resolve cache keeps an entry (milliseconds).
     pub resolve_cache_ttl_ms: u64,
     /// How long the host keeps an account it looked up (milliseconds): a change made through
@@ -154,6 +165,9 @@ impl Default for Config {
             pin_batch_size: 16,
             pin_timeout_secs: 60,
             import_timeout_secs: 10,
+            retrieval_timeout_secs: 30,
+            compatibility_mode: true,
+            legacy_headers: true,
             resolve_cache_ttl_ms: 1000,
             account_cache_ttl_ms: 1000,
             small_object_max_bytes: 256 * 1024,
@@ -207,6 +221,11 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// How errors and S3's headers are given.
+    pub fn error_style(&self) -> ipfs_s3_common::error_doc::ErrorStyle {
+        ipfs_s3_common::error_doc::ErrorStyle { compatibility_mode: self.compatibility_mode, legacy_headers: self.legacy_headers }
+    }
+
     /// Defaults, then the file (if any), then `IPFS_S3_*` variables from `env`.
     pub fn load(file: Option<&Path>, env: &[(String, String)]) -> Result<Self, ConfigError> {
         let mut cfg = Self::layered(file, env)?;
@@ -229,7 +248,7 @@ impl Config {
             if let Some(name) = k.strip_prefix("IPFS_S3_") {
                 let name = name.to_ascii_lowercase();
                 if FIELDS.contains(&name.as_str()) || crate::legacy::FIELDS.contains(&name.as_str()) {
-                    fig = fig.merge(Serialized::default(&name, parse_env_value(v)));
+                    fig = fig.merge(Serialized::default(&name, parse_env_value(&name, v)));
                 }
             }
         }
@@ -384,6 +403,9 @@ impl Config {
         if self.import_timeout_secs == 0 {
             return invalid("import_timeout_secs", "must be at least 1");
         }
+        if self.retrieval_timeout_secs == 0 {
+            return invalid("retrieval_timeout_secs", "must be at least 1");
+        }
         if self.pin_timeout_secs == 0 {
             return invalid("pin_timeout_secs", "must be at least 1");
         }
@@ -423,7 +445,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 45] = [
+const FIELDS: [&str; 48] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -447,6 +469,9 @@ const FIELDS: [&str; 45] = [
     "pin_batch_size",
     "pin_timeout_secs",
     "import_timeout_secs",
+    "retrieval_timeout_secs",
+    "compatibility_mode",
+    "legacy_headers",
     "resolve_cache_ttl_ms",
     "account_cache_ttl_ms",
     "small_object_max_bytes",
@@ -479,7 +504,17 @@ fn parse_auth(field: &'static str, secret: &str) -> Result<Option<HttpAuth>, Con
 }
 
 /// Environment values are strings; numbers must reach serde as numbers.
-fn parse_env_value(v: &str) -> figment::value::Value {
+/// The switches among the fields: `true` / `false` in the environment (any case).
+const BOOL_FIELDS: [&str; 2] = ["compatibility_mode", "legacy_headers"];
+
+fn parse_env_value(name: &str, v: &str) -> figment::value::Value {
+    if BOOL_FIELDS.contains(&name) {
+        match v.trim().to_ascii_lowercase().as_str() {
+            "true" => return figment::value::Value::from(true),
+            "false" => return figment::value::Value::from(false),
+            _ => {}
+        }
+    }
     match v.parse::<u64>() {
         Ok(n) => figment::value::Value::from(n),
         Err(_) => figment::value::Value::from(v.to_string()),
@@ -502,6 +537,17 @@ mod tests {
         assert_eq!(c.redis_url, "redis://10.0.0.1:7000/");
         assert_eq!(c.default_replication_factor, 3);
         assert_eq!(c.listen.port(), 9101);
+    }
+
+    #[test]
+    fn the_error_switches_default_on_and_take_true_or_false_from_the_environment() {
+        let c = Config::load(None, &env(&[TOKEN])).unwrap();
+        assert!(c.compatibility_mode && c.legacy_headers);
+        let c = Config::load(None, &env(&[TOKEN, ("IPFS_S3_COMPATIBILITY_MODE", "false"), ("IPFS_S3_LEGACY_HEADERS", "False")])).unwrap();
+        assert!(!c.compatibility_mode && !c.legacy_headers);
+        assert!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_LEGACY_HEADERS", "off")])).is_err());
+        // Other fields keep such words as text.
+        assert_eq!(Config::load(None, &env(&[TOKEN, ("IPFS_S3_REGION", "true")])).unwrap().region, "true");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! internal failure becomes an S3 code (AWS's codes, plus the IPFS ones of the design).
 
 use ipfs_s3_common::record::ChecksumAlgorithm;
+use ipfs_s3_common::error_doc::IPFS_ERROR_CODE_HEADER;
 use ipfs_s3_common::s3error::{RETRY_AFTER_SECS, S3Code};
 use s3s::{S3Error, S3ErrorCode};
 
@@ -91,9 +92,9 @@ pub enum Error {
     ClusterProtocol(String),
     #[error("pin timed out: {0}")]
     PinTimeout(String),
-    /// No IPFS node provided the CID within the deadline.
-    #[error("{}: {why}", S3Code::CIDNotFound.message(), why = .0)]
-    CidNotFound(String),
+    /// No IPFS node provided the CID (the first field) within the deadline.
+    #[error("{}: {cid}: {why}", S3Code::CIDNotFound.message(), cid = .0, why = .1)]
+    CidNotFound(String, String),
     #[error("cannot achieve the replication factor: {0}")]
     InsufficientReplicas(String),
     #[error("IPFS Cluster is split: {0}")]
@@ -128,6 +129,15 @@ impl Error {
                 self.code().message().to_owned()
             }
             _ => self.to_string(),
+        }
+    }
+
+    /// The CID the error concerns, when it names one.
+    pub fn cid(&self) -> Option<&str> {
+        match self {
+            Self::CidNotFound(cid, _) => Some(cid),
+            Self::Shared(e) => e.cid(),
+            _ => None,
         }
     }
 
@@ -167,7 +177,7 @@ impl Error {
                 S3Code::IPFSNodeUnavailable
             }
             Self::PinTimeout(_) => S3Code::PinTimeout,
-            Self::CidNotFound(_) => S3Code::CIDNotFound,
+            Self::CidNotFound(..) => S3Code::CIDNotFound,
             Self::InsufficientReplicas(_) => S3Code::InsufficientReplicas,
             Self::ClusterSplit(_) => S3Code::ClusterSplit,
             Self::EntityAlreadyExists(_) => S3Code::EntityAlreadyExists,
@@ -223,12 +233,19 @@ impl From<Error> for S3Error {
             tracing::warn!(error = %e, code = code.as_str(), "request failed");
         }
         let mut err = s3_error(code, e.wire_message());
-        let mut headers = match e {
-            Error::NotModified(headers) => headers,
+        let mut headers = match &e {
+            Error::NotModified(headers) => headers.clone(),
             _ => http::HeaderMap::new(),
         };
         if code.status() == 503 {
             headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        // What the error document needs beyond code and message, for the way out (crate::wire).
+        if ipfs_s3_common::error_doc::is_ipfs(code) {
+            headers.insert(IPFS_ERROR_CODE_HEADER, http::HeaderValue::from_static(code.as_str()));
+        }
+        if let Some(cid) = e.cid().and_then(|c| http::HeaderValue::from_str(c).ok()) {
+            headers.insert(crate::wire::ERROR_CID_HEADER, cid);
         }
         if !headers.is_empty() {
             err.set_headers(headers);

@@ -29,7 +29,8 @@ use futures::future::BoxFuture;
 use http_body_util::{BodyExt as _, Limited};
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use ipfs_s3_common::addressing;
-use ipfs_s3_common::s3error::{S3Code, error_xml};
+use ipfs_s3_common::error_doc::{ErrorDoc, ErrorStyle};
+use ipfs_s3_common::s3error::S3Code;
 use ipfs_s3_common::sigv4::{self, canonical::parse_query};
 use md5::Digest as _;
 use s3s::service::S3Service;
@@ -232,11 +233,12 @@ async fn unquote_attributes_etag(resp: Result<http::Response<Body>, HttpError>) 
 
 /// The S3 error answer of a refusal (no body for HEAD).
 fn respond(parts: &http::request::Parts, refusal: &Refusal) -> http::Response<Body> {
-    let request_id = parts.headers.get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
     let body = if parts.method == http::Method::HEAD {
         Body::empty()
     } else {
-        Body::from(error_xml(refusal.code, &refusal.message, parts.uri.path(), request_id))
+        // Re-rendered on the way out (crate::wire), with the request's id.
+        let doc = ErrorDoc::new(refusal.code, &refusal.message, parts.uri.path(), "-");
+        Body::from(doc.render(&ErrorStyle::default(), false).body)
     };
     let mut resp = http::Response::new(body);
     *resp.status_mut() = http::StatusCode::from_u16(refusal.code.status()).unwrap_or(http::StatusCode::FORBIDDEN);
@@ -293,8 +295,23 @@ pub struct Guard {
 }
 
 impl Guard {
+    /// [`Guard::gate`] in the request's span (its id in every log line), the answer finished by
+    /// [`crate::wire::finish`].
     async fn handle(self, req: http::Request<hyper::body::Incoming>) -> Result<http::Response<Body>, HttpError> {
+        use tracing::Instrument as _;
         let (parts, body) = req.into_parts();
+        let asked = crate::wire::Asked::of(&parts, self.cfg.virtual_host_domain());
+        let span = tracing::info_span!("request", id = %asked.request_id);
+        let style = self.cfg.error_style();
+        async move {
+            let resp = self.gate(parts, body).await?;
+            Ok(crate::wire::finish(&style, &asked, resp).await)
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn gate(self, parts: http::request::Parts, body: hyper::body::Incoming) -> Result<http::Response<Body>, HttpError> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
         let account = match claimed_access_key(&self.cfg, &parts) {
             Some(key) => match self.accounts.lookup(&key).await {

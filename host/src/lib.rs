@@ -82,11 +82,13 @@ pub mod migrate_cli;
 #[cfg(feature = "migrate")]
 pub mod import_cli;
 pub mod pin;
+pub mod pin_cli;
 pub mod replica;
 pub mod resolve;
 pub mod s3;
 pub mod server;
 pub mod unixfs;
+pub mod wire;
 
 /// Helpers shared by the unit tests of several modules.
 #[cfg(test)]

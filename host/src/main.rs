@@ -38,6 +38,12 @@ enum Command {
         #[command(subcommand)]
         command: ipfs_s3_host::keys_cli::KeysCommand,
     },
+    /// Pin CIDs in the cluster by operator's request (the design's PinBatch: many in one call,
+    /// each with its own factor and priority), report their status, release them.
+    Pin {
+        #[command(subcommand)]
+        command: ipfs_s3_host::pin_cli::PinCommand,
+    },
     #[cfg(feature = "migrate")]
     /// Copy a bucket of the legacy S3 store (or a prefix of it) into a gateway bucket:
     /// resumable, incremental, verified; never overwrites what was written through the gateway.
@@ -92,6 +98,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Keys { command } => {
             if let Err(e) = tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::keys_cli::run(&cfg, command)) {
+                eprintln!("ipfs-s3: {e:#}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Pin { command } => {
+            if let Err(e) = tokio::runtime::Runtime::new()?.block_on(ipfs_s3_host::pin_cli::run(&cfg, command)) {
                 eprintln!("ipfs-s3: {e:#}");
                 std::process::exit(1);
             }

@@ -38,7 +38,9 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
     let timeout = Duration::from_secs(cfg.ipfs_timeout_secs);
     let (store, queue, account_store) = open_metadata_store(&cfg).await?;
     let accounts = Arc::new(Accounts::new(account_store, &cfg));
-    let ipfs: Arc<dyn IpfsClient> = Arc::new(Kubo::new(&cfg.kubo_api_url, cfg.kubo_auth()?.as_ref(), timeout)?);
+    let ipfs: Arc<dyn IpfsClient> = Arc::new(
+        Kubo::new(&cfg.kubo_api_url, cfg.kubo_auth()?.as_ref(), timeout)?.with_retrieval_timeout(Duration::from_secs(cfg.retrieval_timeout_secs)),
+    );
     let cluster: Arc<dyn PinBackend> = Arc::new(Cluster::new(&cfg.cluster_api_url, cfg.cluster_auth()?.as_ref(), timeout)?);
     let settings = crate::pin::manager::Settings {
         workers: cfg.pin_workers,
@@ -76,7 +78,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         cfg.small_object_max_bytes,
         warm,
         ipfs.clone(),
-        timeout,
+        Duration::from_secs(cfg.retrieval_timeout_secs),
         metrics.clone(),
     ));
 
@@ -126,6 +128,13 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         accounts: accounts.clone(),
         store: store.clone(),
         keyring,
+        pins: crate::admin::pins::PinApi {
+            store: store.clone(),
+            status: pins.status_reader(),
+            cluster: watch.clone(),
+            default_factor: cfg.default_replication_factor,
+            max_factor: cfg.max_replication_factor,
+        },
     });
 
     let s3_listener = TcpListener::bind(cfg.listen).await?;

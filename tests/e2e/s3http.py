@@ -166,13 +166,18 @@ def s3_error(call):
     raise AssertionError(f"expected an S3 error, the call succeeded: {result}")
 
 
-def assert_s3_error(call, code, status):
+def assert_s3_error(call, code, status, ipfs_code=None):
     """The boto3 call fails with this S3 error code and HTTP status (code None: status only,
-    for HEAD, whose error has no body)."""
+    for HEAD, whose error has no body). With ipfs_code, the answer also names that IPFS
+    condition in its X-IPFS-Error-Code header (the gateway's compatibility mode reports IPFS
+    conditions with the S3 code SDKs handle and the IPFS code beside it)."""
     err = s3_error(call)
     got = (err.get("Error", {}).get("Code"), err["ResponseMetadata"]["HTTPStatusCode"])
     if code is None:
         assert got[1] == status, f"expected HTTP {status}, got {got}: {err}"
     else:
         assert got == (code, status), f"expected {code} {status}, got {got}: {err}"
+    if ipfs_code is not None:
+        header = err["ResponseMetadata"]["HTTPHeaders"].get("x-ipfs-error-code")
+        assert header == ipfs_code, f"expected X-IPFS-Error-Code {ipfs_code}, got {header}: {err}"
     return err

@@ -231,7 +231,7 @@ def test_replication_factors_1_and_3_in_the_cluster_peer_map(s3c, cluster, cbuck
         status, body = http(f"{cluster.peer_url('GATEWAY', 2)}/ipfs/{cid}")
         assert status == 200 and body == {"one": one, "three": three, "default": default}[key]
 
-    assert_s3_error(lambda: put(s3c, cbucket, "four", b"x", factor=PEERS + 1), "InsufficientReplicas", 400)
+    assert_s3_error(lambda: put(s3c, cbucket, "four", b"x", factor=PEERS + 1), "InvalidArgument", 400, ipfs_code="InsufficientReplicas")
     assert_s3_error(lambda: s3c.head_object(Bucket=cbucket, Key="four"), None, 404)
 
 

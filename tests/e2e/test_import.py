@@ -85,9 +85,12 @@ def test_bad_imports_are_clear_errors_and_change_nothing(s3, make_s3, stack, buc
     assert_s3_error(
         lambda: importer(make_s3, file_cid).put_object(Bucket=bucket, Key="d", Body=b"a body too"), "InvalidRequest", 400,
     )
-    # A CID that no node can provide: CIDNotFound once the import deadline passes.
+    # A CID that no node can provide: CIDNotFound once the import deadline passes (in the
+    # default compatibility mode, ServiceUnavailable with the IPFS code beside it).
     nowhere = kubo_add(stack, os.urandom(64), cid_version="1", only_hash="true")
-    assert_s3_error(lambda: importer(make_s3, nowhere).put_object(Bucket=bucket, Key="d"), "CIDNotFound", 404)
+    assert_s3_error(
+        lambda: importer(make_s3, nowhere).put_object(Bucket=bucket, Key="d"), "ServiceUnavailable", 503, ipfs_code="CIDNotFound",
+    )
     assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="d"), None, 404)
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 

@@ -159,7 +159,7 @@ def test_a_factor_above_the_cluster_size_is_insufficient_replicas(s3, make_s3, s
     peers = json.loads(body)["cluster_peers_total"]
     assert peers >= 1, body[:1000]
     client = with_headers(make_s3, {"X-IPFS-Replication-Factor": str(peers + 1)})
-    assert_s3_error(lambda: client.put_object(Bucket=bucket, Key="too-many", Body=b"x"), "InsufficientReplicas", 400)
+    assert_s3_error(lambda: client.put_object(Bucket=bucket, Key="too-many", Body=b"x"), "InvalidArgument", 400, ipfs_code="InsufficientReplicas")
     assert_s3_error(lambda: s3.head_object(Bucket=bucket, Key="too-many"), None, 404)
 
 

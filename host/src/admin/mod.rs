@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod keys;
+pub mod pins;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -39,6 +40,7 @@ pub struct Admin {
     pub accounts: Arc<crate::accounts::Accounts>,
     pub store: Arc<dyn crate::meta::MetadataStore>,
     pub keyring: Arc<crate::crypto::Keyring>,
+    pub pins: pins::PinApi,
 }
 
 /// Largest access report accepted (the filter's batches are far smaller).
@@ -98,6 +100,9 @@ impl Admin {
             (&Method::GET | &Method::HEAD, path) if path.starts_with(OBJECT_PATH) => self.object(&req).await,
             (_, path) if path.starts_with(accounts::ACCOUNTS_PATH) => self.accounts(req).await,
             (&Method::POST, keys::ROTATE_PATH) => self.rotate(req).await,
+            (_, path) if path == pins::PINS_PATH || path.starts_with(pins::PINS_PATH) && path[pins::PINS_PATH.len()..].starts_with('/') => {
+                self.pin_api(req).await
+            }
             (&Method::POST, path) if path.starts_with(SWITCH_PATH) => self.switch_to_ipfs(&req).await,
             _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
         };
@@ -111,19 +116,32 @@ impl Admin {
             .then(|| refused(S3Code::AccessDenied, "internal call without the internal token"))
     }
 
+    /// The parts and body (at most `limit` bytes) of an internal call with the right token; the
+    /// refusal otherwise.
+    async fn trusted_call<B>(&self, req: Request<B>, limit: usize) -> Result<(http::request::Parts, Bytes), Response<Full<Bytes>>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        if let Some(refused) = self.refuse_untrusted(&req) {
+            return Err(refused);
+        }
+        let (parts, body) = req.into_parts();
+        match http_body_util::Limited::new(body, limit).collect().await {
+            Ok(b) => Ok((parts, b.to_bytes())),
+            Err(e) => Err(refused(S3Code::InvalidRequest, format!("unreadable body: {e}"))),
+        }
+    }
+
     /// The accounts API ([`accounts`]), behind the internal token.
     async fn accounts<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
     where
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if let Some(refused) = self.refuse_untrusted(&req) {
-            return refused;
-        }
-        let (parts, body) = req.into_parts();
-        let body = match http_body_util::Limited::new(body, 64 * 1024).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => return refused(S3Code::InvalidRequest, format!("unreadable body: {e}")),
+        let (parts, body) = match self.trusted_call(req, 64 * 1024).await {
+            Ok(call) => call,
+            Err(refusal) => return refusal,
         };
         let call = match accounts::route(&parts.method, parts.uri.path(), &body) {
             None => return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
@@ -165,12 +183,9 @@ impl Admin {
         B: hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        if let Some(refused) = self.refuse_untrusted(&req) {
-            return refused;
-        }
-        let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(e) => return refused(S3Code::InvalidRequest, format!("unreadable body: {e}")),
+        let body = match self.trusted_call(req, 64 * 1024).await {
+            Ok((_, body)) => body,
+            Err(refusal) => return refusal,
         };
         let call: keys::RotateCall = match serde_json::from_slice(&body) {
             Ok(c) => c,
@@ -178,6 +193,39 @@ impl Admin {
         };
         match keys::rotate_page(&self.store, &self.keyring, &self.resolver, &call).await {
             Ok(answer) => json(StatusCode::OK, &answer),
+            Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
+            Err(e) => failed(&e),
+        }
+    }
+
+    /// The operators' PinBatch API ([`pins`]), behind the internal token.
+    async fn pin_api<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: hyper::body::Body,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let (parts, body) = match self.trusted_call(req, 4 << 20).await {
+            Ok(call) => call,
+            Err(refusal) => return refusal,
+        };
+        fn call<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Error> {
+            serde_json::from_slice(body).map_err(|e| Error::InvalidArgument(format!("not a pin call: {e}")))
+        }
+        let path = parts.uri.path();
+        let answer = match (&parts.method, path) {
+            (&Method::POST, pins::PINS_PATH) => match call(&body) {
+                Ok(c) => self.pins.batch(&c).await.map(|a| serde_json::to_value(a).unwrap_or_default()),
+                Err(e) => Err(e),
+            },
+            (&Method::POST, pins::STATUS_PATH) => match call(&body) {
+                Ok(c) => self.pins.status(&c).await.map(|a| serde_json::to_value(a).unwrap_or_default()),
+                Err(e) => Err(e),
+            },
+            (&Method::DELETE, _) if path.len() > pins::PINS_PATH.len() + 1 => self.pins.release(&path[pins::PINS_PATH.len() + 1..]).await,
+            _ => return reply(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        };
+        match answer {
+            Ok(v) => json(StatusCode::OK, &v),
             Err(e) if e.code().status() < 500 => refused(e.code(), e.to_string()),
             Err(e) => failed(&e),
         }

@@ -45,7 +45,7 @@ pub struct ObjectCache {
     ipfs: Arc<dyn IpfsClient>,
     /// Largest object the host serves (and caches); 0 turns the host's read path off.
     max_object_bytes: u64,
-    /// Limit of one read from IPFS (L3), body included.
+    /// Limit of one read from IPFS (L3), body included: the retrieval deadline.
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
@@ -113,9 +113,15 @@ impl ObjectCache {
                 }
             }
         }
-        let bytes = tokio::time::timeout(self.timeout, self.from_ipfs(cid))
-            .await
-            .map_err(|_| Error::IpfsUnavailable(format!("reading {cid}: no answer within {:?}", self.timeout)))??;
+        let bytes = match tokio::time::timeout(self.timeout, self.from_ipfs(cid)).await {
+            Ok(read) => read?,
+            // A node that answers at once but could not provide the content in time does not
+            // have it, and found no peer that does.
+            Err(_) => match self.ipfs.version().await {
+                Ok(_) => return Err(Error::CidNotFound(cid.to_owned(), format!("no IPFS node provided it within {:?}", self.timeout))),
+                Err(_) => return Err(Error::IpfsUnavailable(format!("reading {cid}: no answer within {:?}", self.timeout))),
+            },
+        };
         if let Some(warm) = self.warm.as_ref().filter(|_| self.serves(bytes.len() as u64)) {
             let (warm, cid, bytes) = (warm.clone(), cid.to_owned(), bytes.clone());
             // The reader does not wait for Redis.

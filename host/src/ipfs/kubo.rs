@@ -18,6 +18,9 @@ pub struct Kubo {
     http: reqwest::Client,
     /// For calls that must answer quickly (version, the start of a cat).
     timeout: Duration,
+    /// How long a cat may wait for content before it counts as provided by no node
+    /// (`CIDNotFound`); at most `timeout`.
+    retrieval_timeout: Duration,
 }
 
 impl Kubo {
@@ -32,7 +35,13 @@ impl Kubo {
             .default_headers(HttpAuth::default_headers(auth))
             .build()
             .map_err(|e| Error::IpfsUnavailable(e.to_string()))?;
-        Ok(Self { base: base_url.trim_end_matches('/').to_string(), http, timeout })
+        Ok(Self { base: base_url.trim_end_matches('/').to_string(), http, timeout, retrieval_timeout: timeout })
+    }
+
+    /// A cat whose content does not start within `d` while the node answers is `CIDNotFound`.
+    pub fn with_retrieval_timeout(mut self, d: Duration) -> Self {
+        self.retrieval_timeout = d.min(self.timeout);
+        self
     }
 
     fn url(&self, path: &str) -> String {
@@ -136,10 +145,17 @@ impl IpfsClient for Kubo {
         if let Some(l) = length {
             q.push(("length", l.to_string()));
         }
-        let resp = tokio::time::timeout(self.timeout, self.http.post(self.url("cat")).query(&q).send())
-            .await
-            .map_err(|_| Error::IpfsUnavailable(format!("cat {cid}: no answer within {:?}", self.timeout)))?
-            .map_err(unavailable)?;
+        // Kubo answers a cat once it has the root block: a node that takes longer yet answers
+        // other calls at once does not have the content and found no peer that does.
+        let resp = match tokio::time::timeout(self.retrieval_timeout, self.http.post(self.url("cat")).query(&q).send()).await {
+            Ok(sent) => sent.map_err(unavailable)?,
+            Err(_) => {
+                return Err(match self.version().await {
+                    Ok(_) => Error::CidNotFound(cid.to_owned(), format!("no IPFS node provided it within {:?}", self.retrieval_timeout)),
+                    Err(_) => Error::IpfsUnavailable(format!("cat {cid}: no answer within {:?}", self.retrieval_timeout)),
+                });
+            }
+        };
         if !resp.status().is_success() {
             return Err(kubo_error(resp).await);
         }

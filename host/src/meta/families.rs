@@ -90,6 +90,15 @@ macro_rules! metadata_store_by_families {
             async fn clear_pin_state(&self, cid: &str) -> $crate::error::Result<()> {
                 queue::clear_pin_state(self, cid).await
             }
+            async fn pin_batch(&self, pins: &[$crate::meta::PinOp]) -> $crate::error::Result<usize> {
+                queue::pin_batch(self, pins).await
+            }
+            async fn release_operator_pin(&self, cid: &str) -> $crate::error::Result<bool> {
+                queue::release_operator_pin(self, cid).await
+            }
+            async fn operator_pins(&self, cids: &[String]) -> $crate::error::Result<Vec<bool>> {
+                queue::operator_pins(self, cids).await
+            }
 
             async fn record_access_batch(&self, hits: &[$crate::meta::AccessHit], half_life_ms: u64) -> $crate::error::Result<usize> {
                 access::record_access_batch(self, hits, half_life_ms).await

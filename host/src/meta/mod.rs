@@ -338,6 +338,17 @@ pub trait MetadataStore: Send + Sync {
     async fn pin_state(&self, cid: &str) -> Result<Option<PinState>>;
     async fn set_pin_state(&self, cid: &str, state: &PinState) -> Result<()>;
     async fn clear_pin_state(&self, cid: &str) -> Result<()>;
+    /// The design's PinBatch, for CIDs named by an operator rather than by objects: in one
+    /// atomic, durable step queues every pin of `pins` (each [`PinOp::Pin`], with its own factor
+    /// and priority) and holds one operator reference to each CID, once however often it is
+    /// batch-pinned, so that no object's deletion unpins it. Returns how many CIDs were not held
+    /// by the operator before.
+    async fn pin_batch(&self, pins: &[PinOp]) -> Result<usize>;
+    /// Drops the operator's reference to `cid` (the last reference gone queues its unpin).
+    /// Returns whether the operator held it.
+    async fn release_operator_pin(&self, cid: &str) -> Result<bool>;
+    /// Which of `cids` the operator holds (by [`Self::pin_batch`]), in one round trip.
+    async fn operator_pins(&self, cids: &[String]) -> Result<Vec<bool>>;
 
     /// Adds the hits to their objects' [`AccessStats`] in one round trip. A hit whose key no
     /// longer maps to its CID (deleted or overwritten since the GET) is dropped. Returns how many

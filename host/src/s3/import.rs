@@ -28,10 +28,16 @@ pub const IMPORT_CID_HEADER: &str = "x-ipfs-import-cid";
 pub(super) fn import_cid(headers: &http::HeaderMap) -> Result<Option<String>> {
     let Some(v) = headers.get(IMPORT_CID_HEADER) else { return Ok(None) };
     let text = v.to_str().unwrap_or_default().trim();
-    let cid = Cid::try_from(text).map_err(|e| Error::InvalidArgument(format!("x-ipfs-import-cid `{text}` is not a CID: {e}")))?;
-    // CIDv0 (`Qm…`) is dag-pb with SHA-256: the same content as v1.
+    let cid = canonical_cid(text).map_err(|e| Error::InvalidArgument(format!("x-ipfs-import-cid `{text}` is not a CID: {e}")))?;
+    Ok(Some(cid))
+}
+
+/// A CID as the gateway records CIDs: v1, base32. CIDv0 (`Qm…`) is dag-pb with SHA-256, the
+/// same content as its v1.
+pub fn canonical_cid(text: &str) -> std::result::Result<String, cid::Error> {
+    let cid = Cid::try_from(text)?;
     let v1 = if cid.version() == cid::Version::V0 { Cid::new_v1(cid.codec(), *cid.hash()) } else { cid };
-    Ok(Some(v1.to_string()))
+    Ok(v1.to_string())
 }
 
 /// Whether `name` is among the headers the request's SigV4 signature covers (`Authorization`'s
@@ -57,8 +63,7 @@ impl Gateway {
             return Err(Error::AccessDenied("x-ipfs-import-cid must be among the headers the request signs (SigV4)".into()).into());
         }
         let input = req.input;
-        let PutTerms { requested_factor, pin_priority, headers, condition, acl } =
-            put_terms(&input, &req.headers, self.cfg.max_replication_factor)?;
+        let PutTerms { requested_factor, pin_priority, headers, condition, acl, pin_wait } = put_terms(&input, &req.headers, &self.cfg)?;
         if input.content_length.is_some_and(|n| n > 0) {
             return Err(Error::InvalidRequest("A PUT with x-ipfs-import-cid has no body: the content is the CID's.".into()).into());
         }
@@ -73,7 +78,7 @@ impl Gateway {
         }
         let replication_factor = self.cluster.replication_for(requested_factor, self.cfg.default_replication_factor).await?;
         let deadline = Duration::from_secs(self.cfg.import_timeout_secs);
-        let not_found = || Error::CidNotFound(format!("no IPFS node provided {cid} within {}s", deadline.as_secs()));
+        let not_found = || Error::CidNotFound(cid.clone(), format!("no IPFS node provided it within {}s", deadline.as_secs()));
         let stat = match tokio::time::timeout(deadline, self.ipfs.stat(&cid)).await {
             Err(_) => return Err(not_found().into()),
             Ok(Err(Error::IpfsProtocol(why))) => {
@@ -85,7 +90,7 @@ impl Gateway {
             return Err(Error::InvalidArgument(format!("{cid} is not a file (a directory or another kind of node): only files can be imported")).into());
         }
         let (md5, computed) = self.digest(&cid, stat.size, deadline).await.map_err(|e| match e {
-            Error::CidNotFound(_) => not_found(),
+            Error::CidNotFound(..) => not_found(),
             other => other,
         })?;
         let content_type = input
@@ -107,7 +112,7 @@ impl Gateway {
             acl,
             ..Default::default()
         };
-        self.commit_put(&input.bucket, &input.key, record, condition.as_ref()).await
+        self.commit_put(&input.bucket, &input.key, record, condition.as_ref(), pin_wait).await
     }
 
     /// The MD5 and default checksum of the `size` bytes of `cid`, read once. A read that stalls
@@ -117,7 +122,7 @@ impl Gateway {
         let (mut md5, mut sum, mut read) = (Md5::new(), Hasher::new(checksum::DEFAULT_ALGORITHM), 0u64);
         loop {
             match tokio::time::timeout(idle, body.next()).await {
-                Err(_) => return Err(Error::CidNotFound(cid.to_owned())),
+                Err(_) => return Err(Error::CidNotFound(cid.to_owned(), format!("part of its DAG could not be read within {idle:?}"))),
                 Ok(None) => break,
                 Ok(Some(chunk)) => {
                     let chunk = chunk.map_err(|e| Error::IpfsUnavailable(e.to_string()))?;

@@ -19,6 +19,7 @@ mod migrating;
 pub mod multipart;
 mod multipart_checksum;
 pub mod objects;
+mod pin_wait;
 mod sse;
 mod upload;
 

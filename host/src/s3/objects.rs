@@ -293,11 +293,14 @@ pub(super) struct PutTerms {
     pub headers: ObjectHeaders,
     pub condition: Option<WriteCondition>,
     pub acl: ipfs_s3_common::account::CannedAcl,
+    /// How long the PUT waits for its pin (`X-IPFS-Pin-Wait`).
+    pub pin_wait: Option<std::time::Duration>,
 }
 
-pub(super) fn put_terms(input: &PutObjectInput, req_headers: &http::HeaderMap, max_factor: u32) -> Result<PutTerms> {
+pub(super) fn put_terms(input: &PutObjectInput, req_headers: &http::HeaderMap, cfg: &crate::config::Config) -> Result<PutTerms> {
     check_key(&input.key)?;
-    let requested_factor = replication_factor(req_headers, max_factor)?;
+    let requested_factor = replication_factor(req_headers, cfg.max_replication_factor)?;
+    let pin_wait = super::pin_wait::pin_wait(req_headers, cfg.pin_timeout_secs)?;
     let pin_priority = pin_priority(req_headers)?;
     check_metadata_size(input.metadata.as_ref())?;
     let headers = stored_headers(
@@ -315,7 +318,7 @@ pub(super) fn put_terms(input: &PutObjectInput, req_headers: &http::HeaderMap, m
         &[input.grant_full_control.as_ref(), input.grant_read.as_ref(), input.grant_read_acp.as_ref(), input.grant_write_acp.as_ref()],
     )?
     .unwrap_or_default();
-    Ok(PutTerms { requested_factor, pin_priority, headers, condition, acl })
+    Ok(PutTerms { requested_factor, pin_priority, headers, condition, acl, pin_wait })
 }
 
 /// Refuses user metadata larger than S3 allows (`MetadataTooLarge`).
@@ -334,7 +337,7 @@ impl Gateway {
         }
         let input = req.input;
         // Refuse bad input before a single byte goes to IPFS.
-        let PutTerms { requested_factor, pin_priority, headers, condition, acl } = put_terms(&input, &req.headers, self.cfg.max_replication_factor)?;
+        let PutTerms { requested_factor, pin_priority, headers, condition, acl, pin_wait } = put_terms(&input, &req.headers, &self.cfg)?;
         let expected_md5 = input.content_md5.as_deref().map(content_md5).transpose()?;
         let declared = checksum::declared(&req.headers)?;
         let algorithm = declared.as_ref().map_or(checksum::DEFAULT_ALGORITHM, |d| d.algorithm);
@@ -383,17 +386,21 @@ impl Gateway {
             encryption,
             ..Default::default()
         };
-        self.commit_put(&input.bucket, &input.key, record, condition.as_ref()).await
+        self.commit_put(&input.bucket, &input.key, record, condition.as_ref(), pin_wait).await
     }
 
-    /// Maps a PutObject's (or an import's) object, and answers it.
+    /// Maps a PutObject's (or an import's) object, and answers it (once pinned, with `pin_wait`).
     pub(super) async fn commit_put(
         &self,
         bucket: &str,
         key: &str,
         record: ObjectRecord,
         condition: Option<&WriteCondition>,
+        pin_wait: Option<std::time::Duration>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        if pin_wait.is_some() {
+            self.before_pin_wait().await?;
+        }
         match condition {
             None => self.store.store_mapping(bucket, key, &record).await?,
             Some(c) => self.store.store_mapping_if(bucket, key, &record, c).await?,
@@ -408,8 +415,12 @@ impl Gateway {
                 (d.checksum_crc32, d.checksum_crc32c, d.checksum_crc64nvme, d.checksum_sha1, d.checksum_sha256);
             out.checksum_type = super::multipart_checksum::checksum_type(Some(c));
         }
+        let pinned = match pin_wait {
+            Some(wait) => Some((PinStatus::Pinned, self.wait_for_pin(&record.cid, record.replication_factor, wait).await?, None)),
+            None => None,
+        };
         let mut resp = S3Response::new(out);
-        resp.headers = ipfs_headers(&record, None);
+        resp.headers = ipfs_headers(&record, pinned);
         checksum::add_header_only(record.checksum.as_ref(), &mut resp.headers);
         super::sse::answer_headers(record.encryption.as_ref(), &mut resp.headers);
         Ok(resp)

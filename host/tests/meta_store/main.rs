@@ -112,6 +112,7 @@ conformance!(
         a_cid_in_hand_is_not_claimed_again_until_released,
         one_claim_carries_every_queued_operation_of_a_cid,
         a_retry_waits_for_its_delay_and_counts_attempts,
+        pin_batch_queues_every_pin_and_holds_one_operator_reference,
     },
     restart::{data_survives_a_restart},
     access::{

@@ -191,3 +191,37 @@ async fn redis_instances_recover_only_their_own_work() {
     assert_eq!(r.open("host-1").await.queue.recover().await.unwrap(), 1);
     assert_eq!(cids(&other.queue.claim(5, NOW).await.unwrap()), ["c1", "c1"], "recovery released c1");
 }
+
+fn batch_pin(cid: &str, factor: u32, priority: PinPriority) -> PinOp {
+    PinOp::Pin { cid: cid.into(), replication_factor: factor, priority, name: "pin-batch".into() }
+}
+
+pub(super) async fn pin_batch_queues_every_pin_and_holds_one_operator_reference(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    s.store_mapping("b", "k", &record("shared", 1)).await.unwrap();
+    drain(&s).await;
+    let batch = [batch_pin("low", 1, PinPriority::Low), batch_pin("shared", 3, PinPriority::Normal), batch_pin("high", 2, PinPriority::High)];
+    assert_eq!(s.pin_batch(&batch).await.unwrap(), 3);
+    assert_eq!(s.queue.depth().await.unwrap().total(), 3, "one queued pin per CID");
+    // Each keeps its own factor and priority: high first, low last.
+    assert_eq!(drain(&s).await, vec![batch[2].clone(), batch[1].clone(), batch[0].clone()]);
+    assert_eq!(s.cid_refs("shared").await.unwrap(), 2, "the key's reference and the operator's");
+    assert_eq!(s.cid_refs("high").await.unwrap(), 1);
+
+    // Pinned again (another factor): queued again, still one operator reference.
+    assert_eq!(s.pin_batch(&[batch_pin("high", 1, PinPriority::High)]).await.unwrap(), 0);
+    assert_eq!(s.cid_refs("high").await.unwrap(), 1);
+    assert_eq!(drain(&s).await, vec![batch_pin("high", 1, PinPriority::High)]);
+    let held = s.operator_pins(&["high".into(), "k".into(), "shared".into()]).await.unwrap();
+    assert_eq!(held, vec![true, false, true]);
+
+    // The object's deletion leaves the operator's pin; the operator's release then unpins.
+    s.delete_mapping("b", "k").await.unwrap();
+    assert!(drain(&s).await.is_empty(), "the operator still holds `shared`");
+    assert!(s.release_operator_pin("shared").await.unwrap());
+    assert_eq!(drain(&s).await, vec![PinOp::Unpin { cid: "shared".into() }]);
+    assert!(!s.release_operator_pin("shared").await.unwrap(), "released once");
+    assert!(drain(&s).await.is_empty());
+    assert_eq!(s.pin_batch(&[]).await.unwrap(), 0);
+}

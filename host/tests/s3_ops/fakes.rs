@@ -144,15 +144,20 @@ impl IpfsClient for FakeIpfs {
     }
 }
 
-/// A cluster of one peer that has every pin at once.
+/// A cluster of one peer that has every pin at once; or, once [`FakeCluster::split`], of two
+/// peers that disagree about the peer set.
 #[derive(Default)]
 pub struct FakeCluster {
     pins: Mutex<HashMap<String, u32>>,
+    split: std::sync::atomic::AtomicBool,
 }
 
 impl FakeCluster {
     pub fn pinned(&self, cid: &str) -> bool {
         self.pins.lock().unwrap().contains_key(cid)
+    }
+    pub fn split(&self, split: bool) {
+        self.split.store(split, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -186,11 +191,16 @@ impl PinBackend for FakeCluster {
         Ok(())
     }
     async fn peers(&self) -> Result<Vec<PeerInfo>> {
-        Ok(vec![PeerInfo {
-            id: PEER.into(),
-            name: PEER.into(),
-            cluster_peers: vec![PEER.into()],
+        let peer = |id: &str, sees: &[&str]| PeerInfo {
+            id: id.into(),
+            name: id.into(),
+            cluster_peers: sees.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
-        }])
+        };
+        Ok(if self.split.load(std::sync::atomic::Ordering::SeqCst) {
+            vec![peer(PEER, &[PEER]), peer("peer-1", &[PEER, "peer-1"])]
+        } else {
+            vec![peer(PEER, &[PEER])]
+        })
     }
 }

@@ -31,6 +31,9 @@ pub struct Stack {
     pub cluster: Arc<FakeCluster>,
     pub store: Arc<EmbeddedStore>,
     pub accounts: Arc<Accounts>,
+    /// The gateway's view of the cluster (no grace before a disagreement counts as a split).
+    #[allow(dead_code)]
+    pub watch: Arc<ClusterWatch>,
     stop: watch::Sender<bool>,
     _dir: tempfile::TempDir,
 }
@@ -57,7 +60,7 @@ impl Stack {
         let store = Arc::new(EmbeddedStore::open(&cfg.embedded_path).await.unwrap());
         let ipfs = Arc::new(FakeIpfs::default());
         let cluster = Arc::new(FakeCluster::default());
-        let watch = Arc::new(ClusterWatch::new(cluster.clone(), metrics.clone()));
+        let watch = Arc::new(ClusterWatch::new(cluster.clone(), metrics.clone()).without_split_grace());
         watch.refresh().await.unwrap();
         let pins = Arc::new(PinManager::new(
             store.clone(),
@@ -82,7 +85,7 @@ impl Stack {
             store: meta.clone(),
             ipfs: ipfs.clone(),
             resolver,
-            cluster: watch,
+            cluster: watch.clone(),
             access: Arc::new(AccessLog::new(
                 meta,
                 metrics.clone(),
@@ -110,6 +113,7 @@ impl Stack {
             cluster,
             store,
             accounts,
+            watch,
             stop,
             _dir: dir,
         }

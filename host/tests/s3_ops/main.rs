@@ -17,3 +17,4 @@ mod buckets;
 mod encryption;
 mod multipart;
 mod objects;
+mod pin_wait;

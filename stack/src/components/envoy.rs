@@ -40,6 +40,9 @@ pub fn render_filter_config(stack: &Stack) -> Result<String> {
     config.access_flush_ms = p.access_flush_ms;
     config.access_max_batch = p.access_max_batch;
     config.bucket_modes = p.bucket_modes.clone();
+    let host = super::host::settings(p)?;
+    config.compatibility_mode = host.compatibility_mode;
+    config.legacy_headers = host.legacy_headers;
     if let Some(legacy) = &p.legacy {
         config.legacy_authority = legacy.authority();
         config.legacy_virtual_hosted = legacy.virtual_hosted;

@@ -26,6 +26,14 @@ fn config_path(p: &Profile) -> PathBuf {
     p.run.join("host/ipfs-s3.toml")
 }
 
+/// The host's configuration as the operator gave it (defaults, `IPFS_S3_CONFIG`, `IPFS_S3_*`),
+/// before the stack sets what it runs: the filter and Kubo take the settings they share with the
+/// host from here.
+pub fn settings(p: &Profile) -> Result<HostConfig> {
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    HostConfig::layered(p.host_config.as_deref(), &env).context("host configuration")
+}
+
 /// Renders the host's configuration file (no secret in it: each is a `*_file` of the secrets
 /// directory) and validates it as the host will read it.
 pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
@@ -33,8 +41,7 @@ pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
     if let Some(file) = &p.host_config {
         anyhow::ensure!(file.is_file(), "IPFS_S3_CONFIG={}: no such file", file.display());
     }
-    let env: Vec<(String, String)> = std::env::vars().collect();
-    let mut cfg = HostConfig::layered(p.host_config.as_deref(), &env).context("host configuration")?;
+    let mut cfg = settings(p)?;
     let url = Profile::url;
     cfg.listen = ([127, 0, 0, 1], p.ports.host).into();
     cfg.admin_listen = ([127, 0, 0, 1], p.ports.admin).into();

@@ -106,6 +106,8 @@ fn configure(stack: &Stack, i: usize) -> Result<()> {
         ("HTTPRetrieval.Enabled", json!(false)),
         ("Plugins.Plugins", Value::Object(plugins)),
         ("Gateway.NoDNSLink", json!(true)),
+        // The host's deadline for content no node provides (CIDNotFound), for gateway reads too.
+        ("Gateway.RetrievalTimeout", json!(format!("{}s", super::host::settings(p)?.retrieval_timeout_secs))),
         ("Gateway.PublicGateways", json!({"localhost": null})),
         ("API.Authorizations", stack.creds.kubo_authorizations()),
     ] {

@@ -7,6 +7,7 @@
 //!   range over one bucket lists its keys in the same byte order as the Redis index
 //! - `refs`           CID -> number of mappings that reference it
 //! - `pins`           CID -> [`PinState`] JSON
+//! - `operator_pins`  CIDs the operator pinned by PinBatch (each holds one reference in `refs`)
 //! - `pinq_high`, `pinq`, `pinq_low`  one table per priority (`pinq` holds `normal`): sequence
 //!   number -> queued [`QueueEntry`] JSON, taken lowest first
 //! - `pinq_delayed`   (time it may run again in ms, sequence number) -> failed entry waiting out
@@ -77,6 +78,7 @@ const ACCOUNTS: TableDefinition<&str, &str> = TableDefinition::new("accounts");
 const BUCKET_SETTINGS: TableDefinition<&str, &str> = TableDefinition::new("bucket_settings");
 const ACCOUNT_NAMES: TableDefinition<&str, &str> = TableDefinition::new("account_names");
 const TOMBSTONES: TableDefinition<(&str, &str), i64> = TableDefinition::new("tombstones");
+const OPERATOR_PINS: TableDefinition<&str, ()> = TableDefinition::new("operator_pins");
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
@@ -121,6 +123,7 @@ impl EmbeddedStore {
             tx.open_table(BUCKET_SETTINGS)?;
             tx.open_table(ACCOUNT_NAMES)?;
             tx.open_table(TOMBSTONES)?;
+            tx.open_table(OPERATOR_PINS)?;
             tx.commit()?;
             Ok(db)
         })

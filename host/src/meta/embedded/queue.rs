@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use ipfs_s3_common::record::PinPriority;
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
 
-use super::{COUNTERS, DELAYED, EmbeddedStore, INFLIGHT, PINS, QUEUE, QUEUE_HIGH, QUEUE_LOW, parse};
+use super::{COUNTERS, DELAYED, EmbeddedStore, INFLIGHT, OPERATOR_PINS, PINS, QUEUE, QUEUE_HIGH, QUEUE_LOW, parse};
+use super::objects::{reference, release};
 use crate::error::Result;
 use crate::meta::claim::{claim_until, scan_depth};
 use crate::meta::{Claimed, PinOp, PinQueue, PinState, QueueDepth, QueueEntry};
@@ -37,6 +38,47 @@ pub(super) async fn clear_pin_state(store: &EmbeddedStore, cid: &str) -> Result<
         .write(move |tx| {
             tx.open_table(PINS)?.remove(cid.as_str())?;
             Ok(())
+        })
+        .await
+}
+
+pub(super) async fn pin_batch(store: &EmbeddedStore, pins: &[PinOp]) -> Result<usize> {
+    let pins = pins.to_vec();
+    store
+        .write_queueing(move |tx| {
+            let mut new = 0;
+            for op in &pins {
+                let held = tx.open_table(OPERATOR_PINS)?.insert(op.cid(), ())?.is_some();
+                if !held {
+                    reference(tx, op.cid())?;
+                    new += 1;
+                }
+                push(tx, op)?;
+            }
+            Ok(new)
+        })
+        .await
+}
+
+pub(super) async fn release_operator_pin(store: &EmbeddedStore, cid: &str) -> Result<bool> {
+    let cid = cid.to_string();
+    store
+        .write_queueing(move |tx| {
+            let held = tx.open_table(OPERATOR_PINS)?.remove(cid.as_str())?.is_some();
+            if held {
+                release(tx, &cid)?;
+            }
+            Ok(held)
+        })
+        .await
+}
+
+pub(super) async fn operator_pins(store: &EmbeddedStore, cids: &[String]) -> Result<Vec<bool>> {
+    let cids = cids.to_vec();
+    store
+        .read(move |tx| {
+            let table = tx.open_table(OPERATOR_PINS)?;
+            cids.iter().map(|c| Ok(table.get(c.as_str())?.is_some())).collect()
         })
         .await
 }

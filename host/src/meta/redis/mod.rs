@@ -7,6 +7,8 @@
 //! - `idx:{bucket}`       sorted set of keys, all scored 0, so `ZRANGEBYLEX` lists in byte order
 //! - `refs`               hash: CID -> number of mappings that reference it
 //! - `pins`               hash: CID -> [`PinState`] JSON
+//! - `operator_pins`      set of the CIDs the operator pinned by PinBatch (each holds one
+//!   reference in `refs`)
 //! - `pinq:{priority}`    one list per priority (`high`, `normal`, `low`) of queued [`PinOp`]
 //!   JSON, with an `attempts` field once it has failed (pushed left, taken right)
 //! - `pinq:delayed`       sorted set: failed operation JSON -> time (ms) it may run again
@@ -89,6 +91,8 @@ struct Scripts {
     create_bucket: Script,
     set_bucket_settings: Script,
     remove_account: Script,
+    pin_batch: Script,
+    release_operator_pin: Script,
 }
 
 impl Scripts {
@@ -123,6 +127,8 @@ impl Scripts {
             set_bucket_settings: Script::new(include_str!("lua/set_bucket_settings.lua")),
             update_account: Script::new(include_str!("lua/update_account.lua")),
             remove_account: Script::new(include_str!("lua/remove_account.lua")),
+            pin_batch: Script::new(concat!(include_str!("lua/refs.lua"), include_str!("lua/pin_batch.lua"))),
+            release_operator_pin: Script::new(concat!(include_str!("lua/refs.lua"), include_str!("lua/release_operator_pin.lua"))),
         }
     }
 }

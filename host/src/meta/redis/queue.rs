@@ -10,7 +10,7 @@ use redis::AsyncCommands;
 use super::{RedisStore, parse};
 use crate::error::Result;
 use crate::meta::claim::{claim_until, scan_depth};
-use crate::meta::{Claimed, PinQueue, PinState, QueueDepth, QueueEntry};
+use crate::meta::{Claimed, PinOp, PinQueue, PinState, QueueDepth, QueueEntry};
 use crate::meta::{decode, encode};
 
 pub(super) async fn pin_state(store: &RedisStore, cid: &str) -> Result<Option<PinState>> {
@@ -28,6 +28,54 @@ pub(super) async fn clear_pin_state(store: &RedisStore, cid: &str) -> Result<()>
     let mut con = store.con.clone();
     let _: () = con.hdel(store.k("pins"), cid).await?;
     Ok(())
+}
+
+pub(super) async fn pin_batch(store: &RedisStore, pins: &[PinOp]) -> Result<usize> {
+    if pins.is_empty() {
+        return Ok(0);
+    }
+    let mut con = store.con.clone();
+    let mut call = store.scripts.pin_batch.prepare_invoke();
+    call.key(store.k("refs"))
+        .key(store.k("operator_pins"))
+        .key(store.queue(PinPriority::High))
+        .key(store.queue(PinPriority::Normal))
+        .key(store.queue(PinPriority::Low));
+    for op in pins {
+        let list = match op.priority() {
+            PinPriority::High => 1,
+            PinPriority::Normal => 2,
+            PinPriority::Low => 3,
+        };
+        call.arg(op.cid()).arg(encode(op)?).arg(list);
+    }
+    let new: usize = call.invoke_async(&mut con).await?;
+    store.queued.notify_waiters();
+    Ok(new)
+}
+
+pub(super) async fn release_operator_pin(store: &RedisStore, cid: &str) -> Result<bool> {
+    let mut con = store.con.clone();
+    let held: i64 = store
+        .scripts
+        .release_operator_pin
+        .key(store.k("refs"))
+        .key(store.k("operator_pins"))
+        .key(store.queue(PinPriority::Normal))
+        .arg(cid)
+        .invoke_async(&mut con)
+        .await?;
+    store.queued.notify_waiters();
+    Ok(held == 1)
+}
+
+pub(super) async fn operator_pins(store: &RedisStore, cids: &[String]) -> Result<Vec<bool>> {
+    if cids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut con = store.con.clone();
+    let held: Vec<bool> = redis::cmd("SMISMEMBER").arg(store.k("operator_pins")).arg(cids).query_async(&mut con).await?;
+    Ok(held)
 }
 
 impl RedisStore {
