@@ -64,16 +64,20 @@ impl Reply {
             doc.key.clone_from(&asked.key);
         }
         let r = doc.render(style, asked.json);
-        Reply {
-            status: r.status,
-            headers: r.headers.into_iter().map(|(n, v)| (n.to_owned(), v)).collect(),
-            body: self.body.as_ref().map(|_| r.body),
-            doc: Some(Box::new(doc)),
-        }
+        // The reply's own headers stay (a 416's Content-Range); the rendering's replace theirs.
+        let mut headers: Vec<(String, String)> =
+            self.headers.iter().filter(|(n, _)| !r.headers.iter().any(|(m, _)| m.eq_ignore_ascii_case(n)) && !is_rendered(n)).cloned().collect();
+        headers.extend(r.headers.into_iter().map(|(n, v)| (n.to_owned(), v)));
+        Reply { status: r.status, headers, body: self.body.as_ref().map(|_| r.body), doc: Some(Box::new(doc)) }
     }
 }
 
 /// S3's `x-amz-request-id` and `x-amz-id-2` in `headers` when `on`, neither when not.
+/// Headers an error's rendering decides, present or not (an earlier rendering's go).
+fn is_rendered(name: &str) -> bool {
+    ["content-type", "retry-after", "x-ipfs-error-code", "x-amz-request-id", "x-amz-id-2"].iter().any(|h| name.eq_ignore_ascii_case(h))
+}
+
 pub fn set_legacy_headers(headers: &mut Vec<(String, String)>, on: bool, request_id: &str) {
     headers.retain(|(n, _)| n != "x-amz-request-id" && n != "x-amz-id-2");
     if on {
@@ -344,6 +348,20 @@ mod tests {
             panic!()
         };
         assert_eq!((reply.status, reply.body), (503, None));
+    }
+
+    #[test]
+    fn finishing_an_error_keeps_its_own_headers_and_renders_the_rest_once() {
+        let mut reply = error(S3Code::InvalidRange, "m", "/b/k", "-", false);
+        reply.headers.push(("content-range".into(), "bytes */5".into()));
+        let asked = Asked { request_id: "rid".into(), ..Default::default() };
+        let out = reply.finish(&ErrorStyle::default(), &asked, 0).finish(&ErrorStyle::default(), &asked, 0);
+        let named = |n: &str| out.headers.iter().filter(|(h, _)| h == n).map(|(_, v)| v.as_str()).collect::<Vec<_>>();
+        assert_eq!(named("content-range"), ["bytes */5"]);
+        assert_eq!(named("x-amz-request-id"), ["rid"]);
+        assert_eq!(named("content-type"), ["application/xml"]);
+        let plain = ErrorStyle { compatibility_mode: false, legacy_headers: false };
+        assert!(reply.finish(&plain, &asked, 0).headers.iter().all(|(h, _)| h != "x-amz-request-id"));
     }
 
     #[test]

@@ -389,3 +389,43 @@ def test_pins_queued_when_the_host_and_redis_are_killed_complete_after_restart(s
         cid = wait_replicas(s3c, cbucket, key, 1)["x-ipfs-cid"]
         assert cluster.pinned_peers(cid) == 1, (key, cluster.pins(cid))
         assert s3c.get_object(Bucket=cbucket, Key=key)["Body"].read() == body
+
+
+def test_peers_that_disagree_about_the_peer_set_are_a_split_and_waiting_puts_refuse(s3c, cluster, cbucket):
+    # Peer 2 restarted to count the peer set by a metric no peer sends: it sees itself alone,
+    # while peers 0 and 1, which still hear its pings, see all three. Each answers; they disagree.
+    cluster.kill("cluster2")
+    started = stack_cmd("start cluster2", {**cluster_env(), "CLUSTER_CRDT_PEERSETMETRIC": "no-such-metric"})
+    assert started.returncode == 0, started.stdout + started.stderr
+
+    def split():
+        r = cluster.health()
+        return "cluster_split" in r and cluster.metrics()["ipfs_cluster_split"] == [("", 1.0)], r
+
+    report = wait_until(split, 60, "the host to see the cluster split")
+    assert report["cluster"]["status"] == "degraded", report
+
+    # A PUT that waits for its pin is refused at once, nothing written; one that does not wait is
+    # accepted and its pin waits in the queue, saying why.
+    waiting = {"X-IPFS-Pin-Wait": "true", "X-IPFS-Replication-Factor": "1"}
+
+    def add(request, **_):
+        for name, value in waiting.items():
+            request.headers[name] = value
+
+    s3c.meta.events.register_first("before-sign.s3.PutObject", add)
+    try:
+        assert_s3_error(lambda: s3c.put_object(Bucket=cbucket, Key="waited", Body=b"x"), "ServiceUnavailable", 503,
+                        ipfs_code="ClusterSplit")
+    finally:
+        s3c.meta.events.unregister("before-sign.s3.PutObject", add)
+    assert "waited" not in {o["Key"] for o in s3c.list_objects_v2(Bucket=cbucket).get("Contents", [])}
+    put(s3c, cbucket, "queued", os.urandom(5000), factor=1)
+    wait_until(lambda: (head(s3c, cbucket, "queued").get("x-ipfs-pin-error") == "ClusterSplit", head(s3c, cbucket, "queued")),
+               30, "the queued pin to report the split")
+
+    # Peer 2 back as configured: the split ends and the pin goes through.
+    cluster.kill("cluster2")
+    cluster.up()
+    wait_until(lambda: ("cluster_split" not in cluster.health(), cluster.health()), 60, "the split to end")
+    wait_replicas(s3c, cbucket, "queued", 1)

@@ -6,7 +6,7 @@
 use ipfs_s3_common::internal::INTERNAL_HEADER_PREFIX;
 use ipfs_s3_filter::config::Config;
 use ipfs_s3_filter::decide::{self, Decision, ServeCtx};
-use ipfs_s3_filter::response::Reply;
+use ipfs_s3_filter::response::{Asked, Reply};
 use ipfs_s3_filter::keys::Learned;
 use ipfs_s3_wasm_host::harness::{Answer, Harness, Step};
 use ipfs_s3_wasm_host::state::{HeaderMap, LocalReply};
@@ -14,7 +14,22 @@ use ipfs_s3_wasm_host::state::{HeaderMap, LocalReply};
 use crate::client::{HOST, Headers, NOW, h, presigned, refs, sigv2_header, signed};
 use crate::{config_with, found, resolved};
 
-fn same_reply(native: &Reply, wasm: &LocalReply, what: &str) {
+/// What the glue knows of the request when it finishes a reply: the JSON ask and the request id
+/// from the headers, the object once the request was resolved.
+fn asked(headers: &Headers, target: Option<(&str, &str)>) -> Asked {
+    let header = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    Asked {
+        json: ipfs_s3_common::error_doc::wants_json(header("accept")),
+        request_id: header("x-request-id").unwrap_or("-").to_owned(),
+        bucket: target.map(|(b, _)| b.to_owned()),
+        key: target.map(|(_, k)| k.to_owned()),
+    }
+}
+
+/// The native reply as the glue finishes it (the configured style, the harness's clock) against
+/// the wasm build's.
+fn same_reply(config: &Config, native: &Reply, asked: &Asked, wasm: &LocalReply, what: &str) {
+    let native = native.finish(&config.style(), asked, NOW);
     assert_eq!(native.status, wasm.status, "{what}");
     assert_eq!(native.body.as_deref().unwrap_or_default().as_bytes(), wasm.body.as_slice(), "{what}");
     assert_eq!(HeaderMap::from_pairs(&native.headers), wasm.headers, "{what}");
@@ -39,8 +54,9 @@ fn compare_served(config: &Config, wasm: &mut Harness, ctx: ServeCtx, step: Step
     let call = step.call();
     assert_eq!(call.headers, HeaderMap::from_pairs(&decide::resolve_call(config, &ctx)), "{what}");
     let answer = wasm.answer(call.token, found(&resolved())).unwrap();
+    let asked = asked(headers, Some((&ctx.target.bucket, &ctx.target.key)));
     match (decide::on_resolved(config, ctx, resolved()), answer) {
-        (Err(native), Step::Replied(wasm)) => same_reply(&native, &wasm, what),
+        (Err(native), Step::Replied(wasm)) => same_reply(config, &native, &asked, &wasm, what),
         (Ok(native), Step::Continued(up)) => assert_eq!(rewritten(&cleaned(headers), &native.set), up, "{what}"),
         (native, wasm) => panic!("{what}: native {native:?}, wasm {wasm:?}"),
     }
@@ -64,7 +80,9 @@ fn compare_step(config: &Config, wasm: &mut Harness, headers: &Headers, step: St
             let learned = Learned { t: NOW * 1000, access_key: claim.access_key, scope: claim.scope, answer: None };
             compare_step(config, wasm, headers, next, Some(&learned), &what);
         }
-        (Decision::Reply(native) | Decision::Denied(native), Step::Replied(wasm)) => same_reply(&native, &wasm, &what),
+        (Decision::Reply(native) | Decision::Denied(native), Step::Replied(wasm)) => {
+            same_reply(config, &native, &asked(headers, None), &wasm, &what)
+        }
         (Decision::Continue | Decision::Watch(_) | Decision::WatchBucket(_), Step::Continued(up)) => {
             assert_eq!(HeaderMap::from_pairs(&cleaned(headers)), up, "{what}")
         }

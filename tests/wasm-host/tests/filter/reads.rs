@@ -130,11 +130,21 @@ fn ranges_and_if_range_choose_what_the_gateway_is_asked() {
 #[test]
 fn a_gateway_failure_or_a_wrong_range_answer_is_a_retryable_503() {
     let mut h = uncached();
-    for (extra, status) in [(&[][..], 504), (&[][..], 404), (&[("range", "bytes=0-1")][..], 200), (&[][..], 206)] {
+    // A gateway that gave up waiting for the content (504) found no node with it: CIDNotFound;
+    // anything else it got wrong is the node's failure. Both are the retryable
+    // ServiceUnavailable in the default compatibility mode, the IPFS code beside it.
+    for (extra, status, ipfs) in [
+        (&[][..], 504, "CIDNotFound"),
+        (&[][..], 404, "IPFSNodeUnavailable"),
+        (&[("range", "bytes=0-1")][..], 200, "IPFSNodeUnavailable"),
+        (&[][..], 206, "IPFSNodeUnavailable"),
+    ] {
         let (id, step) = read_with(&mut h, &signed("GET", "/b/k", extra), &resolved());
         step.continued();
         let reply = h.respond(id, status, crate::NO_HEADERS).unwrap().reply();
-        assert_eq!((reply.status, code(&reply).as_str()), (503, "IPFSNodeUnavailable"), "{status} {extra:?}");
+        assert_eq!((reply.status, code(&reply).as_str()), (503, "ServiceUnavailable"), "{status} {extra:?}");
+        assert_eq!(reply.headers.get("x-ipfs-error-code").as_deref(), Some(ipfs), "{status} {extra:?}");
+        assert!(reply.headers.get("retry-after").is_some(), "{status} {extra:?}");
     }
     assert!(h.logs().iter().any(|l| l.contains("gateway answered 504")), "{:?}", h.logs());
 }
