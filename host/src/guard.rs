@@ -170,6 +170,24 @@ pub fn check_head_with(
             format!("A header you provided implies functionality that is not implemented: {name} (server-side encryption of part copies is not supported yet; nothing was stored)"),
         ));
     }
+    check_metadata_words(&parts.headers)
+}
+
+/// User metadata that `s3s` would decode as an RFC 2047 encoded word but cannot: a word of
+/// fewer than four characters that starts with `=?` and ends with `?=` (`=?=`) makes its decoder
+/// slice backwards and panic (s3s 0.14.1). Refused here as the invalid header it is.
+fn check_metadata_words(headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let word = |w: &str| w.starts_with("=?") && w.ends_with("?=");
+    let broken = |w: &str| word(w) && w.len() < 4;
+    for (name, value) in headers.iter().filter(|(n, _)| n.as_str().starts_with("x-amz-meta-")) {
+        let text = String::from_utf8_lossy(value.as_bytes());
+        let whole = text.trim();
+        // s3s decodes a value that is one encoded word as a whole, one of several word by word.
+        let words: Vec<&str> = whole.split_whitespace().filter(|w| word(w)).collect();
+        if word(whole) && (broken(whole) || (words.len() > 1 && words.iter().any(|w| broken(w)))) {
+            return Err(Refusal::new(S3Code::InvalidArgument, format!("{name}: `{text}` is not a valid RFC 2047 encoded word")));
+        }
+    }
     Ok(())
 }
 

@@ -211,3 +211,14 @@ async fn what_s3s_left_unread_is_read_before_the_answer() {
     assert_eq!(drain(&lent).await, 15);
     assert_eq!(drain(&lent).await, 0, "taken back once");
 }
+
+#[test]
+fn metadata_that_would_break_the_encoded_word_decoder_is_refused() {
+    let with = |v: &str| code(check("PUT", "/b/k", &borrowed(&signed("PUT", "/b/k", &[("x-amz-meta-m", v)]))));
+    for bad in ["=?=", " =?= ", "=?a?b?c?= =?="] {
+        assert_eq!(with(bad), Some(S3Code::InvalidArgument), "{bad:?}");
+    }
+    for fine in ["plain", "a =?=", "=?UTF-8?B?aGk=?=", "=?a =?=", "=??="] {
+        assert_eq!(with(fine), None, "{fine:?}");
+    }
+}
