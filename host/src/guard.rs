@@ -176,7 +176,7 @@ pub fn check_head_with(
 /// User metadata that `s3s` would decode as an RFC 2047 encoded word but cannot: a word of
 /// fewer than four characters that starts with `=?` and ends with `?=` (`=?=`) makes its decoder
 /// slice backwards and panic (s3s 0.14.1). Refused here as the invalid header it is.
-fn check_metadata_words(headers: &http::HeaderMap) -> Result<(), Refusal> {
+pub fn check_metadata_words(headers: &http::HeaderMap) -> Result<(), Refusal> {
     let word = |w: &str| w.starts_with("=?") && w.ends_with("?=");
     let broken = |w: &str| word(w) && w.len() < 4;
     for (name, value) in headers.iter().filter(|(n, _)| n.as_str().starts_with("x-amz-meta-")) {
