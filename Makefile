@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store bench-migrate clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store bench-migrate bench-nodes clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -74,8 +74,16 @@ e2e: ## end-to-end suite against a real stack (it starts and stops the `test` pr
 conformance: ## the core subset of ceph/s3-tests (found at S3_TESTS_DIR) against its own stack; fails on any failure not in tests/conformance/expected-failures.txt
 	.venv/bin/python tests/conformance/run.py
 
-bench: up ## latency and throughput of the running dev stack through Envoy (prints figures)
+bench: up ## latency and throughput of the running dev stack through Envoy; with IPFS_S3_TOPOLOGY=sidecars, also 1 node vs all (prints figures)
 	.venv/bin/python tests/bench/gateway.py
+	.venv/bin/python tests/bench/nodes.py
+
+# A 3-node sidecar stack of its own (ports + 16000), stopped again afterwards.
+BENCH_NODES_ENV = IPFS_S3_PROFILE=nodes-bench IPFS_S3_PORT_OFFSET=16000 IPFS_S3_TOPOLOGY=sidecars IPFS_S3_CLUSTER_PEERS=3
+
+bench-nodes: setup ## aggregate PUT and GET throughput through 1 gateway node and through 3 (sidecar topology; prints figures)
+	$(BENCH_NODES_ENV) scripts/stack.sh up
+	$(BENCH_NODES_ENV) .venv/bin/python tests/bench/nodes.py --profile nodes-bench; rc=$$?; $(BENCH_NODES_ENV) scripts/stack.sh down; exit $$rc
 
 bench-pins: up ## pin queue throughput (pins/s) of 500 small objects on the running dev stack (prints figures)
 	.venv/bin/python tests/bench/pins.py

@@ -69,6 +69,10 @@ pub struct Config {
     /// Seconds the cluster may take to report a pin complete on its peers; past that the pin
     /// counts as `PinTimeout` and is retried.
     pub pin_timeout_secs: u64,
+    /// Host instances sharing a Redis renew a lease on their in-flight pin work every fifth of
+    /// this (milliseconds); another instance takes the work of one that has not renewed it for
+    /// this long (a host that died and did not come back).
+    pub pin_instance_lease_ms: u64,
     /// How long an import (`x-ipfs-import-cid`) waits for an IPFS node to provide the CID before
     /// it answers `CIDNotFound` (seconds).
     pub import_timeout_secs: u64,
@@ -164,6 +168,7 @@ impl Default for Config {
             pin_workers: 4,
             pin_batch_size: 16,
             pin_timeout_secs: 60,
+            pin_instance_lease_ms: 30_000,
             import_timeout_secs: 10,
             retrieval_timeout_secs: 30,
             compatibility_mode: true,
@@ -409,6 +414,9 @@ impl Config {
         if self.pin_timeout_secs == 0 {
             return invalid("pin_timeout_secs", "must be at least 1");
         }
+        if self.pin_instance_lease_ms < 500 {
+            return invalid("pin_instance_lease_ms", "must be at least 500");
+        }
         if self.access_flush_ms < 10 {
             return invalid("access_flush_ms", "must be at least 10");
         }
@@ -445,7 +453,7 @@ impl Config {
 }
 
 /// The field names, which are also the environment suffixes.
-const FIELDS: [&str; 48] = [
+const FIELDS: [&str; 49] = [
     "listen",
     "admin_listen",
     "metadata_store",
@@ -468,6 +476,7 @@ const FIELDS: [&str; 48] = [
     "pin_workers",
     "pin_batch_size",
     "pin_timeout_secs",
+    "pin_instance_lease_ms",
     "import_timeout_secs",
     "retrieval_timeout_secs",
     "compatibility_mode",

@@ -62,6 +62,10 @@ pub struct Metrics {
     /// Operations waiting in the durable pin queue, by `priority` (high|normal|low, and `retry`
     /// for failed operations waiting out their backoff).
     pub pin_queue_depth: IntGaugeVec,
+    /// Operations this instance has claimed and not finished.
+    pub pin_in_flight: IntGauge,
+    /// Operations of other host instances (their lease ran out) this one put back in the queue.
+    pub pin_takeovers: IntCounter,
     /// S3 requests handled by the host, by `operation` and `status` class.
     pub s3_requests: IntCounterVec,
     /// Access-statistics batches written to the store, by `source` (filter|host).
@@ -119,6 +123,13 @@ impl Metrics {
             &["priority"],
         )
         .expect("valid metric");
+        let pin_in_flight = IntGauge::new("ipfs_pin_in_flight", "Pin and unpin operations this host instance is carrying out")
+            .expect("valid metric");
+        let pin_takeovers = IntCounter::new(
+            "ipfs_pin_takeovers_total",
+            "Operations of host instances whose lease ran out, put back in the queue by this one",
+        )
+        .expect("valid metric");
         let s3_requests = IntCounterVec::new(
             Opts::new("ipfs_s3_requests_total", "S3 requests handled by the host"),
             &["operation", "status"],
@@ -171,6 +182,8 @@ impl Metrics {
             Box::new(cluster_nodes_total.clone()),
             Box::new(cluster_split.clone()),
             Box::new(pin_queue_depth.clone()),
+            Box::new(pin_in_flight.clone()),
+            Box::new(pin_takeovers.clone()),
             Box::new(s3_requests.clone()),
             Box::new(access_batches.clone()),
             Box::new(access_gets.clone()),
@@ -219,6 +232,8 @@ impl Metrics {
             cluster_nodes_total,
             cluster_split,
             pin_queue_depth,
+            pin_in_flight,
+            pin_takeovers,
             s3_requests,
             access_batches,
             access_gets,

@@ -46,6 +46,7 @@ pub async fn run(cfg: Config, shutdown: watch::Receiver<bool>) -> anyhow::Result
         workers: cfg.pin_workers,
         batch_size: cfg.pin_batch_size,
         pin_timeout: Duration::from_secs(cfg.pin_timeout_secs),
+        instance_lease: Duration::from_millis(cfg.pin_instance_lease_ms),
         ..Default::default()
     };
     let watch = Arc::new(ClusterWatch::new(cluster.clone(), metrics.clone()));

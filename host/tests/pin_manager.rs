@@ -114,6 +114,7 @@ fn fast() -> Settings {
         pin_timeout: Duration::from_secs(5),
         retry_base: Duration::from_millis(20),
         retry_max: Duration::from_millis(200),
+        instance_lease: Duration::from_secs(30),
     }
 }
 

@@ -32,7 +32,7 @@ fn prepare(profile: Profile) -> Result<Stack> {
         fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     }
     // A Unix socket path is limited to 107 bytes.
-    if p.envoy_admin_socket().as_os_str().len() > 100 {
+    if p.node(p.nodes() - 1).envoy_admin_socket.as_os_str().len() > 100 {
         bail!("run dir path too long for Unix sockets: {}", p.sockets().display());
     }
     let creds = Credentials::prepare(p)?;
@@ -81,8 +81,10 @@ pub async fn up(profile: Profile) -> Result<()> {
     }
     p.record_peers()?;
     // Nothing starts with a configuration its component would refuse.
-    render_filter_config(&stack)?;
-    render_host_config(&stack)?;
+    for i in 0..p.nodes() {
+        render_filter_config(&stack, i)?;
+        render_host_config(&stack, i)?;
+    }
     state::write(&stack)?;
     let result = start_all(&stack, &used_components(p)).await;
     state::write(&stack)?;
@@ -147,7 +149,12 @@ pub fn status(profile: &Profile) -> bool {
     for s in component_states(profile) {
         match s.state {
             "running" => println!("{:<8} running  pid {:<7} {}", s.name, s.pid.unwrap_or_default(), s.address),
-            "not used" => println!("{:<8} not used (IPFS_S3_METADATA_STORE={})", s.name, profile.store.as_str()),
+            "not used" => println!(
+                "{:<8} not used (IPFS_S3_METADATA_STORE={}, IPFS_S3_TOPOLOGY={})",
+                s.name,
+                profile.store.as_str(),
+                profile.topology.as_str()
+            ),
             "dead" => {
                 println!("{:<8} DEAD     (stale pidfile; see {})", s.name, profile.show(&s.log));
                 all_up = false;
@@ -190,10 +197,16 @@ fn print_summary(p: &Profile) {
         MetadataStoreKind::Redis => format!("redis  {}", p.redis_url()),
     };
     let admin = Profile::url(p.ports.admin);
+    let others: String = (1..p.nodes())
+        .map(|i| {
+            let n = p.node(i);
+            format!("\n  node {i}       s3 {}  admin {}", n.endpoint(), Profile::url(n.admin))
+        })
+        .collect();
     println!(
         "
 ipfs-s3 stack '{name}' is up
-  S3 endpoint  {endpoint}
+  S3 endpoint  {endpoint}{others}
   region       {region}
   access key   {access}
   secret key   {shown}
@@ -208,7 +221,7 @@ ipfs-s3 stack '{name}' is up
         endpoint = p.endpoint(),
         region = p.region,
         access = p.access_key,
-        socket = p.show(&p.envoy_admin_socket()),
+        socket = p.show(&p.node(0).envoy_admin_socket),
         env = p.show(&state::env_file(p)),
         logs = p.show(&p.logs()),
     );

@@ -9,6 +9,7 @@ mod commands;
 mod components;
 mod credentials;
 mod logging;
+mod nodes;
 mod process;
 mod profile;
 mod ready;
@@ -27,8 +28,10 @@ use crate::profile::Profile;
 /// IPFS_S3_PORT_OFFSET, every IPFS_S3_*_PORT, the credentials and the timeouts can be set in the
 /// environment (README.md lists them). IPFS_S3_METADATA_STORE=embedded runs the stack without
 /// Redis; IPFS_S3_CLUSTER_PEERS=N (1..8) runs N IPFS Cluster peers, each with its own Kubo, peer
-/// i on peer 0's ports + i * IPFS_S3_PEER_PORT_STRIDE (default 100). No secret is put on a
-/// command line: the stack's credentials are files in .run/<profile>/secrets/.
+/// i on peer 0's ports + i * IPFS_S3_PEER_PORT_STRIDE (default 100). IPFS_S3_TOPOLOGY=sidecars
+/// runs a gateway node per peer (host<i> and envoy<i>, from envoy/sidecar.yaml, on node 0's S3,
+/// admin and host ports + i * 10), all sharing the Redis. No secret is put on a command line:
+/// the stack's credentials are files in .run/<profile>/secrets/.
 #[derive(Parser)]
 #[command(name = "ipfs-s3-stack", version, about, long_about)]
 struct Cli {
@@ -51,17 +54,17 @@ enum Command {
     Down,
     /// Start one component if it is not running and wait until it answers.
     Start {
-        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, host or envoy.
+        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, legacy, host, host<i>, envoy or envoy<i>.
         component: String,
     },
     /// Stop one component (TERM, then KILL after IPFS_S3_STOP_TIMEOUT); `up` restarts it.
     Stop {
-        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, host or envoy.
+        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, legacy, host, host<i>, envoy or envoy<i>.
         component: String,
     },
     /// Kill one component with SIGKILL (a crash) and wait until it is gone; `up` restarts it.
     Kill {
-        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, host or envoy.
+        /// redis, kubo, kubo<i>, relay, cluster, cluster<i>, legacy, host, host<i>, envoy or envoy<i>.
         component: String,
     },
     /// One line per component; exits 3 when one that should run does not.

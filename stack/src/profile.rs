@@ -7,6 +7,8 @@ use anyhow::{Context, Result, bail};
 use ipfs_s3_common::modes::{BucketMode, BucketModes};
 use ipfs_s3_host::config::MetadataStoreKind;
 
+use crate::nodes::Topology;
+
 /// The development S3 credentials: shown by `up`, unlike any other secret key.
 pub const DEFAULT_ACCESS_KEY: &str = "ipfs-s3-admin";
 pub const DEFAULT_SECRET_KEY: &str = "ipfs-s3-secret";
@@ -114,6 +116,8 @@ pub struct Profile {
     pub ports: Ports,
     pub peers: usize,
     pub stride: u16,
+    /// One edge gateway, or one sidecar node per peer ([`crate::nodes`]).
+    pub topology: Topology,
     pub access_key: String,
     pub secret_key: String,
     pub region: String,
@@ -225,15 +229,20 @@ impl Profile {
             "embedded" => MetadataStoreKind::Embedded,
             other => bail!("invalid IPFS_S3_METADATA_STORE: {other} (redis or embedded)"),
         };
+        let topology = Topology::parse(&var_or("IPFS_S3_TOPOLOGY", "gateway"))?;
+        if topology == Topology::Sidecars && store != MetadataStoreKind::Redis {
+            bail!("IPFS_S3_TOPOLOGY=sidecars: the nodes share one metadata store, so IPFS_S3_METADATA_STORE must be redis");
+        }
         // Optional config file for the host; the stack's own settings still override it.
         let host_config = var("IPFS_S3_CONFIG")
             .filter(|v| !v.is_empty())
             .map(PathBuf::from)
             .or_else(|| Some(root.join("ipfs-s3.toml")).filter(|p| p.is_file()));
-        Ok(Profile {
+        let profile = Profile {
             ports,
             peers,
             stride,
+            topology,
             access_key: var_or("IPFS_S3_ACCESS_KEY", DEFAULT_ACCESS_KEY),
             secret_key: var_or("IPFS_S3_SECRET_KEY", DEFAULT_SECRET_KEY),
             region: var_or("IPFS_S3_REGION", "us-east-1"),
@@ -247,7 +256,7 @@ impl Profile {
             store,
             embedded_path: path_or("IPFS_S3_EMBEDDED_PATH", run.join("metadata/ipfs-s3.redb")),
             internal_token: var("IPFS_S3_INTERNAL_TOKEN").filter(|v| !v.is_empty()),
-            envoy_template: path_or("IPFS_S3_ENVOY_TEMPLATE", root.join("envoy/gateway.yaml")),
+            envoy_template: path_or("IPFS_S3_ENVOY_TEMPLATE", root.join("envoy").join(topology.envoy_template())),
             envoy_max_connections: number("IPFS_S3_ENVOY_MAX_CONNECTIONS", 4096)?,
             envoy_max_heap_bytes: number("IPFS_S3_ENVOY_MAX_HEAP_BYTES", 1 << 30)?,
             start_timeout_s: number("IPFS_S3_START_TIMEOUT", 60)?,
@@ -260,7 +269,9 @@ impl Profile {
             root: root.to_owned(),
             name,
             run,
-        })
+        };
+        profile.check_ports_distinct()?;
+        Ok(profile)
     }
 
     /// Peer `i`'s port of peer 0's `base`.
@@ -286,10 +297,6 @@ impl Profile {
 
     pub fn sockets(&self) -> PathBuf {
         self.run.join("sockets")
-    }
-
-    pub fn envoy_admin_socket(&self) -> PathBuf {
-        self.sockets().join("envoy-admin.sock")
     }
 
     pub fn tools_bin(&self) -> PathBuf {

@@ -30,16 +30,53 @@ struct StackJson<'a> {
     /// The settings of `stack.env`, by variable name.
     env: serde_json::Map<String, serde_json::Value>,
     components: Vec<ComponentState>,
+    /// The gateway nodes: one at the edge, one per peer as sidecars.
+    nodes: Vec<NodeJson>,
 }
 
-/// Every component of the profile: as many peers as recorded (or asked for, if more).
+/// One gateway node's addresses, for clients that talk to a particular node.
+#[derive(Debug, Serialize)]
+struct NodeJson {
+    endpoint: String,
+    admin_url: String,
+    host_url: String,
+    kubo_api_url: String,
+    gateway_url: String,
+    cluster_api_url: String,
+    envoy_admin_socket: PathBuf,
+    host: String,
+    envoy: String,
+}
+
+fn nodes(p: &Profile) -> Vec<NodeJson> {
+    (0..p.nodes())
+        .map(|i| {
+            let n = p.node(i);
+            NodeJson {
+                endpoint: n.endpoint(),
+                admin_url: Profile::url(n.admin),
+                host_url: Profile::url(n.host),
+                kubo_api_url: Profile::url(n.kubo_api),
+                gateway_url: Profile::url(n.gateway),
+                cluster_api_url: Profile::url(n.cluster_api),
+                envoy_admin_socket: n.envoy_admin_socket,
+                host: Component::Host(i).to_string(),
+                envoy: Component::Envoy(i).to_string(),
+            }
+        })
+        .collect()
+}
+
+/// Every component the profile may have: as many peers as recorded (or asked for, if more),
+/// and a node beside each of them.
 pub fn all_components(p: &Profile) -> Vec<Component> {
-    Component::all(p.recorded_peers().max(p.peers), true, true)
+    let peers = p.recorded_peers().max(p.peers);
+    Component::all(peers, peers, true, true)
 }
 
-/// The components this profile runs with its metadata store.
+/// The components this profile runs with its metadata store and topology.
 pub fn used_components(p: &Profile) -> Vec<Component> {
-    Component::all(p.peers, p.store == MetadataStoreKind::Redis, p.local_legacy().is_some())
+    Component::all(p.peers, p.nodes(), p.store == MetadataStoreKind::Redis, p.local_legacy().is_some())
 }
 
 pub fn component_states(p: &Profile) -> Vec<ComponentState> {
@@ -98,7 +135,7 @@ fn settings(stack: &Stack) -> Vec<(&'static str, String)> {
         ("IPFS_S3_HEALTH_URL", format!("{admin}/health")),
         ("IPFS_S3_METRICS_URL", format!("{admin}/metrics")),
         ("IPFS_S3_HOST_URL", url(p.ports.host)),
-        ("IPFS_S3_ENVOY_ADMIN_SOCKET", p.envoy_admin_socket().display().to_string()),
+        ("IPFS_S3_ENVOY_ADMIN_SOCKET", p.node(0).envoy_admin_socket.display().to_string()),
         ("IPFS_S3_CACHE_TTL_MS", p.cache_ttl_ms.to_string()),
         ("IPFS_PATH", p.ipfs_path(0).display().to_string()),
         ("IPFS_CLUSTER_PATH", p.cluster_path(0).display().to_string()),
@@ -106,6 +143,7 @@ fn settings(stack: &Stack) -> Vec<(&'static str, String)> {
         ("IPFS_S3_METADATA_STORE", store.to_owned()),
         ("IPFS_S3_EMBEDDED_PATH", p.embedded_path.display().to_string()),
         ("IPFS_S3_CLUSTER_PEERS", p.peers.to_string()),
+        ("IPFS_S3_TOPOLOGY", p.topology.as_str().to_owned()),
         ("IPFS_S3_PEER_PORT_STRIDE", p.stride.to_string()),
         ("IPFS_S3_ACCESS_FLUSH_MS", p.access_flush_ms.to_string()),
         ("IPFS_S3_ACCESS_MAX_BATCH", p.access_max_batch.to_string()),
@@ -150,6 +188,7 @@ pub fn write(stack: &Stack) -> Result<()> {
         run_dir: &p.run,
         env: settings.into_iter().map(|(k, v)| (k.to_owned(), v.into())).collect(),
         components: component_states(p),
+        nodes: nodes(p),
     };
     write_private(&p.run.join("stack.json"), &serde_json::to_string_pretty(&doc)?)
 }

@@ -18,7 +18,7 @@ fn stack(root: &std::path::Path) -> Stack {
 fn the_filter_reads_what_the_stack_renders() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack(dir.path());
-    let json = render_filter_config(&stack).unwrap();
+    let json = render_filter_config(&stack, 0).unwrap();
     let cfg = FilterConfig::parse(json.as_bytes()).unwrap();
     let p = &stack.profile;
     assert_eq!((cfg.access_key.as_str(), cfg.secret_key.as_str()), (p.access_key.as_str(), p.secret_key.as_str()));
@@ -32,7 +32,7 @@ fn the_filter_reads_what_the_stack_renders() {
 fn the_host_reads_what_the_stack_renders_with_secrets_only_in_files() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack(dir.path());
-    let path = render_host_config(&stack).unwrap();
+    let path = render_host_config(&stack, 0).unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     for secret in [&stack.creds.internal_token, &stack.creds.redis_password, &stack.creds.kubo_api_auth] {
         assert!(!text.contains(secret.as_str()), "a secret in {text}");

@@ -143,6 +143,20 @@ E2E_STACK_DEFAULTS = {
 }
 
 
+# Settings of the caller's environment that may pass to a stack a test module starts on its own
+# profile; every other IPFS_S3_* (ports, offsets, other stacks' profiles) would make it collide
+# with another stack.
+OWN_STACK_PASSED = {"IPFS_S3_HOST_BIN", "IPFS_S3_FILTER_WASM_SRC", "IPFS_S3_START_TIMEOUT", "IPFS_S3_STOP_TIMEOUT", "IPFS_S3_LOG"}
+
+
+def own_stack_env(**settings) -> dict:
+    """The environment of a stack a module runs on its own profile: the caller's, without its
+    IPFS_S3_* settings but those of `OWN_STACK_PASSED`, with `settings` on top."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IPFS_S3_") or k in OWN_STACK_PASSED}
+    env.update(settings)
+    return env
+
+
 def stack_cmd(verb: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs `scripts/stack.sh <verb>` (words: `stop kubo`, `kill host`), by default on the suite's profile with
     the caller's settings over `E2E_STACK_DEFAULTS`."""

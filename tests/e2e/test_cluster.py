@@ -19,7 +19,7 @@ import uuid
 import boto3
 import pytest
 
-from conftest import (REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, load_stack, stack_cmd,
+from conftest import (OWN_STACK_PASSED, REPO, Stack, client_config, create_bucket, empty_and_delete_bucket, load_stack, stack_cmd,
                       stack_up_or_fail)
 from s3http import assert_s3_error, wait_until
 from test_ipfs import http, ipfs_headers, metric_samples
@@ -46,16 +46,13 @@ REPLICA_SETTINGS = {
 }
 
 
-# Settings of the caller's environment that may pass to this stack; every other IPFS_S3_* (ports,
-# offsets, other stacks' profiles) would make it collide with another stack.
-PASSED = {"IPFS_S3_HOST_BIN", "IPFS_S3_FILTER_WASM_SRC", "IPFS_S3_START_TIMEOUT", "IPFS_S3_STOP_TIMEOUT", "IPFS_S3_LOG"}
 
 
 def cluster_env() -> dict:
     ports_from_env = os.environ.get("IPFS_S3_E2E_CLUSTER_PORTS") == "env"
     env = {
         k: v for k, v in os.environ.items()
-        if not k.startswith("IPFS_S3_") or k in PASSED or (ports_from_env and (k.endswith("_PORT") or k == "IPFS_S3_PEER_PORT_STRIDE"))
+        if not k.startswith("IPFS_S3_") or k in OWN_STACK_PASSED or (ports_from_env and (k.endswith("_PORT") or k == "IPFS_S3_PEER_PORT_STRIDE"))
     }
     env.update(
         IPFS_S3_PROFILE=PROFILE,

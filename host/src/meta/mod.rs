@@ -461,6 +461,17 @@ pub trait PinQueue: Send + Sync {
     /// Puts every in-flight operation of this instance back in the queue and releases its CIDs
     /// (at start-up, after a crash). Returns how many were requeued.
     async fn recover(&self) -> Result<usize>;
+    /// Says this instance is alive (the lease [`PinQueue::recover_orphans`] of other instances
+    /// sharing the queue goes by). A store only one instance can open has nothing to say.
+    async fn heartbeat(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Puts back in the queue the in-flight work of every other instance whose last heartbeat is
+    /// older than `lease` (a host that died and did not come back), once: the first instance to
+    /// notice takes it. Returns how many operations were requeued.
+    async fn recover_orphans(&self, _lease: std::time::Duration) -> Result<usize> {
+        Ok(0)
+    }
     /// Operations waiting, per priority.
     async fn depth(&self) -> Result<QueueDepth>;
 }

@@ -12,7 +12,9 @@
 //! the peers it asked for; a failed or timed-out operation goes back to the queue with an
 //! exponential backoff and its error (`PinTimeout`, `InsufficientReplicas`, …) is recorded in the
 //! pin state; nothing is dropped. After a crash, [`PinQueue::recover`] puts whatever this
-//! instance had in flight back in the queue.
+//! instance had in flight back in the queue; and instances sharing a queue (gateway nodes on one
+//! Redis) hold a lease on their in-flight work, so that the work of one that dies and stays down
+//! is taken over by the others ([`PinQueue::recover_orphans`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +48,9 @@ pub struct Settings {
     pub retry_base: Duration,
     /// Longest delay between retries.
     pub retry_max: Duration,
+    /// The lease on this instance's in-flight work, renewed every fifth of it; the work of an
+    /// instance sharing the queue that has not renewed its lease for this long is taken over.
+    pub instance_lease: Duration,
 }
 
 impl Default for Settings {
@@ -56,6 +61,7 @@ impl Default for Settings {
             pin_timeout: Duration::from_secs(60),
             retry_base: Duration::from_millis(500),
             retry_max: Duration::from_secs(60),
+            instance_lease: Duration::from_secs(30),
         }
     }
 }
@@ -112,9 +118,33 @@ impl PinManager {
         for id in 0..self.settings.workers.max(1) {
             tasks.spawn(self.clone().worker(id, shutdown.clone()));
         }
-        tasks.spawn(self.clone().gauge(shutdown));
+        tasks.spawn(self.clone().gauge(shutdown.clone()));
+        tasks.spawn(self.clone().lease(shutdown));
         while tasks.join_next().await.is_some() {}
         tracing::info!("pin manager stopped");
+    }
+
+    /// Renews this instance's lease and takes over the work of instances whose lease ran out
+    /// (their in-flight operations go back to the queue, where any worker claims them).
+    async fn lease(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let every = (self.settings.instance_lease / 5).max(Duration::from_millis(100));
+        while !*shutdown.borrow() {
+            match self.queue.heartbeat().await {
+                Ok(()) => match self.queue.recover_orphans(self.settings.instance_lease).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        self.metrics.pin_takeovers.inc_by(n as u64);
+                        tracing::info!(operations = n, "requeued pin work of a host instance whose lease ran out");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "could not look for the pin work of stopped host instances"),
+                },
+                Err(e) => tracing::warn!(error = %e, "could not renew this instance's pin lease"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
     }
 
     /// Keeps `ipfs_pin_queue_depth` current.
@@ -145,7 +175,10 @@ impl PinManager {
                 Ok(batch) => {
                     trouble = Duration::from_millis(100);
                     tracing::debug!(worker = id, operations = batch.len(), "batch claimed");
+                    let n = batch.len() as i64;
+                    self.metrics.pin_in_flight.add(n);
                     self.carry_out(batch).await;
+                    self.metrics.pin_in_flight.sub(n);
                 }
                 Err(e) => {
                     tracing::warn!(worker = id, error = %e, retry_in = ?trouble, "pin queue unavailable");

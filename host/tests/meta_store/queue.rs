@@ -225,3 +225,27 @@ pub(super) async fn pin_batch_queues_every_pin_and_holds_one_operator_reference(
     assert!(drain(&s).await.is_empty());
     assert_eq!(s.pin_batch(&[]).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn redis_instances_take_over_the_work_of_one_whose_lease_ran_out() {
+    let r = Redis::start();
+    let a = r.open("host-a").await;
+    let b = r.open("host-b").await;
+    a.create_bucket("b", 0).await.unwrap();
+    a.store_mapping("b", "k", &record("c1", 1)).await.unwrap();
+    a.queue.heartbeat().await.unwrap();
+    b.queue.heartbeat().await.unwrap();
+    assert_eq!(cids(&a.queue.claim(1, NOW).await.unwrap()), ["c1"]);
+    let hour = Duration::from_secs(3600);
+    assert_eq!(b.queue.recover_orphans(hour).await.unwrap(), 0, "host-a renewed its lease within the hour");
+    assert!(b.queue.claim(5, NOW).await.unwrap().is_empty(), "c1 is in host-a's hands");
+    // A lease of zero has run out for every heartbeat already given.
+    assert_eq!(b.queue.recover_orphans(Duration::ZERO).await.unwrap(), 1, "host-a's work is taken over");
+    assert_eq!(b.queue.recover_orphans(Duration::ZERO).await.unwrap(), 0, "taken over once");
+    assert_eq!(a.queue.recover_orphans(Duration::ZERO).await.unwrap(), 0, "host-b holds nothing, and an instance never takes its own work");
+    let again = b.queue.claim(5, NOW).await.unwrap();
+    assert_eq!(cids(&again), ["c1"], "c1 is free again and claimed by host-b");
+    b.queue.ack(&again).await.unwrap();
+    assert_eq!(a.queue.recover().await.unwrap(), 0, "host-a, back, finds nothing of its own in flight");
+    assert_eq!(b.queue.depth().await.unwrap().total(), 0);
+}

@@ -1,5 +1,6 @@
-//! Envoy with the filter: its configuration is `envoy/gateway.yaml` with the `${IPFS_S3_*}`
-//! placeholders substituted, the filter's JSON configuration rendered from the filter's own
+//! Envoy with the filter: its configuration is the topology's template (`envoy/gateway.yaml` at
+//! the edge, `envoy/sidecar.yaml` beside each node's host) with the `${IPFS_S3_*}` placeholders
+//! substituted, the filter's JSON configuration rendered from the filter's own
 //! `Config` type, and its admin interface a Unix socket only the stack's user can open.
 
 use std::path::{Path, PathBuf};
@@ -15,16 +16,21 @@ use crate::process::ensure_ports_free;
 use crate::profile::Profile;
 use crate::ready::Probes;
 
-pub fn config_path(p: &Profile) -> PathBuf {
-    p.run.join("envoy/envoy.yaml")
+/// Node `i`'s directory of the run dir (`envoy/`, `envoy-<i>/`).
+fn dir(p: &Profile, i: usize) -> PathBuf {
+    p.run.join(if i == 0 { "envoy".to_owned() } else { format!("envoy-{i}") })
 }
 
-fn wasm_path(p: &Profile) -> PathBuf {
-    p.run.join("envoy/ipfs_s3_filter.wasm")
+pub fn config_path(p: &Profile, i: usize) -> PathBuf {
+    dir(p, i).join("envoy.yaml")
 }
 
-/// The filter's configuration, checked by the filter's own parser.
-pub fn render_filter_config(stack: &Stack) -> Result<String> {
+fn wasm_path(p: &Profile, i: usize) -> PathBuf {
+    dir(p, i).join("ipfs_s3_filter.wasm")
+}
+
+/// Node `i`'s filter configuration, checked by the filter's own parser.
+pub fn render_filter_config(stack: &Stack, i: usize) -> Result<String> {
     let p = &stack.profile;
     // The filter's defaults for what the stack does not set (e.g. its cache size).
     let required = serde_json::json!({
@@ -34,7 +40,7 @@ pub fn render_filter_config(stack: &Stack) -> Result<String> {
     config.region = p.region.clone();
     config.domain = Some(p.domain.clone());
     config.host_admin_cluster = "host_admin".into();
-    config.host_admin_authority = format!("127.0.0.1:{}", p.ports.admin);
+    config.host_admin_authority = format!("127.0.0.1:{}", p.node(i).admin);
     config.cache_ttl_ms = p.cache_ttl_ms;
     config.resolve_timeout_ms = p.resolve_timeout_ms;
     config.access_flush_ms = p.access_flush_ms;
@@ -79,10 +85,11 @@ fn substitute(template: &str, vars: &[(&str, String)]) -> String {
     out
 }
 
-/// Renders the template into the run dir (it holds credentials: 0600) next to a copy of the wasm,
-/// so that a rebuild does not change the file a running Envoy loaded.
-fn render(stack: &Stack) -> Result<PathBuf> {
+/// Renders the template for node `i` into the run dir (it holds credentials: 0600) next to a
+/// copy of the wasm, so that a rebuild does not change the file a running Envoy loaded.
+pub fn render(stack: &Stack, i: usize) -> Result<PathBuf> {
     let p = &stack.profile;
+    let node = p.node(i);
     let template = std::fs::read_to_string(&p.envoy_template).unwrap_or_default();
     if template.is_empty() {
         bail!("Envoy template {} is missing or empty", p.show(&p.envoy_template));
@@ -90,21 +97,24 @@ fn render(stack: &Stack) -> Result<PathBuf> {
     if !p.built_filter.is_file() {
         bail!("filter {} does not exist (build it: scripts/setup.sh build)", p.show(&p.built_filter));
     }
-    let wasm = wasm_path(p);
+    let wasm = wasm_path(p, i);
+    std::fs::create_dir_all(dir(p, i))?;
     copy_replacing(&p.built_filter, &wasm)?;
     let vars = [
-        ("IPFS_S3_ENVOY_PORT", p.ports.envoy.to_string()),
-        ("IPFS_S3_ENVOY_ADMIN_SOCKET", p.envoy_admin_socket().display().to_string()),
-        ("IPFS_S3_HOST_PORT", p.ports.host.to_string()),
-        ("IPFS_S3_ADMIN_PORT", p.ports.admin.to_string()),
-        ("IPFS_S3_GATEWAY_PORT", p.ports.gateway.to_string()),
+        // The stack runs every node on loopback; a pod's sidecar listens on its pod address.
+        ("IPFS_S3_ENVOY_ADDRESS", "127.0.0.1".to_owned()),
+        ("IPFS_S3_ENVOY_PORT", node.envoy.to_string()),
+        ("IPFS_S3_ENVOY_ADMIN_SOCKET", node.envoy_admin_socket.display().to_string()),
+        ("IPFS_S3_HOST_PORT", node.host.to_string()),
+        ("IPFS_S3_ADMIN_PORT", node.admin.to_string()),
+        ("IPFS_S3_GATEWAY_PORT", node.gateway.to_string()),
         ("IPFS_S3_FILTER_WASM", wasm.display().to_string()),
-        ("IPFS_S3_FILTER_CONFIG", render_filter_config(stack)?),
+        ("IPFS_S3_FILTER_CONFIG", render_filter_config(stack, i)?),
         ("IPFS_S3_ENVOY_MAX_CONNECTIONS", p.envoy_max_connections.to_string()),
         ("IPFS_S3_ENVOY_MAX_HEAP_BYTES", p.envoy_max_heap_bytes.to_string()),
     ];
     let vars: Vec<(&str, String)> = vars.into_iter().chain(legacy_vars(stack)?).collect();
-    let path = config_path(p);
+    let path = config_path(p, i);
     write_private(&path, &substitute(&template, &vars))?;
     Ok(path)
 }
@@ -156,24 +166,25 @@ pub fn validate(p: &Profile, config: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn start(stack: &Stack, _probes: &Probes) -> Result<()> {
+pub async fn start(stack: &Stack, i: usize) -> Result<()> {
     let p = &stack.profile;
     anyhow::ensure!(p.envoy_bin().is_file(), "envoy is not installed in the virtualenv (run scripts/setup.sh)");
-    ensure_ports_free("envoy", &[p.ports.envoy])?;
-    let config = render(stack)?;
+    let node = p.node(i);
+    ensure_ports_free(&Component::Envoy(i).to_string(), &[node.envoy])?;
+    let config = render(stack, i)?;
     validate(p, &config, "the rendered config")?;
     // Envoy's hot-restart shared memory is keyed by --base-id; the S3 port is unique per running
-    // stack (two stacks cannot share it), so it makes a base id that never collides.
+    // Envoy (two cannot share it), so it makes a base id that never collides.
     let mut cmd = Command::new(p.envoy_bin());
-    cmd.arg("-c").arg(&config).args(["--base-id", &p.ports.envoy.to_string(), "--log-level", "info"]);
-    stack.handle(Component::Envoy).spawn_detached(cmd)?;
+    cmd.arg("-c").arg(&config).args(["--base-id", &node.envoy.to_string(), "--log-level", "info"]);
+    stack.handle(Component::Envoy(i)).spawn_detached(cmd)?;
     Ok(())
 }
 
 /// The admin interface (a Unix socket, mode 0600) says LIVE.
-pub async fn ready(stack: &Stack, _probes: &Probes) -> bool {
+pub async fn ready(stack: &Stack, i: usize) -> bool {
     matches!(
-        Probes::unix(&stack.profile.envoy_admin_socket(), Method::GET, "http://envoy/ready").await,
+        Probes::unix(&stack.profile.node(i).envoy_admin_socket, Method::GET, "http://envoy/ready").await,
         Some((_, body)) if body.trim_ascii() == b"LIVE"
     )
 }

@@ -22,8 +22,10 @@ pub fn bin_path(p: &Profile) -> PathBuf {
     p.run.join("bin/ipfs-s3")
 }
 
-fn config_path(p: &Profile) -> PathBuf {
-    p.run.join("host/ipfs-s3.toml")
+/// Node `i`'s configuration file (`host/`, `host-<i>/` of the run dir).
+pub fn config_path(p: &Profile, i: usize) -> PathBuf {
+    let dir = if i == 0 { "host".to_owned() } else { format!("host-{i}") };
+    p.run.join(dir).join("ipfs-s3.toml")
 }
 
 /// The host's configuration as the operator gave it (defaults, `IPFS_S3_CONFIG`, `IPFS_S3_*`),
@@ -34,23 +36,24 @@ pub fn settings(p: &Profile) -> Result<HostConfig> {
     HostConfig::layered(p.host_config.as_deref(), &env).context("host configuration")
 }
 
-/// Renders the host's configuration file (no secret in it: each is a `*_file` of the secrets
-/// directory) and validates it as the host will read it.
-pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
+/// Renders node `i`'s host configuration file (no secret in it: each is a `*_file` of the
+/// secrets directory) and validates it as the host will read it.
+pub fn render_host_config(stack: &Stack, i: usize) -> Result<PathBuf> {
     let p = &stack.profile;
+    let node = p.node(i);
     if let Some(file) = &p.host_config {
         anyhow::ensure!(file.is_file(), "IPFS_S3_CONFIG={}: no such file", file.display());
     }
     let mut cfg = settings(p)?;
     let url = Profile::url;
-    cfg.listen = ([127, 0, 0, 1], p.ports.host).into();
-    cfg.admin_listen = ([127, 0, 0, 1], p.ports.admin).into();
+    cfg.listen = ([127, 0, 0, 1], node.host).into();
+    cfg.admin_listen = ([127, 0, 0, 1], node.admin).into();
     cfg.metadata_store = p.store;
     cfg.redis_url = p.redis_url();
     cfg.embedded_path = p.embedded_path.clone();
-    cfg.kubo_api_url = url(p.ports.kubo_api);
-    cfg.gateway_url = url(p.ports.gateway);
-    cfg.cluster_api_url = url(p.ports.cluster_api);
+    cfg.kubo_api_url = url(node.kubo_api);
+    cfg.gateway_url = url(node.gateway);
+    cfg.cluster_api_url = url(node.cluster_api);
     cfg.access_key = p.access_key.clone();
     cfg.region = p.region.clone();
     cfg.domain = Some(p.domain.clone());
@@ -79,25 +82,27 @@ pub fn render_host_config(stack: &Stack) -> Result<PathBuf> {
         cfg.legacy.legacy_secret_key = String::new();
         cfg.legacy.legacy_secret_key_file = Some(creds.file("legacy-secret-key"));
     }
-    let path = config_path(p);
+    let path = config_path(p, i);
     std::fs::create_dir_all(path.parent().expect("in the run dir"))?;
     write_private(&path, &toml::to_string(&cfg).context("rendering the host configuration")?)?;
     HostConfig::load(Some(&path), &[]).with_context(|| format!("host configuration {}", p.show(&path)))?;
     Ok(path)
 }
 
-pub fn start(stack: &Stack) -> Result<()> {
+pub fn start(stack: &Stack, i: usize) -> Result<()> {
     let p = &stack.profile;
     anyhow::ensure!(
         p.built_host.is_file(),
         "host binary {} does not exist (build it: scripts/setup.sh build)",
         p.show(&p.built_host)
     );
-    ensure_ports_free("host", &[p.ports.host, p.ports.admin])?;
+    let node = p.node(i);
+    let name = Component::Host(i).to_string();
+    ensure_ports_free(&name, &[node.host, node.admin])?;
     let bin = bin_path(p);
     std::fs::create_dir_all(bin.parent().expect("in the run dir"))?;
     copy_replacing(&p.built_host, &bin)?;
-    let config = render_host_config(stack)?;
+    let config = render_host_config(stack, i)?;
     // Everything the host reads is in its file: no IPFS_S3_* of the caller's environment may
     // change it. NO_COLOR: the output goes to a log file, not a terminal.
     let mut cmd = Command::new(&bin);
@@ -107,13 +112,13 @@ pub fn start(stack: &Stack) -> Result<()> {
             cmd.env_remove(key);
         }
     }
-    stack.handle(Component::Host).spawn_detached(cmd)?;
+    stack.handle(Component::Host(i)).spawn_detached(cmd)?;
     Ok(())
 }
 
 /// Any JSON answer counts: a degraded health report still means the host is serving.
-pub async fn ready(stack: &Stack, probes: &Probes) -> bool {
-    let url = format!("{}/health", Profile::url(stack.profile.ports.admin));
+pub async fn ready(stack: &Stack, i: usize, probes: &Probes) -> bool {
+    let url = format!("{}/health", Profile::url(stack.profile.node(i).admin));
     let Ok(resp) = probes.plain.request(Method::GET, url).send().await else { return false };
     resp.bytes().await.is_ok_and(|b| serde_json::from_slice::<serde_json::Value>(&b).is_ok())
 }

@@ -1,6 +1,6 @@
 //! The components of a stack, in start order: Redis, one Kubo node per peer, the RPC relay, one
-//! IPFS Cluster peer per peer, the legacy S3 store (when the stack runs one), the host service
-//! and Envoy. Each module starts its component
+//! IPFS Cluster peer per peer, the legacy S3 store (when the stack runs one), then the host
+//! service and Envoy of each gateway node ([`crate::nodes`]). Each module starts its component
 //! (assuming it is not running) and says whether it answers.
 
 mod cluster;
@@ -34,8 +34,10 @@ pub enum Component {
     Cluster(usize),
     /// The legacy S3 store, when the stack runs it (`IPFS_S3_LEGACY=local`).
     Legacy,
-    Host,
-    Envoy,
+    /// Node `i`'s host service (`host`, `host<i>`).
+    Host(usize),
+    /// Node `i`'s Envoy (`envoy`, `envoy<i>`).
+    Envoy(usize),
 }
 
 impl fmt::Display for Component {
@@ -47,15 +49,16 @@ impl fmt::Display for Component {
             Component::Relay => write!(f, "relay"),
             Component::Cluster(i) => peer(f, "cluster", i),
             Component::Legacy => write!(f, "legacy"),
-            Component::Host => write!(f, "host"),
-            Component::Envoy => write!(f, "envoy"),
+            Component::Host(i) => peer(f, "host", i),
+            Component::Envoy(i) => peer(f, "envoy", i),
         }
     }
 }
 
 impl Component {
-    /// Every component of a stack of `peers` peers, in start order (`down` goes in reverse).
-    pub fn all(peers: usize, with_redis: bool, with_legacy: bool) -> Vec<Component> {
+    /// Every component of a stack of `peers` peers and `nodes` gateway nodes, in start order
+    /// (`down` goes in reverse).
+    pub fn all(peers: usize, nodes: usize, with_redis: bool, with_legacy: bool) -> Vec<Component> {
         let mut out = Vec::new();
         if with_redis {
             out.push(Component::Redis);
@@ -66,7 +69,7 @@ impl Component {
         if with_legacy {
             out.push(Component::Legacy);
         }
-        out.extend([Component::Host, Component::Envoy]);
+        out.extend((0..nodes).flat_map(|i| [Component::Host(i), Component::Envoy(i)]));
         out
     }
 }
@@ -89,8 +92,8 @@ impl Stack {
             Component::Relay => relay::start(self, probes).await,
             Component::Cluster(i) => cluster::start(self, i),
             Component::Legacy => legacy::start(self),
-            Component::Host => host::start(self),
-            Component::Envoy => envoy::start(self, probes).await,
+            Component::Host(i) => host::start(self, i),
+            Component::Envoy(i) => envoy::start(self, i).await,
         }
     }
 
@@ -101,8 +104,8 @@ impl Stack {
             Component::Relay => relay::ready(self, probes).await,
             Component::Cluster(i) => cluster::ready(self, i, probes).await,
             Component::Legacy => legacy::ready(self, probes).await,
-            Component::Host => host::ready(self, probes).await,
-            Component::Envoy => envoy::ready(self, probes).await,
+            Component::Host(i) => host::ready(self, i, probes).await,
+            Component::Envoy(i) => envoy::ready(self, i).await,
         }
     }
 }
@@ -144,8 +147,8 @@ pub fn handle(p: &Profile, c: Component) -> Handle {
         Component::Cluster(i) => format!("--config {} daemon", p.cluster_path(i).display()),
         Component::Relay => format!("-c {}", relay::config_path(p).display()),
         Component::Legacy => format!("posix {}", p.run.join("legacy").display()),
-        Component::Host => format!("{} serve", host::bin_path(p).display()),
-        Component::Envoy => format!("-c {}", envoy::config_path(p).display()),
+        Component::Host(i) => format!("serve --config {}", host::config_path(p, i).display()),
+        Component::Envoy(i) => format!("-c {}", envoy::config_path(p, i).display()),
     };
     Handle {
         pidfile: p.run.join(format!("{name}.pid")),
@@ -167,7 +170,13 @@ pub fn address(p: &Profile, c: Component) -> String {
         Component::Cluster(i) => format!("api {}", Profile::url(p.peer_port(p.ports.cluster_api, i))),
         Component::Relay => format!("kubo rpc for the cluster  {}/kubo-rpc-*.sock", p.show(&p.sockets())),
         Component::Legacy => p.legacy.as_ref().map_or_else(String::new, |l| format!("s3 {}", l.url())),
-        Component::Host => format!("s3 {}  admin {}", Profile::url(p.ports.host), Profile::url(p.ports.admin)),
-        Component::Envoy => format!("s3 {}  admin {}", p.endpoint(), p.show(&p.envoy_admin_socket())),
+        Component::Host(i) => {
+            let n = p.node(i);
+            format!("s3 {}  admin {}", Profile::url(n.host), Profile::url(n.admin))
+        }
+        Component::Envoy(i) => {
+            let n = p.node(i);
+            format!("s3 {}  admin {}", n.endpoint(), p.show(&n.envoy_admin_socket))
+        }
     }
 }

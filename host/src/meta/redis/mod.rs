@@ -15,6 +15,8 @@
 //! - `pinq:inflight:{id}` list of operations a host instance has taken and not finished
 //! - `pinq:busy`          hash: CID -> instance holding claimed work on it (one CID is never
 //!   worked on by two workers at once)
+//! - `pinq:instances`     hash: instance -> time (ms) of its last heartbeat (its lease on its
+//!   in-flight work)
 //! - `acc:{bucket}/{key}` hash: the object's [`AccessStats`] (`n` count, `last` ms, `heat`,
 //!   `heat_ms`, `rf` effective replication factor); removed with the mapping
 //! - `acc:recent`         sorted set: `bucket/key` -> time (ms) of its last counted GET

@@ -121,6 +121,27 @@ impl RedisStore {
     }
 }
 
+impl RedisStore {
+    /// Requeues `instance`'s in-flight work (`recover.lua`); with a cutoff only if its heartbeat
+    /// is that old. -1 when it was not taken over.
+    async fn requeue_in_flight(&self, instance: &str, cutoff: Option<i64>) -> Result<i64> {
+        let mut con = self.con.clone();
+        let mut call = self.scripts.recover.prepare_invoke();
+        call.key(self.queue(PinPriority::High))
+            .key(self.queue(PinPriority::Normal))
+            .key(self.queue(PinPriority::Low))
+            .key(self.k(&format!("pinq:inflight:{instance}")))
+            .key(self.k("pinq:busy"))
+            .key(self.k("pinq"))
+            .key(self.k("pinq:instances"))
+            .arg(instance);
+        if let Some(cutoff) = cutoff {
+            call.arg(cutoff);
+        }
+        Ok(call.invoke_async(&mut con).await?)
+    }
+}
+
 #[async_trait]
 impl PinQueue for RedisStore {
     async fn claim(&self, max: usize, wait: Duration) -> Result<Vec<Claimed>> {
@@ -161,20 +182,32 @@ impl PinQueue for RedisStore {
     }
 
     async fn recover(&self) -> Result<usize> {
+        let n = self.requeue_in_flight(&self.instance, None).await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn heartbeat(&self) -> Result<()> {
         let mut con = self.con.clone();
-        let n: usize = self
-            .scripts
-            .recover
-            .key(self.queue(PinPriority::High))
-            .key(self.queue(PinPriority::Normal))
-            .key(self.queue(PinPriority::Low))
-            .key(self.inflight())
-            .key(self.k("pinq:busy"))
-            .key(self.k("pinq"))
-            .arg(&self.instance)
-            .invoke_async(&mut con)
-            .await?;
-        Ok(n)
+        let _: () = con.hset(self.k("pinq:instances"), &self.instance, crate::clock::now_ms()).await?;
+        Ok(())
+    }
+
+    async fn recover_orphans(&self, lease: Duration) -> Result<usize> {
+        let mut con = self.con.clone();
+        let seen: Vec<(String, i64)> = con.hgetall(self.k("pinq:instances")).await?;
+        let cutoff = crate::clock::now_ms() - i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let mut requeued = 0;
+        for (instance, at) in seen {
+            if instance == self.instance || at > cutoff {
+                continue;
+            }
+            let n = self.requeue_in_flight(&instance, Some(cutoff)).await?;
+            if n >= 0 {
+                tracing::warn!(%instance, operations = n, "took over the pin work of a host instance that stopped renewing its lease");
+                requeued += usize::try_from(n).unwrap_or(0);
+            }
+        }
+        Ok(requeued)
     }
 
     async fn depth(&self) -> Result<QueueDepth> {
