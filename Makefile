@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance test bench bench-pins bench-store bench-migrate bench-nodes clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance e2e-and-conformance test bench bench-pins bench-store bench-migrate bench-nodes clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -103,8 +103,22 @@ test: setup ## setup, then the lint, unit tests, the wasm build's tests, a short
 	time $(MAKE) --no-print-directory unit-test
 	time $(MAKE) --no-print-directory wasm-test
 	time $(MAKE) --no-print-directory fuzz-smoke
-	time $(MAKE) --no-print-directory e2e
-	time $(MAKE) --no-print-directory conformance
+	time $(MAKE) --no-print-directory e2e-and-conformance
+
+# The two suites run side by side, each against its own stack: both mostly wait on their stacks,
+# and together they take little longer than the end-to-end suite alone. The conformance run's
+# output is printed once it is done.
+CONFORMANCE_LOG = .run/conformance-run.log
+
+e2e-and-conformance:
+	@mkdir -p .run
+	@( time $(MAKE) --no-print-directory conformance ) > $(CONFORMANCE_LOG) 2>&1 & conf=$$!; \
+	  rc=0; time $(MAKE) --no-print-directory e2e || rc=$$?; \
+	  crc=0; wait $$conf || crc=$$?; \
+	  printf '\n===== conformance (run beside the end-to-end suite) =====\n'; cat $(CONFORMANCE_LOG); \
+	  [ $$rc -eq 0 ] || echo "end-to-end suite FAILED (exit $$rc)"; \
+	  [ $$crc -eq 0 ] || echo "conformance FAILED (exit $$crc)"; \
+	  [ $$rc -eq 0 ] && [ $$crc -eq 0 ]
 
 clean: ## stop the dev, test, embedded and cluster stacks, delete their data (.run), the cargo build output and the fuzz corpus
 	IPFS_S3_PROFILE=dev scripts/stack.sh clean

@@ -279,20 +279,45 @@ timed() {
   [ $((SECONDS - t0)) -lt 2 ] || log "$name took $((SECONDS - t0))s"
 }
 
-deps() {
-  timed "apt" install_apt_packages
-  check_toolchains
-  timed "venv" setup_venv
-  timed "ipfs tools" install_ipfs_tools
+rust_deps() {
   timed "wasm target" add_wasm_target
   timed "clippy" add_clippy
   timed "fuzz tools" install_fuzz_tools
 }
 
+# The Go builds of the IPFS tools, in the background: on a fresh machine they and the Rust build
+# each spend minutes downloading and in single-threaded stretches (linking, the host crate), so
+# running them side by side fills both cores. Its own EXIT trap: a subshell does not inherit one.
+start_ipfs_tools() {
+  ( trap cleanup EXIT; timed "ipfs tools" install_ipfs_tools ) &
+  IPFS_TOOLS_PID=$!
+}
+
+wait_ipfs_tools() {
+  wait "$IPFS_TOOLS_PID" || die "installing the IPFS tools failed (see above)"
+}
+
+deps() {
+  timed "apt" install_apt_packages
+  check_toolchains
+  timed "venv" setup_venv
+  start_ipfs_tools
+  rust_deps
+  wait_ipfs_tools
+}
+
 main() {
   local what="${1:-all}"
   case "$what" in
-    all)   deps; timed "cargo build" build_rust ;;
+    all)
+      timed "apt" install_apt_packages
+      check_toolchains
+      timed "venv" setup_venv
+      start_ipfs_tools
+      rust_deps
+      timed "cargo build" build_rust
+      wait_ipfs_tools
+      ;;
     deps)  deps ;;
     build) check_toolchains; add_wasm_target; timed "cargo build" build_rust ;;
     -h|--help|help) sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;

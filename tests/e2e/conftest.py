@@ -137,7 +137,7 @@ MIGRATING_PREFIX = "e2e-moving-"
 E2E_STACK_DEFAULTS = {
     "IPFS_S3_ACCESS_FLUSH_MS": "200",
     # Content no node provides is CIDNotFound after this long (the default is 30 s).
-    "IPFS_S3_RETRIEVAL_TIMEOUT_SECS": "5",
+    "IPFS_S3_RETRIEVAL_TIMEOUT_SECS": "3",
     "IPFS_S3_LEGACY": "local",
     "IPFS_S3_BUCKET_MODES": f"{LEGACY_PREFIX}*=legacy,{MIGRATING_PREFIX}*=migrating",
 }
