@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance e2e-and-conformance test bench bench-pins bench-store bench-migrate bench-nodes clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance e2e-and-conformance test bench bench-pins bench-store bench-migrate bench-nodes bench-list clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -96,6 +96,9 @@ bench-migrate: setup ## ipfs-s3 migrate vs rclone copy out of the legacy store, 
 
 bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the embedded store (prints figures)
 	cargo bench -p ipfs-s3-host --bench meta_store
+
+bench-list: ## a bucket of 1,000,000 keys on Redis and the embedded store (built through StoreMappingBatch), 1000-entry ListObjectsV2 pages with and without a delimiter (prints figures)
+	cargo bench -p ipfs-s3-host --bench list
 
 # `time` (bash keyword) reports how long each half took; CI prints it.
 test: setup ## setup, then the lint, unit tests, the wasm build's tests, a short fuzz run, the end-to-end suite and the s3-tests conformance run

@@ -77,6 +77,16 @@ macro_rules! metadata_store_by_families {
             async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> $crate::error::Result<Vec<String>> {
                 objects::scan_keys(self, bucket, prefix, after, limit).await
             }
+            async fn scan_keys_rolled(
+                &self,
+                bucket: &str,
+                prefix: &str,
+                delimiter: &str,
+                after: Option<&str>,
+                limit: usize,
+            ) -> $crate::error::Result<Vec<String>> {
+                objects::scan_keys_rolled(self, bucket, prefix, delimiter, after, limit).await
+            }
             async fn cid_refs(&self, cid: &str) -> $crate::error::Result<u64> {
                 objects::cid_refs(self, cid).await
             }

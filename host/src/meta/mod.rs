@@ -333,6 +333,10 @@ pub trait MetadataStore: Send + Sync {
     /// Up to `limit` keys of `bucket` in byte order that start with `prefix` and sort strictly
     /// after `after`.
     async fn scan_keys(&self, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
+    /// As `scan_keys` for a listing rolled up at `delimiter`: of the keys of each common prefix
+    /// ([`crate::listing::common_prefix`]) only the first, each prefix skipped inside the store
+    /// (one round trip for the whole scan). Fewer than `limit` keys means the keys ran out.
+    async fn scan_keys_rolled(&self, bucket: &str, prefix: &str, delimiter: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>>;
     /// How many mappings reference `cid`.
     async fn cid_refs(&self, cid: &str) -> Result<u64>;
     async fn pin_state(&self, cid: &str) -> Result<Option<PinState>>;

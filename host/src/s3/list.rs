@@ -78,6 +78,10 @@ impl KeySource for BucketKeys<'_> {
     async fn scan(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.store.scan_keys(self.bucket, prefix, after, limit).await
     }
+
+    async fn scan_rolled(&self, prefix: &str, delimiter: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.store.scan_keys_rolled(self.bucket, prefix, delimiter, after, limit).await
+    }
 }
 
 /// One page of a listing, with the records of its keys.

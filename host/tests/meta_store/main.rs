@@ -101,6 +101,7 @@ conformance!(
         batch_refuses_only_mappings_into_missing_buckets,
         scan_is_byte_ordered_with_prefix_after_and_limit,
         scan_stays_inside_its_bucket,
+        a_rolled_scan_gives_the_first_key_of_each_common_prefix,
     },
     queue::{
         pin_state_round_trip,

@@ -312,3 +312,21 @@ async fn redis_get_mapping_batch_is_one_command_per_bucket() {
     .await;
     assert_eq!(ran, BTreeMap::from([("hmget".to_string(), 2)]), "2000 keys in two buckets: two commands");
 }
+
+pub(super) async fn a_rolled_scan_gives_the_first_key_of_each_common_prefix(h: &impl Harness) {
+    let s = h.open("a").await;
+    s.create_bucket("b", 0).await.unwrap();
+    for k in ["a/1", "a/2", "a/b/3", "a+", "b", "c/x", "c/y", "cz", "d//e", "ä/1", "ä/2", "z"] {
+        s.store_mapping("b", k, &record("c", 1)).await.unwrap();
+    }
+    let rolled = |prefix: &'static str, delimiter: &'static str, after: Option<&'static str>, limit| {
+        let s = s.clone();
+        async move { s.scan_keys_rolled("b", prefix, delimiter, after, limit).await.unwrap() }
+    };
+    assert_eq!(rolled("", "/", None, 100).await, ["a+", "a/1", "b", "c/x", "cz", "d//e", "z", "ä/1"]);
+    assert_eq!(rolled("a/", "/", None, 100).await, ["a/1", "a/2", "a/b/3"]);
+    assert_eq!(rolled("", "/", None, 4).await, ["a+", "a/1", "b", "c/x"], "a full page: the keys did not run out");
+    assert_eq!(rolled("", "/", Some("c/\u{10FFFF}"), 2).await, ["cz", "d//e"], "after a skipped prefix");
+    assert_eq!(rolled("", "//", None, 100).await, ["a+", "a/1", "a/2", "a/b/3", "b", "c/x", "c/y", "cz", "d//e", "z", "ä/1", "ä/2"]);
+    assert!(rolled("q", "/", None, 100).await.is_empty());
+}

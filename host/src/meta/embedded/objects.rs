@@ -126,6 +126,49 @@ pub(super) async fn scan_keys(store: &EmbeddedStore, bucket: &str, prefix: &str,
         .await
 }
 
+pub(super) async fn scan_keys_rolled(
+    store: &EmbeddedStore,
+    bucket: &str,
+    prefix: &str,
+    delimiter: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let (bucket, prefix, delimiter) = (bucket.to_string(), prefix.to_string(), delimiter.to_string());
+    let mut after = after.map(str::to_string);
+    store
+        .read(move |tx| {
+            let objects = tx.open_table(OBJECTS)?;
+            let mut out = Vec::new();
+            // Each pass reads from `after` until the first key of a common prefix, then starts
+            // again past that prefix.
+            'pass: while out.len() < limit {
+                let start = match &after {
+                    Some(a) if a.as_str() >= prefix.as_str() => std::ops::Bound::Excluded((bucket.as_str(), a.as_str())),
+                    _ => std::ops::Bound::Included((bucket.as_str(), prefix.as_str())),
+                };
+                for entry in objects.range::<(&str, &str)>((start, std::ops::Bound::Unbounded))? {
+                    let (k, _) = entry?;
+                    let (b, key) = k.value();
+                    if b != bucket || !key.starts_with(prefix.as_str()) {
+                        break 'pass;
+                    }
+                    out.push(key.to_string());
+                    if let Some(cp) = crate::listing::common_prefix(key, &prefix, &delimiter) {
+                        after = Some(crate::listing::past_prefix(cp));
+                        continue 'pass;
+                    }
+                    if out.len() == limit {
+                        break 'pass;
+                    }
+                }
+                break;
+            }
+            Ok(out)
+        })
+        .await
+}
+
 pub(super) async fn cid_refs(store: &EmbeddedStore, cid: &str) -> Result<u64> {
     let cid = cid.to_string();
     store.read(move |tx| Ok(tx.open_table(REFS)?.get(cid.as_str())?.map(|v| v.value()).unwrap_or(0))).await

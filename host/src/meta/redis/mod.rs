@@ -95,6 +95,7 @@ struct Scripts {
     remove_account: Script,
     pin_batch: Script,
     release_operator_pin: Script,
+    scan_rolled: Script,
 }
 
 impl Scripts {
@@ -131,6 +132,7 @@ impl Scripts {
             remove_account: Script::new(include_str!("lua/remove_account.lua")),
             pin_batch: Script::new(concat!(include_str!("lua/refs.lua"), include_str!("lua/pin_batch.lua"))),
             release_operator_pin: Script::new(concat!(include_str!("lua/refs.lua"), include_str!("lua/release_operator_pin.lua"))),
+            scan_rolled: Script::new(include_str!("lua/scan_rolled.lua")),
         }
     }
 }

@@ -118,13 +118,19 @@ pub(super) async fn tombstoned(store: &RedisStore, bucket: &str, keys: &[String]
     Ok(found.iter().map(Option::is_some).collect())
 }
 
-pub(super) async fn scan_keys(store: &RedisStore, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-    let mut con = store.con.clone();
+/// `ZRANGEBYLEX` bounds of the keys that start with `prefix` and sort after `after`.
+fn scan_bounds(prefix: &str, after: Option<&str>) -> (Vec<u8>, Vec<u8>) {
     let min: Vec<u8> = match after {
         Some(a) if a >= prefix => [b"(".as_slice(), a.as_bytes()].concat(),
         _ => [b"[".as_slice(), prefix.as_bytes()].concat(),
     };
     let max: Vec<u8> = if prefix.is_empty() { b"+".to_vec() } else { [b"(".as_slice(), &prefix_end(prefix)].concat() };
+    (min, max)
+}
+
+pub(super) async fn scan_keys(store: &RedisStore, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+    let mut con = store.con.clone();
+    let (min, max) = scan_bounds(prefix, after);
     let keys: Vec<String> = redis::cmd("ZRANGEBYLEX")
         .arg(store.idx(bucket))
         .arg(min)
@@ -133,6 +139,31 @@ pub(super) async fn scan_keys(store: &RedisStore, bucket: &str, prefix: &str, af
         .arg(0)
         .arg(limit)
         .query_async(&mut con)
+        .await?;
+    Ok(keys)
+}
+
+pub(super) async fn scan_keys_rolled(
+    store: &RedisStore,
+    bucket: &str,
+    prefix: &str,
+    delimiter: &str,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let mut con = store.con.clone();
+    let (min, max) = scan_bounds(prefix, after);
+    let keys: Vec<String> = store
+        .scripts
+        .scan_rolled
+        .key(store.idx(bucket))
+        .arg(min)
+        .arg(max)
+        .arg(prefix)
+        .arg(delimiter)
+        .arg(limit)
+        .arg(crate::listing::past_prefix("").as_bytes())
+        .invoke_async(&mut con)
         .await?;
     Ok(keys)
 }
