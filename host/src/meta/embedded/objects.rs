@@ -101,29 +101,7 @@ pub(super) async fn tombstoned(store: &EmbeddedStore, bucket: &str, keys: &[Stri
 }
 
 pub(super) async fn scan_keys(store: &EmbeddedStore, bucket: &str, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
-    let (bucket, prefix, after) = (bucket.to_string(), prefix.to_string(), after.map(str::to_string));
-    store
-        .read(move |tx| {
-            let objects = tx.open_table(OBJECTS)?;
-            let start = match &after {
-                Some(a) if a.as_str() >= prefix.as_str() => std::ops::Bound::Excluded((bucket.as_str(), a.as_str())),
-                _ => std::ops::Bound::Included((bucket.as_str(), prefix.as_str())),
-            };
-            let mut out = Vec::new();
-            for entry in objects.range::<(&str, &str)>((start, std::ops::Bound::Unbounded))? {
-                if out.len() >= limit {
-                    break;
-                }
-                let (k, _) = entry?;
-                let (b, key) = k.value();
-                if b != bucket || !key.starts_with(prefix.as_str()) {
-                    break;
-                }
-                out.push(key.to_string());
-            }
-            Ok(out)
-        })
-        .await
+    scan(store, bucket, prefix, None, after, limit).await
 }
 
 pub(super) async fn scan_keys_rolled(
@@ -134,7 +112,20 @@ pub(super) async fn scan_keys_rolled(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<String>> {
-    let (bucket, prefix, delimiter) = (bucket.to_string(), prefix.to_string(), delimiter.to_string());
+    scan(store, bucket, prefix, Some(delimiter), after, limit).await
+}
+
+/// Up to `limit` keys of `bucket` starting with `prefix`, after `after`, in one read
+/// transaction; with a delimiter, only the first key of each common prefix.
+async fn scan(
+    store: &EmbeddedStore,
+    bucket: &str,
+    prefix: &str,
+    delimiter: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<String>> {
+    let (bucket, prefix, delimiter) = (bucket.to_string(), prefix.to_string(), delimiter.map(str::to_string));
     let mut after = after.map(str::to_string);
     store
         .read(move |tx| {
@@ -154,7 +145,7 @@ pub(super) async fn scan_keys_rolled(
                         break 'pass;
                     }
                     out.push(key.to_string());
-                    if let Some(cp) = crate::listing::common_prefix(key, &prefix, &delimiter) {
+                    if let Some(cp) = delimiter.as_deref().and_then(|d| crate::listing::common_prefix(key, &prefix, d)) {
                         after = Some(crate::listing::past_prefix(cp));
                         continue 'pass;
                     }

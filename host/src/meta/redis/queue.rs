@@ -201,8 +201,9 @@ impl PinQueue for RedisStore {
             if instance == self.instance || at > cutoff {
                 continue;
             }
+            // -1: it came back, or another instance took its work first.
             let n = self.requeue_in_flight(&instance, Some(cutoff)).await?;
-            if n >= 0 {
+            if n > 0 {
                 tracing::warn!(%instance, operations = n, "took over the pin work of a host instance that stopped renewing its lease");
                 requeued += usize::try_from(n).unwrap_or(0);
             }
