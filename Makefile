@@ -16,7 +16,7 @@ WASM_RUN_ARGS ?=
 # The filter under wasmtime (tests/wasm-host, a workspace of its own).
 WASM_HOST_MANIFEST := tests/wasm-host/Cargo.toml
 
-.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance e2e-and-conformance test bench bench-pins bench-store bench-migrate bench-nodes bench-list clean distclean
+.PHONY: help setup build up down status env lint unit-test wasm-build wasm-test wasm-run fuzz fuzz-smoke e2e conformance e2e-and-conformance test bench bench-pins bench-store bench-migrate bench-nodes bench-list bench-compare clean distclean
 
 help: ## list the targets
 	@echo "ipfs-s3 — S3-compatible gateway to IPFS"
@@ -93,6 +93,12 @@ BENCH_MIGRATE_ENV = IPFS_S3_PROFILE=migrate-bench IPFS_S3_PORT_OFFSET=5000 IPFS_
 bench-migrate: setup ## ipfs-s3 migrate vs rclone copy out of the legacy store, GETs of a legacy bucket through the gateway vs straight (prints figures)
 	$(BENCH_MIGRATE_ENV) scripts/stack.sh up
 	$(BENCH_MIGRATE_ENV) .venv/bin/python tests/bench/migrate.py --profile migrate-bench; rc=$$?; $(BENCH_MIGRATE_ENV) scripts/stack.sh down; exit $$rc
+
+# Its own profile (ports + 17000) with VersityGW as the legacy store (the "other S3 server"); stopped afterwards.
+BENCH_COMPARE_ENV = IPFS_S3_PROFILE=compare-bench IPFS_S3_PORT_OFFSET=17000 IPFS_S3_LEGACY=local
+bench-compare: setup ## the gateway beside Kubo add, the Kubo gateway and other S3 servers (PUT/GET of 64 MiB and 4 KiB, 16 clients, wrk), a 1 GiB PUT/GET's RSS growth; ratios last (prints figures)
+	$(BENCH_COMPARE_ENV) scripts/stack.sh up
+	$(BENCH_COMPARE_ENV) .venv/bin/python tests/bench/compare.py --profile compare-bench; rc=$$?; $(BENCH_COMPARE_ENV) scripts/stack.sh down; exit $$rc
 
 bench-store: ## GetMappingBatch/StoreMappingBatch of 1000 keys on Redis and the embedded store (prints figures)
 	cargo bench -p ipfs-s3-host --bench meta_store

@@ -55,6 +55,7 @@ declare -A APT_PACKAGE_FOR=(
   [jq]=jq
   [curl]=curl
   [flock]=util-linux
+  [wrk]=wrk
 )
 
 as_root() {
