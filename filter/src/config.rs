@@ -40,6 +40,13 @@ pub struct Config {
     /// stays bounded whatever the number of keys).
     #[serde(default = "default_slots")]
     pub cache_slots: u32,
+    /// Slots of the cache of small objects' bytes ([`crate::bodies`]); 0 switches it off.
+    #[serde(default = "default_body_slots")]
+    pub body_cache_slots: u32,
+    /// Largest object whose bytes that cache keeps. With the slots, it bounds the cache's memory
+    /// (default 1024 × 16 KiB: 16 MiB per Envoy).
+    #[serde(default = "default_body_max")]
+    pub body_cache_max_bytes: u64,
     /// How often each worker VM reports the GETs it counted to the host (ms).
     #[serde(default = "default_flush")]
     pub access_flush_ms: u64,
@@ -103,6 +110,12 @@ fn default_timeout() -> u64 {
 }
 fn default_slots() -> u32 {
     16_384
+}
+fn default_body_slots() -> u32 {
+    1024
+}
+fn default_body_max() -> u64 {
+    16 * 1024
 }
 fn default_flush() -> u64 {
     1000
@@ -169,6 +182,7 @@ mod tests {
             (1000, 5000, 16_384)
         );
         assert_eq!((c.access_flush_ms, c.access_max_batch), (1000, 500));
+        assert_eq!((c.body_cache_slots, c.body_cache_max_bytes), (1024, 16_384));
         assert!(c.unknown.is_empty());
         assert_eq!(c.secret_for("ak").as_deref(), Some("sk"));
         assert_eq!(c.secret_for("AK"), None);

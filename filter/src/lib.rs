@@ -14,11 +14,14 @@
 //! timer ([`access`]), for the access statistics and the replica manager.
 //!
 //! The decisions are pure functions, tested natively: [`config`] (plugin configuration),
-//! [`request`] (addressing and routing), [`conditional`] (If-* headers, shared with the host), [`cache`] (the shared-data
-//! cache format), [`response`] (local replies and response headers) and [`decide`] (each step of
-//! a request). `plugin` is the proxy-wasm glue that calls them; it only builds for wasm32.
+//! [`request`] (addressing and routing), [`conditional`] (If-* headers, shared with the host),
+//! [`cache`] (the shared-data cache format), [`bodies`] (small objects' bytes in shared data),
+//! [`response`] (local replies and response headers) and [`decide`] (each step of
+//! a request). `plugin` is the proxy-wasm glue that calls them (and `metrics` its metrics); both
+//! build for wasm32 only.
 
 pub mod access;
+pub mod bodies;
 pub mod cache;
 pub use ipfs_s3_common::conditional;
 pub mod config;
@@ -28,5 +31,7 @@ pub mod legacy;
 pub mod request;
 pub mod response;
 
+#[cfg(target_arch = "wasm32")]
+mod metrics;
 #[cfg(target_arch = "wasm32")]
 mod plugin;

@@ -49,13 +49,15 @@ use ipfs_s3_common::sigv4::Claim;
 use log::{error, warn};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType, Status};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 
 use crate::access::{self, Counter, Outcome};
+use crate::bodies;
 use crate::cache;
 use crate::config::Config;
 use crate::keys::{self, Learned};
 use crate::legacy;
+use crate::metrics::Metrics;
 use crate::decide::{self, Decision, ServeCtx};
 use crate::request::Target;
 use crate::response::{self, Asked, GatewayVerdict, Reply, ServedObject};
@@ -64,52 +66,6 @@ proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
 }}
-
-/// Metric ids; `None` when the host refused to define one (counting is then skipped). Envoy
-/// shows them in its stats under these names (Prometheus: `envoy_<name>`… see envoy/README.md).
-#[derive(Debug, Default, Clone, Copy)]
-struct Metrics {
-    l1_hits: Option<u32>,
-    l1_misses: Option<u32>,
-    auth_failures: Option<u32>,
-    resolve_errors: Option<u32>,
-    access_reports: Option<u32>,
-    access_report_failures: Option<u32>,
-    access_dropped: Option<u32>,
-    /// Object reads rewritten to the host's object cache / to the IPFS gateway.
-    reads_host: Option<u32>,
-    reads_gateway: Option<u32>,
-    /// Requests forwarded to the legacy S3 store.
-    legacy_forwards: Option<u32>,
-    /// Histogram: microseconds from a read's request headers to the end of its response, for
-    /// every authenticated object GET/HEAD the filter handles (local replies included).
-    read_us: Option<u32>,
-}
-
-impl Metrics {
-    fn define() -> Metrics {
-        let counter = |name: &str| hostcalls::define_metric(MetricType::Counter, name).ok();
-        Metrics {
-            l1_hits: counter("ipfs_s3_filter_l1_hits"),
-            l1_misses: counter("ipfs_s3_filter_l1_misses"),
-            auth_failures: counter("ipfs_s3_filter_auth_failures"),
-            resolve_errors: counter("ipfs_s3_filter_resolve_errors"),
-            access_reports: counter("ipfs_s3_filter_access_reports"),
-            access_report_failures: counter("ipfs_s3_filter_access_report_failures"),
-            access_dropped: counter("ipfs_s3_filter_access_dropped"),
-            reads_host: counter("ipfs_s3_filter_reads_host"),
-            reads_gateway: counter("ipfs_s3_filter_reads_gateway"),
-            legacy_forwards: counter("ipfs_s3_filter_legacy_forwards"),
-            read_us: hostcalls::define_metric(MetricType::Histogram, "ipfs_s3_filter_read_us").ok(),
-        }
-    }
-
-    fn bump(id: Option<u32>) {
-        if let Some(id) = id {
-            let _ = hostcalls::increment_metric(id, 1);
-        }
-    }
-}
 
 #[derive(Default)]
 struct Root {
@@ -221,6 +177,7 @@ impl RootContext for Root {
             read_started_us: None,
             paused: false,
             asked: Asked::default(),
+            fill: None,
         }))
     }
 }
@@ -256,6 +213,8 @@ struct Http {
     paused: bool,
     /// What the request said that an error answer depends on.
     asked: Asked,
+    /// A small object's read the cache of bytes missed: (CID, size) of what its answer fills in.
+    fill: Option<(String, u64)>,
 }
 
 fn now_ms() -> Option<i64> {
@@ -368,12 +327,44 @@ impl Http {
             }
             Err(reply) => return self.reply(&reply),
         };
+        if bodies::eligible(&rewrite.object, config.body_cache_slots, config.body_cache_max_bytes) {
+            let record = &rewrite.object.resolved.record;
+            let slot = hostcalls::get_shared_data(&bodies::slot_key(&record.cid, config.body_cache_slots));
+            match slot.ok().and_then(|(v, _)| bodies::lookup(v, &record.cid, record.size)) {
+                Some(body) => return self.answer_from_cache(&config, &rewrite.object, &target, &body),
+                None => {
+                    Metrics::bump(self.metrics.body_misses);
+                    self.fill = Some((record.cid.clone(), record.size));
+                }
+            }
+        }
         Metrics::bump(if from_host { self.metrics.reads_host } else { self.metrics.reads_gateway });
         if let Err(status) = Self::apply_rewrite(&rewrite.set) {
             return self.internal_error(&format!("could not rewrite the request: {status:?}"));
         }
         self.state = State::Serving(rewrite.object, target);
         self.go_on()
+    }
+
+    /// Answers a whole small-object GET with its bytes from the cache, counted like a served GET.
+    fn answer_from_cache(&mut self, config: &Config, object: &ServedObject, target: &Target, body: &[u8]) -> Action {
+        let Some(headers) = bodies::answer_headers(object, config.legacy_headers) else {
+            return self.internal_error("a cached object's answer has no headers");
+        };
+        Metrics::bump(self.metrics.body_hits);
+        self.count_get(target, &object.resolved.record.cid);
+        self.state = State::Done;
+        if let Err(status) = hostcalls::send_http_response(200, pairs(&headers), Some(body)) {
+            error!("ipfs-s3 filter: could not send a cached object: {status:?}");
+        }
+        Action::Pause
+    }
+
+    /// Counts one GET of `target` for the access statistics.
+    fn count_get(&self, target: &Target, cid: &str) {
+        if !self.counter.borrow_mut().count(&target.bucket, &target.key, cid, 1, now_ms().unwrap_or(0)) {
+            Metrics::bump(self.metrics.access_dropped);
+        }
     }
 
     /// Lets the request on, resuming it if it waited for a call.
@@ -594,16 +585,7 @@ impl HttpContext for Http {
                     let legacy = self.config.as_ref().is_none_or(|c| c.legacy_headers);
                     response::set_legacy_headers(&mut set, legacy, &object.request_id);
                     if !object.head {
-                        let counted = self.counter.borrow_mut().count(
-                            &target.bucket,
-                            &target.key,
-                            &object.resolved.record.cid,
-                            1,
-                            now_ms().unwrap_or(0),
-                        );
-                        if !counted {
-                            Metrics::bump(self.metrics.access_dropped);
-                        }
+                        self.count_get(target, &object.resolved.record.cid);
                     }
                     match Self::rewrite_response(&set) {
                         Ok(()) => Action::Continue,
@@ -633,6 +615,29 @@ impl HttpContext for Http {
             }
             State::Idle | State::Learning(_) | State::Resolving { .. } | State::Done => Action::Continue,
         }
+    }
+
+    /// The answer to a read the cache of bytes missed goes into it once complete, if it is exactly
+    /// the object (the whole body is held back until then: at most `body_cache_max_bytes`).
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some((_, size)) = self.fill.as_ref().filter(|_| matches!(self.state, State::Serving(..))) else {
+            return Action::Continue;
+        };
+        if body_size as u64 > *size {
+            self.fill = None;
+            return Action::Continue;
+        }
+        if !end_of_stream {
+            return Action::Pause;
+        }
+        if let (Some((cid, size)), Some(config)) = (self.fill.take(), self.config.as_ref())
+            && let Ok(Some(body)) = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
+            && body.len() as u64 == size
+            && let Some(value) = bodies::encode(&cid, &body)
+        {
+            let _ = hostcalls::set_shared_data(&bodies::slot_key(&cid, config.body_cache_slots), Some(&value), None);
+        }
+        Action::Continue
     }
 }
 

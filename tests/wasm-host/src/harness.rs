@@ -256,13 +256,7 @@ impl Harness {
     /// The upstream's response headers for stream `id` (the body follows unseen by the filter),
     /// then the stream ends. Returns the response the client gets.
     pub fn respond<V: AsRef<[u8]>>(&mut self, id: u32, status: u16, headers: &[(&str, V)]) -> Result<Step> {
-        let mut map = HeaderMap::default();
-        map.add(":status", status.to_string().as_bytes());
-        map.0.extend(HeaderMap::from_pairs(headers).0);
-        let n = map.0.len() as u32;
-        self.stream_mut(id)?.response_headers = map;
-        let action = self.vm.call::<(u32, u32, u32), u32>(Some(id), "proxy_on_response_headers", (id, n, 0))?;
-        self.check()?;
+        let action = self.response_headers(id, status, headers)?;
         let stream = self.stream_mut(id)?;
         let step = if let Some(reply) = stream.local_reply.take() {
             Step::Replied(reply)
@@ -274,6 +268,52 @@ impl Harness {
         self.vm.end_stream(id)?;
         self.check()?;
         Ok(step)
+    }
+
+    /// The upstream's response headers for stream `id`, then its body in `chunks` (the last one
+    /// ends the stream), as Envoy delivers them: while the filter answers Pause, Envoy buffers and
+    /// the next call sees everything held so far. Returns the response the client gets: its
+    /// headers and the body that passed the filter.
+    pub fn respond_body<V: AsRef<[u8]>>(&mut self, id: u32, status: u16, headers: &[(&str, V)], chunks: &[&[u8]]) -> Result<(Step, Vec<u8>)> {
+        let action = self.response_headers(id, status, headers)?;
+        if let Some(reply) = self.stream_mut(id)?.local_reply.take() {
+            self.vm.end_stream(id)?;
+            self.check()?;
+            return Ok((Step::Replied(reply), Vec::new()));
+        }
+        if action != CONTINUE {
+            bail!("stream {id}: response paused with no reply: Envoy would hang");
+        }
+        let headers = self.stream_mut(id)?.response_headers.clone();
+        let mut passed = Vec::new();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let eos = i + 1 == chunks.len();
+            let stream = self.stream_mut(id)?;
+            stream.response_body.extend_from_slice(chunk);
+            let size = stream.response_body.len() as u32;
+            let action = self.vm.call::<(u32, u32, u32), u32>(Some(id), "proxy_on_response_body", (id, size, u32::from(eos)))?;
+            self.check()?;
+            if action == CONTINUE {
+                passed.append(&mut self.stream_mut(id)?.response_body);
+            } else if eos {
+                bail!("stream {id}: response body paused at its end: Envoy would hang");
+            }
+        }
+        self.vm.end_stream(id)?;
+        self.check()?;
+        Ok((Step::Continued(headers), passed))
+    }
+
+    /// Hands the upstream's response headers (more to follow) to the filter; returns its action.
+    fn response_headers<V: AsRef<[u8]>>(&mut self, id: u32, status: u16, headers: &[(&str, V)]) -> Result<u32> {
+        let mut map = HeaderMap::default();
+        map.add(":status", status.to_string().as_bytes());
+        map.0.extend(HeaderMap::from_pairs(headers).0);
+        let n = map.0.len() as u32;
+        self.stream_mut(id)?.response_headers = map;
+        let action = self.vm.call::<(u32, u32, u32), u32>(Some(id), "proxy_on_response_headers", (id, n, 0))?;
+        self.check()?;
+        Ok(action)
     }
 
     /// Fires the root context's timer; returns the calls it dispatched.

@@ -96,6 +96,9 @@ pub struct Stream {
     pub request_headers: HeaderMap,
     pub response_headers: HeaderMap,
     pub local_reply: Option<LocalReply>,
+    /// The response body Envoy holds for the filter: the chunk being delivered, with the chunks
+    /// before it while the filter buffers (`proxy_on_response_body` answered Pause).
+    pub response_body: Vec<u8>,
     /// `proxy_continue_stream(HttpRequest)` was called (a paused request resumed).
     pub request_resumed: bool,
 }

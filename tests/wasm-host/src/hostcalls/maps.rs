@@ -1,7 +1,7 @@
 //! Header maps and buffers: `proxy_get_header_map_pairs`, `…_value`, `proxy_add_…`,
 //! `proxy_replace_…`, `proxy_remove_header_map_value` on the current stream's request and
 //! response headers (and the answer of the HTTP call being delivered), and `proxy_get_buffer_bytes`
-//! for the VM and plugin configuration and the call's body.
+//! for the VM and plugin configuration, the call's body and the stream's response body.
 
 use wasmtime::{Caller, Linker, Result};
 
@@ -15,6 +15,7 @@ const CALL_RESPONSE_HEADERS: u32 = 6;
 const VM_CONFIGURATION: u32 = 6;
 const PLUGIN_CONFIGURATION: u32 = 7;
 const CALL_RESPONSE_BODY: u32 = 4;
+const RESPONSE_BODY: u32 = 1;
 
 /// The map `map_type` names in the current context; `None` when there is none (trailers, a
 /// stream's map outside a stream, a call's answer outside its callback).
@@ -80,8 +81,16 @@ pub fn add_to_linker(linker: &mut Linker<State>) -> Result<()> {
         "env",
         "proxy_get_buffer_bytes",
         |mut c: Caller<'_, State>, buffer_type: u32, start: u32, max: u32, ptr_out: u32, size_out: u32| -> Result<u32> {
-            let state = c.data();
+            let state = c.data_mut();
+            let body;
             let buffer = match buffer_type {
+                RESPONSE_BODY => match state.stream() {
+                    Some(stream) => {
+                        body = stream.response_body.clone();
+                        &body
+                    }
+                    None => return Ok(status::NOT_FOUND),
+                },
                 VM_CONFIGURATION => &state.vm_configuration,
                 PLUGIN_CONFIGURATION => &state.plugin_configuration,
                 CALL_RESPONSE_BODY => match &state.call_answer {

@@ -8,6 +8,7 @@
 mod access;
 mod accounts;
 mod auth;
+mod bodies;
 mod cache;
 mod client;
 mod configure;
