@@ -130,6 +130,26 @@ def test_hot_small_object_is_served_without_ipfs(s3, stack, bucket):
     assert s3.get_object(Bucket=bucket, Key="cold")["Body"].read() == cold
 
 
+def test_envoys_bytes_of_a_key_written_again_are_never_served(s3, stack, bucket):
+    """The filter keeps small objects' bytes by CID: after an overwrite (or a delete) through the
+    same Envoy, the key resolves to the new CID (or to nothing), never to the bytes it holds."""
+    old, new = os.urandom(1500), os.urandom(1500)
+    s3.put_object(Bucket=bucket, Key="k", Body=old)
+    hits0 = filter_counter(envoy_metrics(stack), "body_hits")
+    for _ in range(2):
+        assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == old
+    assert filter_counter(envoy_metrics(stack), "body_hits") - hits0 >= 1, "the second read came from Envoy"
+    s3.put_object(Bucket=bucket, Key="k", Body=new)
+    for _ in range(2):
+        got = s3.get_object(Bucket=bucket, Key="k")
+        assert got["Body"].read() == new and got["ContentLength"] == len(new)
+    s3.delete_object(Bucket=bucket, Key="k")
+    assert_s3_error(lambda: s3.get_object(Bucket=bucket, Key="k"), "NoSuchKey", 404)
+    # The old content under another key is the old CID: served, and right.
+    s3.put_object(Bucket=bucket, Key="again", Body=old)
+    assert s3.get_object(Bucket=bucket, Key="again")["Body"].read() == old
+
+
 def test_hit_ratios_under_repeated_reads(s3, stack, bucket):
     """Reads one small object N times; every tier's counters move by exactly what those reads did,
     and the reported ratios are hits / lookups of those counters."""
