@@ -177,7 +177,7 @@ impl RootContext for Root {
             read_started_us: None,
             paused: false,
             asked: Asked::default(),
-            fill: None,
+            fill: false,
         }))
     }
 }
@@ -213,8 +213,8 @@ struct Http {
     paused: bool,
     /// What the request said that an error answer depends on.
     asked: Asked,
-    /// A small object's read the cache of bytes missed: (CID, size) of what its answer fills in.
-    fill: Option<(String, u64)>,
+    /// The read being served missed the cache of bytes: its answer fills it in.
+    fill: bool,
 }
 
 fn now_ms() -> Option<i64> {
@@ -334,7 +334,7 @@ impl Http {
                 Some(body) => return self.answer_from_cache(&config, &rewrite.object, &target, &body),
                 None => {
                     Metrics::bump(self.metrics.body_misses);
-                    self.fill = Some((record.cid.clone(), record.size));
+                    self.fill = true;
                 }
             }
         }
@@ -620,22 +620,24 @@ impl HttpContext for Http {
     /// The answer to a read the cache of bytes missed goes into it once complete, if it is exactly
     /// the object (the whole body is held back until then: at most `body_cache_max_bytes`).
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let Some((_, size)) = self.fill.as_ref().filter(|_| matches!(self.state, State::Serving(..))) else {
+        let (State::Serving(object, _), true) = (&self.state, self.fill) else {
             return Action::Continue;
         };
-        if body_size as u64 > *size {
-            self.fill = None;
+        let record = &object.resolved.record;
+        if body_size as u64 > record.size {
+            self.fill = false;
             return Action::Continue;
         }
         if !end_of_stream {
             return Action::Pause;
         }
-        if let (Some((cid, size)), Some(config)) = (self.fill.take(), self.config.as_ref())
+        self.fill = false;
+        if let Some(config) = self.config.as_ref()
             && let Ok(Some(body)) = hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size)
-            && body.len() as u64 == size
-            && let Some(value) = bodies::encode(&cid, &body)
+            && body.len() as u64 == record.size
+            && let Some(value) = bodies::encode(&record.cid, &body)
         {
-            let _ = hostcalls::set_shared_data(&bodies::slot_key(&cid, config.body_cache_slots), Some(&value), None);
+            let _ = hostcalls::set_shared_data(&bodies::slot_key(&record.cid, config.body_cache_slots), Some(&value), None);
         }
         Action::Continue
     }
