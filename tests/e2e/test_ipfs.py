@@ -8,6 +8,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+import requests
 
 from s3http import assert_s3_error, wait_until
 
@@ -97,6 +98,29 @@ def test_cid_header_names_the_content_in_kubo(s3, stack, bucket, data):
     status, body = http(f"{stack.gateway_url}/ipfs/{cid}")
     assert status == 200, (status, body[:500])
     assert body == data, f"Kubo serves {len(body)} bytes for {cid}, {len(data)} were put"
+
+
+def kubo_add_cid(stack, data: bytes) -> str:
+    """The CID `ipfs add --cid-version 1` gives `data` on the stack's Kubo (hashing only)."""
+    resp = requests.post(
+        f"{stack.kubo_api_url}/api/v0/add",
+        params={"cid-version": "1", "only-hash": "true", "quieter": "true"},
+        files={"file": ("object", data)},
+        headers=stack.kubo_auth,
+        timeout=60,
+    )
+    assert resp.status_code == 200, resp.text[:500]
+    return json.loads(resp.text.splitlines()[-1])["Hash"]
+
+
+# A body of at most one chunk (256 KiB) is stored as one raw block, a longer one by `add`: the
+# CID is Kubo's on both sides of that line.
+@pytest.mark.parametrize("size", [0, 1, 262143, 262144, 262145, 2 * 262144])
+def test_cid_is_kubo_add_cid_on_both_sides_of_one_chunk(s3, stack, bucket, size):
+    data = os.urandom(size)
+    s3.put_object(Bucket=bucket, Key="obj", Body=data)
+    assert head_cid(s3, bucket, "obj") == kubo_add_cid(stack, data)
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == data
 
 
 def test_same_content_same_cid(s3, bucket):
