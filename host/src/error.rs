@@ -79,6 +79,9 @@ pub enum Error {
     /// A value that could not be encoded for the store: a bug of ours, not the store's state.
     #[error("encoding a metadata record: {0}")]
     Encoding(String),
+    /// A part of the gateway itself that stopped (the MD5 thread): a bug of ours.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("IPFS node unavailable: {0}")]
     IpfsUnavailable(String),
     /// The legacy S3 store could not be asked (ListBuckets of its buckets).
@@ -172,7 +175,7 @@ impl Error {
             Self::InvalidPartOrder => S3Code::InvalidPartOrder,
             Self::EntityTooSmall(..) => S3Code::EntityTooSmall,
             Self::Metadata(_) | Self::Embedded(_) | Self::CorruptRecord(_) | Self::LegacyUnavailable(_) => S3Code::ServiceUnavailable,
-            Self::Encoding(_) => S3Code::InternalError,
+            Self::Encoding(_) | Self::Internal(_) => S3Code::InternalError,
             Self::IpfsUnavailable(_) | Self::IpfsProtocol(_) | Self::ClusterUnavailable(_) | Self::ClusterProtocol(_) => {
                 S3Code::IPFSNodeUnavailable
             }

@@ -73,6 +73,7 @@ pub mod health;
 pub mod ipfs;
 pub mod listing;
 pub mod logging;
+pub mod md5_lanes;
 pub mod meta;
 pub mod metrics;
 #[cfg(feature = "migrate")]

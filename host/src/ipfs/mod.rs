@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::{Stream, StreamExt};
+use futures::Stream;
 
 use crate::error::Result;
 
@@ -47,22 +47,5 @@ pub struct FileStat {
     pub dag_size: u64,
     /// A file (UnixFS file or raw block), not a directory or a symlink.
     pub is_file: bool,
-}
-
-/// Wraps a body so that every chunk also feeds `observe` (hashes, byte counts) on its way to
-/// IPFS; the body is never collected.
-pub fn tap<S, E, F>(body: S, mut observe: F) -> ByteStream
-where
-    S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
-    E: std::fmt::Display,
-    F: FnMut(&[u8]) + Send + 'static,
-{
-    Box::pin(body.map(move |chunk| match chunk {
-        Ok(b) => {
-            observe(&b);
-            Ok(b)
-        }
-        Err(e) => Err(std::io::Error::other(e.to_string())),
-    }))
 }
 

@@ -19,6 +19,7 @@ use crate::checksum::{self, Declared, Hasher};
 use crate::crypto::segments::Segments;
 use crate::error::{Error, Result};
 use crate::ipfs::{self, IpfsClient};
+use crate::md5_lanes;
 
 /// What an upload must turn out to be, and whether it is sealed on its way.
 #[derive(Default)]
@@ -47,6 +48,39 @@ pub struct Stored {
     pub checksum: Option<String>,
 }
 
+/// Bodies of at least this many bytes are hashed on the MD5 thread, together with the other
+/// uploads of the moment ([`md5_lanes`]); smaller ones in line, which costs no hand-over.
+const LANES_FROM: i64 = 1 << 20;
+
+/// The digests of the bytes seen so far.
+struct Seen {
+    md5: Etag,
+    sum: Option<Hasher>,
+    size: u64,
+}
+
+enum Etag {
+    Inline(Md5),
+    Lanes(md5_lanes::Stream),
+}
+
+impl Seen {
+    /// Counts and hashes `chunk`; what it returns is to be awaited before the next one.
+    fn observe(&mut self, chunk: &Bytes) -> Option<impl std::future::Future<Output = ()> + Send + use<>> {
+        if let Some(h) = self.sum.as_mut() {
+            h.update(chunk);
+        }
+        self.size += chunk.len() as u64;
+        match &mut self.md5 {
+            Etag::Inline(h) => {
+                h.update(chunk);
+                None
+            }
+            Etag::Lanes(s) => s.update(chunk.clone()),
+        }
+    }
+}
+
 /// What a failed upload body means for the client. s3s verifies streamed chunk signatures and
 /// the signed payload hash while the body is read, and its error types are private: they are
 /// recognised by their messages. The native S3 tests (`host/tests/s3_ops/body_errors.rs`) make the
@@ -73,25 +107,33 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let seen = Arc::new(Mutex::new((Md5::new(), checks.algorithm.map(Hasher::new), 0u64)));
+    let lanes = checks.content_length.is_some_and(|n| n >= LANES_FROM).then(|| md5_lanes::Lanes::global().open());
+    let seen = Arc::new(Mutex::new(Seen {
+        md5: lanes.map_or_else(|| Etag::Inline(Md5::new()), Etag::Lanes),
+        sum: checks.algorithm.map(Hasher::new),
+        size: 0,
+    }));
     // The first failure of the body itself (as opposed to IPFS), to say what went wrong.
     let body_failure: Arc<Mutex<Option<String>>> = Arc::default();
     let tapped: ipfs::ByteStream = match body {
         Some(b) => {
             let failure = body_failure.clone();
             let seen = seen.clone();
-            ipfs::tap(
-                b.inspect_err(move |e| {
-                    failure.lock().expect("lock").get_or_insert(e.to_string());
-                }),
-                move |chunk| {
-                    let mut s = seen.lock().expect("hasher lock");
-                    s.0.update(chunk);
-                    if let Some(h) = s.1.as_mut() {
-                        h.update(chunk);
+            Box::pin(
+                b.map_err(move |e| {
+                    let e = e.to_string();
+                    failure.lock().expect("lock").get_or_insert(e.clone());
+                    std::io::Error::other(e)
+                })
+                .and_then(move |chunk| {
+                    let hand_over = seen.lock().expect("hasher lock").observe(&chunk);
+                    async move {
+                        if let Some(h) = hand_over {
+                            h.await;
+                        }
+                        Ok(chunk)
                     }
-                    s.2 += chunk.len() as u64;
-                },
+                }),
             )
         }
         None => Box::pin(futures::stream::empty()),
@@ -113,9 +155,13 @@ where
         Ok(added) => added,
         Err(e) => return Err(body_failure.lock().expect("lock").take().map_or(e, |f| body_error(&f))),
     };
-    let (md5, computed, size) = {
+    let (etag, computed, size) = {
         let mut s = seen.lock().expect("hasher lock");
-        (s.0.clone().finalize().into(), s.1.take().map(Hasher::finish), s.2)
+        (std::mem::replace(&mut s.md5, Etag::Inline(Md5::new())), s.sum.take().map(Hasher::finish), s.size)
+    };
+    let md5 = match etag {
+        Etag::Inline(h) => h.finalize().into(),
+        Etag::Lanes(s) => s.finish().await.ok_or_else(|| Error::Internal("the MD5 thread stopped".into()))?,
     };
     if let Some(len) = checks.content_length
         && u64::try_from(len).ok() != Some(size)
