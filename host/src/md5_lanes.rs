@@ -162,21 +162,39 @@ fn take(lanes: &mut HashMap<u64, Lane>, job: Job) {
     }
 }
 
-/// Hashes the first queued chunk of every stream that has one, all together. Returns whether
-/// there was any.
+/// Hashes the front of every stream that has a chunk queued, all together, and returns whether
+/// there was any. Every lane takes the same whole number of blocks (the shortest front, rounded
+/// down to 64 bytes), which keeps the engine on its whole-stream kernels; a front shorter than a
+/// block is taken alone.
 fn hash_round(engine: &Md5Many, lanes: &mut HashMap<u64, Lane>) -> bool {
     let ready: Vec<u64> = lanes.iter().filter(|(_, l)| !l.queue.is_empty()).map(|(id, _)| *id).collect();
-    if ready.is_empty() {
+    let Some(shortest) = ready.iter().map(|id| lanes[id].queue[0].0.len()).min() else {
         return false;
+    };
+    let n = shortest / 64 * 64;
+    if n == 0 {
+        for id in &ready {
+            let lane = lanes.get_mut(id).expect("ready lane");
+            if lane.queue[0].0.len() < 64 {
+                let (tail, _permit) = lane.queue.pop_front().expect("a front");
+                lane.state.update(&tail);
+            }
+        }
+        return true;
     }
     let mut states: Vec<Md5State> = ready.iter().map(|id| lanes[id].state).collect();
-    let fronts: Vec<Bytes> = ready.iter().map(|id| lanes[id].queue[0].0.clone()).collect();
+    let fronts: Vec<Bytes> = ready.iter().map(|id| lanes[id].queue[0].0.slice(..n)).collect();
     let inputs: Vec<&[u8]> = fronts.iter().map(|b| b.as_ref()).collect();
     engine.update_many(&mut states, &inputs);
     for (id, state) in ready.iter().zip(states) {
         let lane = lanes.get_mut(id).expect("ready lane");
         lane.state = state;
-        lane.queue.pop_front();
+        let front = &mut lane.queue[0].0;
+        if front.len() == n {
+            lane.queue.pop_front();
+        } else {
+            bytes::Buf::advance(front, n);
+        }
     }
     true
 }
