@@ -17,8 +17,16 @@ const MIB: usize = 1024 * 1024;
 const TOTAL: usize = 64 * MIB;
 const ROUNDS: usize = 5;
 
+fn body() -> Vec<u8> {
+    (0..TOTAL).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()
+}
+
+fn report(name: &str, chunk: usize, best_secs: f64) {
+    println!("{name:<28} chunks of {chunk:>6} B  {:8.1} MiB/s", (TOTAL / MIB) as f64 / best_secs);
+}
+
 fn rate(name: &str, chunk: usize, mut run: impl FnMut(&[u8])) {
-    let data: Vec<u8> = (0..TOTAL).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let data = body();
     let mut best = f64::MAX;
     for _ in 0..ROUNDS {
         let t = Instant::now();
@@ -27,12 +35,12 @@ fn rate(name: &str, chunk: usize, mut run: impl FnMut(&[u8])) {
         }
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!("{name:<28} chunks of {:>6} B  {:8.1} MiB/s", chunk, (TOTAL / MIB) as f64 / best);
+    report(name, chunk, best);
 }
 
 /// 16 streams of `TOTAL / 16` bytes each, hashed together on the MD5 thread.
 fn lanes(chunk: usize) {
-    let data = Bytes::from((0..TOTAL).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect::<Vec<u8>>());
+    let data = Bytes::from(body());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
     let lanes = Lanes::global();
     let mut best = f64::MAX;
@@ -57,7 +65,7 @@ fn lanes(chunk: usize) {
         });
         best = best.min(t.elapsed().as_secs_f64());
     }
-    println!("{:<28} chunks of {:>6} B  {:8.1} MiB/s", "MD5, 16 streams on lanes", chunk, (TOTAL / MIB) as f64 / best);
+    report("MD5, 16 streams on lanes", chunk, best);
 }
 
 fn main() {
