@@ -4,10 +4,12 @@
 starts that stack and stops it at the end (left running with `IPFS_S3_E2E_KEEP_STACK=1`).
 """
 
+import hashlib
 import json
 import os
 import socket
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 import pytest
@@ -141,3 +143,18 @@ def test_data_survives_a_host_restart(estack, es3, ebucket, verb):
     assert es3.get_object(Bucket=ebucket, Key="after.txt")["Body"].read() == b"after"
     es3.delete_object(Bucket=ebucket, Key="kept/small.txt")
     assert listed(es3, ebucket) == ["after.txt", "kept/big.bin"]
+
+
+def test_concurrent_puts_acknowledged_before_a_crash_are_all_kept(estack, es3, ebucket):
+    """Concurrent writes share one commit to disk; each is answered only once that commit is on
+    disk, so every PUT acknowledged before a KILL is there after the restart."""
+    bodies = {f"burst/{i:03}": os.urandom(100 + i) for i in range(96)}
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        etags = dict(zip(bodies, pool.map(lambda k: es3.put_object(Bucket=ebucket, Key=k, Body=bodies[k])["ETag"], bodies)))
+
+    restart_host(estack, "kill")
+
+    listed_after = {o["Key"]: o["ETag"] for o in es3.list_objects_v2(Bucket=ebucket, Prefix="burst/")["Contents"]}
+    assert listed_after == etags
+    assert all(e == f'"{hashlib.md5(bodies[k]).hexdigest()}"' for k, e in etags.items())
+    assert es3.get_object(Bucket=ebucket, Key="burst/095")["Body"].read() == bodies["burst/095"]

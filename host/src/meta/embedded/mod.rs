@@ -22,14 +22,14 @@
 //! - `upload_age`     (initiation time in ms, bucket, upload id), for the expiry of abandoned uploads
 //! - `tombstones`     (bucket, key) -> time (ms) the key was deleted in a migrating bucket
 //!
-//! Every change is one redb write transaction committed with immediate durability (the commit
-//! returns once the data is on disk), so the mapping, the reference counts and the queued pin work
+//! Every change is one redb write transaction, answered once it is on disk (concurrent ones share
+//! an fsync: see [`commits`]), so the mapping, the reference counts and the queued pin work
 //! change together or not at all, and an acknowledged write survives a crash. redb takes an
 //! exclusive lock on the file, so one host process owns it: its in-flight work is all the
 //! in-flight work there is, [`PinQueue::recover`] requeues every entry, and the set of CIDs in
 //! the workers' hands can live in memory.
 //!
-//! redb is synchronous: each call runs its transaction on tokio's blocking pool.
+//! redb is synchronous: reads run on tokio's blocking pool, writes on the store's writer thread.
 //!
 //! [`MetadataStore`]: super::MetadataStore
 //! [`PinQueue`]: super::PinQueue
@@ -44,6 +44,7 @@
 mod access;
 mod accounts;
 mod buckets;
+mod commits;
 mod objects;
 mod queue;
 mod uploads;
@@ -82,6 +83,8 @@ const OPERATOR_PINS: TableDefinition<&str, ()> = TableDefinition::new("operator_
 
 pub struct EmbeddedStore {
     db: Arc<Database>,
+    /// Runs every write transaction, grouping concurrent ones under one fsync.
+    writer: commits::Writer,
     /// Woken after every commit that queued pin work, so a waiting [`PinQueue::claim`] takes it.
     ///
     /// [`PinQueue::claim`]: super::PinQueue::claim
@@ -128,8 +131,10 @@ impl EmbeddedStore {
             Ok(db)
         })
         .await?;
+        let db = Arc::new(db);
         Ok(Self {
-            db: Arc::new(db),
+            writer: commits::Writer::start(db.clone())?,
+            db,
             queued: Arc::new(Notify::new()),
             busy: Arc::default(),
             claiming: tokio::sync::Mutex::new(()),
@@ -137,15 +142,9 @@ impl EmbeddedStore {
     }
 
     /// Runs `f` in a write transaction and commits it; an error aborts everything `f` did.
+    /// Returns once the commit is on disk (see [`commits`]).
     async fn write<T: Send + 'static>(&self, f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static) -> Result<T> {
-        let db = self.db.clone();
-        blocking(move || {
-            let tx = db.begin_write()?;
-            let v = f(&tx)?;
-            tx.commit()?;
-            Ok(v)
-        })
-        .await
+        self.writer.write(f).await
     }
 
     /// A write that may queue pin work: waiting claims are woken once it is committed.
