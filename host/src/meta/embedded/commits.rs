@@ -19,7 +19,8 @@ use std::thread::JoinHandle;
 
 use redb::{Database, Durability, WriteTransaction};
 
-use crate::error::{Error, Result};
+use super::io_error;
+use crate::error::Result;
 
 /// At most this many writes share one fsync, so that the first of a long queue is not kept
 /// waiting for all of them.
@@ -43,7 +44,7 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("embedded-store-writer".into())
             .spawn(move || run(&db, &queue))
-            .map_err(|e| Error::Embedded(redb::Error::Io(e)))?;
+            .map_err(io_error)?;
         Ok(Self { jobs: Some(jobs), thread: Some(thread) })
     }
 
@@ -54,7 +55,7 @@ impl Writer {
         f: impl FnOnce(&WriteTransaction) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (job, answer) = job(f);
-        let stopped = || io_error("the store's writer thread has stopped".into());
+        let stopped = || io_error("the store's writer thread has stopped");
         self.jobs.as_ref().ok_or_else(stopped)?.send(job).map_err(|_| stopped())?;
         match answer.await {
             Ok(Ok(r)) => r,
@@ -134,15 +135,12 @@ fn persist(db: &Database) -> Result<()> {
     commit(db, Durability::Immediate, |_| Ok(()))
 }
 
-fn io_error(message: String) -> Error {
-    Error::Embedded(redb::Error::Io(std::io::Error::other(message)))
-}
-
 #[cfg(test)]
 mod tests {
     use redb::{ReadableDatabase, ReadableTable, TableDefinition};
 
     use super::*;
+    use crate::error::Error;
 
     const T: TableDefinition<&str, u64> = TableDefinition::new("t");
 

@@ -167,8 +167,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
     match tokio::task::spawn_blocking(f).await {
         Ok(r) => r,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(e) => Err(Error::Embedded(redb::Error::Io(std::io::Error::other(e.to_string())))),
+        Err(e) => Err(io_error(e)),
     }
+}
+
+/// A failure of the store's machinery (its threads), as an I/O error of the store.
+fn io_error(why: impl std::fmt::Display) -> Error {
+    Error::Embedded(redb::Error::Io(std::io::Error::other(why.to_string())))
 }
 
 /// Reads a stored JSON value, if any.
